@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# chaosbank setup: makes sure a Docker engine answers and the host tools chaosbank
+# needs are present. Idempotent: each step is skipped when its result is already there.
+#
+#   bash docker/setup.sh            # engine + host packages
+#   bash docker/setup.sh --brokers  # also build the broker binaries (tansu, rocketmq)
+#
+# Environment:
+#   CHAOSBANK_CACHE  where built broker binaries are cached (default ~/.cache/chaosbank)
+#   DOCKER_HOST      an engine to use instead of /var/run/docker.sock
+set -euo pipefail
+
+log() { printf '[setup] %s\n' "$*" >&2; }
+die() { printf '[setup] error: %s\n' "$*" >&2; exit 1; }
+
+CACHE="${CHAOSBANK_CACHE:-$HOME/.cache/chaosbank}"
+want_brokers=0
+for arg in "$@"; do
+  case "$arg" in
+    --brokers) want_brokers=1 ;;
+    -h|--help) sed -n '2,11p' "$0"; exit 0 ;;
+    *) die "unknown flag '$arg' (try --help)" ;;
+  esac
+done
+
+is_root() { [ "$(id -u)" = 0 ]; }
+is_debian() { [ -r /etc/debian_version ]; }
+apt_updated=0
+apt_install() {
+  is_root && is_debian || die "missing packages: $*; install them (Debian/Ubuntu: apt-get install $*)"
+  if [ "$apt_updated" = 0 ]; then apt-get update -q >/dev/null; apt_updated=1; fi
+  log "apt-get install $*"
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "$@" >/dev/null
+}
+
+engine_answers() { timeout 10 docker version --format '{{.Server.Version}}' >/dev/null 2>&1; }
+
+# 1. Host packages: docker client/engine, debootstrap for the base image, iptables and
+#    nsenter for the nemesis, cmake + libcurl for rdkafka's bundled librdkafka.
+need=()
+command -v docker >/dev/null || need+=(docker.io)
+command -v debootstrap >/dev/null || need+=(debootstrap)
+command -v iptables >/dev/null || need+=(iptables)
+command -v nsenter >/dev/null || need+=(util-linux)
+command -v cmake >/dev/null || need+=(cmake)
+command -v pkg-config >/dev/null || need+=(pkg-config)
+[ -e /usr/include/curl/curl.h ] || need+=(libcurl4-openssl-dev)
+[ -e /usr/include/openssl/ssl.h ] || need+=(libssl-dev)
+[ ${#need[@]} = 0 ] || apt_install "${need[@]}"
+
+# 2. Docker engine: use the one that answers, else start one (root only).
+if engine_answers; then
+  log "docker engine answers: $(docker version --format '{{.Server.Version}} (API {{.Server.APIVersion}})')"
+elif [ -n "${DOCKER_HOST:-}" ]; then
+  die "DOCKER_HOST=$DOCKER_HOST does not answer; start that engine or unset DOCKER_HOST"
+else
+  is_root || die "no Docker engine answers on /var/run/docker.sock; start one (e.g. 'sudo systemctl start docker') or set DOCKER_HOST"
+  command -v dockerd >/dev/null || apt_install docker.io
+  log "starting dockerd (log: /var/log/chaosbank-dockerd.log)"
+  nohup dockerd >/var/log/chaosbank-dockerd.log 2>&1 &
+  for _ in $(seq 1 60); do engine_answers && break; sleep 1; done
+  engine_answers || { tail -20 /var/log/chaosbank-dockerd.log >&2; die "dockerd did not answer within 60 s (see /var/log/chaosbank-dockerd.log)"; }
+  log "docker engine started: $(docker version --format '{{.Server.Version}} (API {{.Server.APIVersion}})')"
+fi
+
+# 3. Broker binaries, built with the host's toolchain and cached by version.
+if [ "$want_brokers" = 1 ]; then
+  bash "$(dirname "$0")/build-brokers.sh"
+fi

@@ -1,0 +1,42 @@
+//! `chaosbank`: the command-line front of the harness and the checkers.
+
+mod commands;
+
+use clap::{Parser, Subcommand};
+use std::process::ExitCode;
+
+/// chaosbank: does money moved between two databases through a broker survive crashes
+/// and partitions? Runs real engines in containers, breaks them, and checks the history.
+#[derive(Parser)]
+#[command(name = "chaosbank", version, propagate_version = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Check a history file (JSON Lines) and print the verdict.
+    ///
+    /// Example: chaosbank check runs/latest/history.jsonl --json
+    Check(commands::check::CheckArgs),
+    /// Build the container images that are missing and list them.
+    ///
+    /// Example: chaosbank images --rebuild
+    Images(commands::images::ImagesArgs),
+    /// Start or remove a cluster of engines to poke at by hand.
+    ///
+    /// Example: chaosbank cluster up
+    #[command(subcommand)]
+    Cluster(commands::cluster::ClusterCommand),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    commands::init_logging();
+    match cli.command {
+        Command::Check(args) => commands::check::run(args),
+        Command::Images(args) => commands::images::run(args),
+        Command::Cluster(cmd) => commands::cluster::run(cmd),
+    }
+}

@@ -1,0 +1,1 @@
+//! The systems under test. (Work in progress: see issue 4.)
