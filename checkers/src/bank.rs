@@ -1,0 +1,963 @@
+//! The bank checker: Jepsen's read checks plus per-transfer accounting over the final
+//! ledgers (see "What the bank checker reports" in the history spec).
+//!
+//! Reads are checked as they stream by and never stored. What is kept grows with the
+//! number of accounts, transfers and ledger entries: one record per transfer (its
+//! accounts, amount and outcome) and one per ledger entry, so that a finding can name
+//! the entries that show it.
+//!
+//! Decisions the spec leaves open:
+//! - An entry on the transfer's `from` account with the opposite sign of its amount is
+//!   on the debit side, one on `to` with the same sign on the credit side; `d` and `c`
+//!   count them. An entry whose account or amount is not exactly the transfer's is also
+//!   an `amount-mismatch` (so a credit of the wrong amount is a mismatch, not a loss).
+//! - A transfer is judged by the ledgers only when both its banks (the account's prefix
+//!   before `/`) have a `final-ledger` line; otherwise it is counted as unjudged and
+//!   the verdict cannot be `valid`.
+//! - `failed-applied` is reported besides `lost`/`phantom`/`duplicated` when a failed
+//!   transfer was applied partly or more than once.
+//! - The final balances should sum to the initial total less the money held by parked
+//!   transfers.
+//! - Reads sum every integer balance they hold; a read with a `null` balance is not
+//!   checked for its total.
+
+use crate::fxhash::FxHashMap;
+use crate::history::{Op, OpType, Process};
+use crate::values::{
+    Balances, DeadLetterValue, InitValue, LedgerValue, TransferId, TransferValue,
+};
+use crate::verdict::{CheckerResult, Finding, LedgerEntry, Validity};
+use crate::Checker;
+use std::collections::BTreeMap;
+
+/// Anomaly names of the bank model.
+pub mod anomaly {
+    /// Debited but never credited, or acknowledged and applied nowhere.
+    pub const LOST: &str = "lost";
+    /// Credited or debited more than once.
+    pub const DUPLICATED: &str = "duplicated";
+    /// Credited but never debited.
+    pub const PHANTOM: &str = "phantom";
+    /// Told `fail`, yet in a ledger.
+    pub const FAILED_APPLIED: &str = "failed-applied";
+    /// A ledger entry for a transfer never invoked.
+    pub const UNEXPECTED: &str = "unexpected";
+    /// A ledger entry whose account or amount is not the transfer's.
+    pub const AMOUNT_MISMATCH: &str = "amount-mismatch";
+    /// Final balance ≠ initial balance + ledger entries.
+    pub const LEDGER_MISMATCH: &str = "ledger-mismatch";
+    /// A read of every account, or the final balances, off the initial total.
+    pub const WRONG_TOTAL: &str = "wrong-total";
+    /// A negative balance.
+    pub const NEGATIVE: &str = "negative";
+    /// An account `init` did not create.
+    pub const UNEXPECTED_KEY: &str = "unexpected-key";
+    /// A `null` balance in a read or in the final balances.
+    pub const NULL_BALANCE: &str = "null-balance";
+    /// Would be lost, but dead-lettered: waiting for manual intervention. Does not
+    /// make a history invalid.
+    pub const PARKED: &str = "parked";
+}
+
+use anomaly::*;
+
+const NONE: u64 = u64::MAX;
+const NO_ID: u32 = u32::MAX;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Outcome {
+    Open,
+    Ok,
+    Fail,
+    Info,
+}
+
+#[derive(Debug, Clone)]
+struct Transfer {
+    from: u32,
+    to: u32,
+    amount: i64,
+    /// Op index of the invoke, `NONE` when only ledgers or dead letters name it.
+    invoke: u64,
+    /// Op index of the completion, `NONE` while open.
+    done: u64,
+    outcome: Outcome,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct EntryRec {
+    op: u64,
+    amount: i64,
+    transfer: u32,
+    account: u32,
+    bank: u32,
+}
+
+#[derive(Debug, Clone)]
+struct AccountInfo {
+    name: Box<str>,
+    bank: u32,
+    init: Option<i64>,
+    /// Final balance (`None` inside = `null`) and the op that gave it.
+    final_balance: Option<(Option<i64>, u64)>,
+    /// Last read that counted this account (to count each account once per read).
+    stamp: u64,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Init {
+    op: u64,
+    accounts: u64,
+    total: i128,
+}
+
+/// Figures kept while streaming.
+#[derive(Debug, Default, Clone)]
+struct Stats {
+    ops: u64,
+    transfers: u64,
+    without_id: u64,
+    reads: u64,
+    reads_of_all: u64,
+    ledger_lines: u64,
+    dead_letters: u64,
+}
+
+/// Streaming checker for the bank model. Feed it every op with [`Checker::observe`],
+/// then call [`Checker::finish`].
+#[derive(Debug, Default)]
+pub struct BankChecker {
+    accounts: Vec<AccountInfo>,
+    account_ids: FxHashMap<Box<str>, u32>,
+    banks: Vec<(Box<str>, bool)>,
+    bank_ids: FxHashMap<Box<str>, u32>,
+    init: Option<Init>,
+    read_no: u64,
+    transfers: Vec<Transfer>,
+    ids: FxHashMap<TransferId, u32>,
+    open: FxHashMap<Process, u32>,
+    entries: Vec<EntryRec>,
+    any_ledger: bool,
+    dead: FxHashMap<u32, (u64, Option<String>)>,
+    anomalies: BTreeMap<String, Vec<Finding>>,
+    stats: Stats,
+    notes: Vec<String>,
+    unreadable: u64,
+    /// Money held by parked transfers (debited, not credited), found by the judging.
+    parked_held: i128,
+}
+
+/// True for the `f`s the bank model reads.
+pub fn is_bank_f(f: &str) -> bool {
+    matches!(
+        f,
+        "init" | "transfer" | "read" | "final-ledger" | "dead-letter"
+    )
+}
+
+fn bank_of(account: &str) -> &str {
+    account.split_once('/').map_or(account, |(b, _)| b)
+}
+
+impl BankChecker {
+    /// A checker that has seen nothing.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// How many ops of the bank model it has seen.
+    pub fn relevant_ops(&self) -> u64 {
+        self.stats.ops
+    }
+
+    fn bank(&mut self, name: &str) -> u32 {
+        if let Some(&id) = self.bank_ids.get(name) {
+            return id;
+        }
+        let id = u32::try_from(self.banks.len()).unwrap_or(u32::MAX - 1);
+        self.banks.push((name.into(), false));
+        self.bank_ids.insert(name.into(), id);
+        id
+    }
+
+    fn account(&mut self, name: &str) -> u32 {
+        if let Some(&id) = self.account_ids.get(name) {
+            return id;
+        }
+        let bank = self.bank(bank_of(name));
+        let id = u32::try_from(self.accounts.len()).unwrap_or(u32::MAX - 1);
+        self.accounts.push(AccountInfo {
+            name: name.into(),
+            bank,
+            init: None,
+            final_balance: None,
+            stamp: 0,
+        });
+        self.account_ids.insert(name.into(), id);
+        id
+    }
+
+    fn transfer_slot(&mut self, id: TransferId) -> u32 {
+        let next = u32::try_from(self.transfers.len()).unwrap_or(NO_ID - 1);
+        let slot = *self.ids.entry(id).or_insert(next);
+        if slot == next {
+            self.transfers.push(Transfer {
+                from: 0,
+                to: 0,
+                amount: 0,
+                invoke: NONE,
+                done: NONE,
+                outcome: Outcome::Open,
+            });
+        }
+        slot
+    }
+
+    fn push(&mut self, name: &str, finding: Finding) {
+        self.anomalies
+            .entry(name.to_owned())
+            .or_default()
+            .push(finding);
+    }
+
+    fn unreadable(&mut self, op: &Op, what: &str, e: impl std::fmt::Display) {
+        self.unreadable += 1;
+        if self.unreadable <= 10 {
+            self.notes.push(format!(
+                "op {}: {} value is not {what}: {e}; not checked",
+                op.index, op.f
+            ));
+        }
+    }
+
+    fn observe_init(&mut self, op: &Op) {
+        if op.op_type != OpType::Ok {
+            return;
+        }
+        if let Some(init) = self.init {
+            self.notes.push(format!(
+                "op {}: a second init (the first is op {}); ignored",
+                op.index, init.op
+            ));
+            return;
+        }
+        let v: InitValue = match op.value_as() {
+            Ok(v) => v,
+            Err(e) => return self.unreadable(op, "{\"balances\": {ACCOUNT: N}}", e),
+        };
+        let mut total: i128 = 0;
+        let mut accounts = 0;
+        for b in v.balances.0 {
+            let Some(balance) = b.balance else {
+                self.unreadable(op, "a map of integer balances", "a null balance");
+                continue;
+            };
+            let id = self.account(&b.account) as usize;
+            if self.accounts[id].init.is_some() {
+                self.notes.push(format!(
+                    "op {}: init names {} twice; the first balance is kept",
+                    op.index, b.account
+                ));
+                continue;
+            }
+            self.accounts[id].init = Some(balance);
+            total += i128::from(balance);
+            accounts += 1;
+        }
+        self.init = Some(Init {
+            op: op.index,
+            accounts,
+            total,
+        });
+    }
+
+    fn observe_read(&mut self, op: &Op) {
+        if op.op_type != OpType::Ok || op.client().is_none() {
+            return;
+        }
+        self.stats.reads += 1;
+        let v: Balances = match op.value_as() {
+            Ok(v) => v,
+            Err(e) => return self.unreadable(op, "a map of integer balances", e),
+        };
+        self.read_no += 1;
+        let stamp = self.read_no;
+        let mut covered: u64 = 0;
+        let mut sum: i128 = 0;
+        let mut has_null = false;
+        for b in &v.0 {
+            let known = self
+                .account_ids
+                .get(&*b.account)
+                .copied()
+                .filter(|&id| self.accounts[id as usize].init.is_some());
+            if let Some(id) = known {
+                let a = &mut self.accounts[id as usize];
+                if a.stamp != stamp {
+                    a.stamp = stamp;
+                    covered += 1;
+                }
+            } else if let Some(init) = self.init {
+                let f = Finding::new(
+                    format!(
+                        "The read at op {} names {}, an account that init (op {}) did not create.",
+                        op.index, b.account, init.op
+                    ),
+                    vec![init.op, op.index],
+                )
+                .account(&b.account);
+                self.push(UNEXPECTED_KEY, f);
+            }
+            match b.balance {
+                None => {
+                    has_null = true;
+                    let f = Finding::new(
+                        format!(
+                            "The read at op {} shows {} with no balance (null).",
+                            op.index, b.account
+                        ),
+                        vec![op.index],
+                    )
+                    .account(&b.account);
+                    self.push(NULL_BALANCE, f);
+                }
+                Some(x) => {
+                    sum += i128::from(x);
+                    if x < 0 {
+                        let f = Finding::new(
+                            format!(
+                                "The read at op {} shows {} at {x}: a negative balance.",
+                                op.index, b.account
+                            ),
+                            vec![op.index],
+                        )
+                        .account(&b.account)
+                        .detail("balance", x);
+                        self.push(NEGATIVE, f);
+                    }
+                }
+            }
+        }
+        if let Some(init) = self.init {
+            if covered == init.accounts && !has_null {
+                self.stats.reads_of_all += 1;
+                if sum != init.total {
+                    let f = Finding::new(
+                        format!(
+                            "Let the {} accounts start with a total of {} (init, op {}). Then a read \
+                             of every account sums to {}, but the read at op {} sums to {sum}: {} \
+                             off.",
+                            init.accounts,
+                            init.total,
+                            init.op,
+                            init.total,
+                            op.index,
+                            signed(sum - init.total)
+                        ),
+                        vec![init.op, op.index],
+                    )
+                    .detail("expected", i128_value(init.total))
+                    .detail("actual", i128_value(sum));
+                    self.push(WRONG_TOTAL, f);
+                }
+            }
+        }
+    }
+
+    fn observe_transfer(&mut self, op: &Op) {
+        if op.op_type == OpType::Invoke {
+            self.stats.transfers += 1;
+            let slot = self.register_transfer(op);
+            self.open.insert(op.process.clone(), slot);
+            return;
+        }
+        let slot = match self.open.remove(&op.process) {
+            Some(slot) => slot,
+            None => {
+                // A named actor's single completion line: invoke and completion at once.
+                self.stats.transfers += 1;
+                self.register_transfer(op)
+            }
+        };
+        if slot == NO_ID {
+            return;
+        }
+        let t = &mut self.transfers[slot as usize];
+        t.done = op.index;
+        t.outcome = match op.op_type {
+            OpType::Ok => Outcome::Ok,
+            OpType::Fail => Outcome::Fail,
+            OpType::Info | OpType::Invoke => Outcome::Info,
+        };
+    }
+
+    /// Records the transfer of an invoke (or of a lone completion); returns its slot or
+    /// `NO_ID` when it has no id or cannot be read.
+    fn register_transfer(&mut self, op: &Op) -> u32 {
+        let v: TransferValue = match op.value_as() {
+            Ok(v) => v,
+            Err(e) => {
+                self.unreadable(op, "{\"id\", \"from\", \"to\", \"amount\"}", e);
+                return NO_ID;
+            }
+        };
+        let Some(id) = v.id else {
+            self.stats.without_id += 1;
+            return NO_ID;
+        };
+        let from = self.account(&v.from.0);
+        let to = self.account(&v.to.0);
+        let slot = self.transfer_slot(id);
+        let t = &mut self.transfers[slot as usize];
+        if t.invoke != NONE {
+            let first = t.invoke;
+            self.unreadable += 1;
+            self.notes.push(format!(
+                "op {}: a transfer id is used again (first at op {first}); the second transfer \
+                 is not checked",
+                op.index
+            ));
+            return NO_ID;
+        }
+        t.from = from;
+        t.to = to;
+        t.amount = v.amount;
+        t.invoke = op.index;
+        slot
+    }
+
+    fn observe_ledger(&mut self, op: &Op) {
+        if op.op_type != OpType::Ok {
+            return;
+        }
+        self.stats.ledger_lines += 1;
+        let v: LedgerValue = match op.value_as() {
+            Ok(v) => v,
+            Err(e) => {
+                return self.unreadable(
+                    op,
+                    "{\"bank\", \"entries\": [{\"transfer\", \"account\", \"amount\"}], \"balances\"}",
+                    e,
+                )
+            }
+        };
+        self.any_ledger = true;
+        let line_bank = v.bank.as_ref().map(|b| self.bank(&b.0));
+        if let Some(b) = line_bank {
+            self.banks[b as usize].1 = true;
+        }
+        for e in v.entries {
+            let account = self.account(&e.account.0);
+            let bank = line_bank.unwrap_or(self.accounts[account as usize].bank);
+            self.banks[bank as usize].1 = true;
+            let transfer = self.transfer_slot(e.transfer);
+            self.entries.push(EntryRec {
+                op: op.index,
+                amount: e.amount,
+                transfer,
+                account,
+                bank,
+            });
+        }
+        for b in v.balances.map(|b| b.0).unwrap_or_default() {
+            let account = self.account(&b.account);
+            let a = &mut self.accounts[account as usize];
+            if line_bank.is_none() {
+                let bank = a.bank;
+                self.banks[bank as usize].1 = true;
+            }
+            let a = &mut self.accounts[account as usize];
+            match a.final_balance {
+                Some((prev, at)) if prev != b.balance => {
+                    self.unreadable += 1;
+                    self.notes.push(format!(
+                        "op {}: a second final balance for {} disagrees with op {at}; the first \
+                         is kept",
+                        op.index, b.account
+                    ));
+                }
+                Some(_) => {}
+                None => a.final_balance = Some((b.balance, op.index)),
+            }
+        }
+    }
+
+    fn observe_dead_letter(&mut self, op: &Op) {
+        if op.op_type != OpType::Ok {
+            return;
+        }
+        self.stats.dead_letters += 1;
+        let v: DeadLetterValue = match op.value_as() {
+            Ok(v) => v,
+            Err(e) => return self.unreadable(op, "{\"transfer\", \"reason\"}", e),
+        };
+        let slot = self.transfer_slot(v.transfer);
+        self.dead.entry(slot).or_insert((op.index, v.reason));
+    }
+}
+
+impl Checker for BankChecker {
+    fn observe(&mut self, op: &Op) {
+        match op.f.as_str() {
+            "transfer" => self.observe_transfer(op),
+            "read" => self.observe_read(op),
+            "final-ledger" => self.observe_ledger(op),
+            "init" => self.observe_init(op),
+            "dead-letter" => self.observe_dead_letter(op),
+            _ => return,
+        }
+        self.stats.ops += 1;
+    }
+
+    fn finish(mut self) -> CheckerResult {
+        self.judge_transfers();
+        self.judge_accounts();
+        let mut stats = BTreeMap::new();
+        let s = &self.stats;
+        let count = |o: Outcome| {
+            self.transfers
+                .iter()
+                .filter(|t| t.invoke != NONE && t.outcome == o)
+                .count() as u64
+        };
+        stats.insert("ops".into(), s.ops);
+        stats.insert("transfers".into(), s.transfers);
+        stats.insert("transfers-ok".into(), count(Outcome::Ok));
+        stats.insert("transfers-fail".into(), count(Outcome::Fail));
+        stats.insert("transfers-info".into(), count(Outcome::Info));
+        stats.insert("transfers-open".into(), count(Outcome::Open));
+        stats.insert("transfers-without-id".into(), s.without_id);
+        stats.insert("reads".into(), s.reads);
+        stats.insert("reads-of-every-account".into(), s.reads_of_all);
+        stats.insert("ledger-lines".into(), s.ledger_lines);
+        stats.insert("ledger-entries".into(), self.entries.len() as u64);
+        stats.insert("dead-letters".into(), s.dead_letters);
+        stats.insert("accounts".into(), self.init.map_or(0, |i| i.accounts));
+        stats.insert("unreadable-ops".into(), self.unreadable);
+        for list in self.anomalies.values_mut() {
+            list.sort_by_key(|f| f.ops.first().copied().unwrap_or(0));
+        }
+        let invalid = self
+            .anomalies
+            .iter()
+            .any(|(k, v)| k != PARKED && !v.is_empty());
+        if self.init.is_none() && !self.any_ledger {
+            self.notes.push(
+                "no init and no final-ledger: nothing to compare reads or transfers with"
+                    .to_owned(),
+            );
+        }
+        if self.unreadable > 10 {
+            self.notes
+                .push(format!("{} unreadable ops in all", self.unreadable));
+        }
+        let valid = if invalid {
+            Validity::Invalid
+        } else if !self.notes.is_empty() {
+            Validity::Unknown
+        } else {
+            Validity::Valid
+        };
+        CheckerResult {
+            model: "bank".into(),
+            valid,
+            anomalies: self.anomalies,
+            stats,
+            notes: self.notes,
+        }
+    }
+}
+
+/// Per-transfer tallies of ledger entries.
+#[derive(Debug, Default, Clone, Copy)]
+struct Tally {
+    debits: u32,
+    credits: u32,
+    mismatched: u32,
+    sided: u32,
+}
+
+impl Tally {
+    fn total(self) -> u32 {
+        self.debits + self.credits + self.mismatched - self.sided.min(self.mismatched)
+    }
+}
+
+impl BankChecker {
+    fn judge_transfers(&mut self) {
+        let n = self.transfers.len();
+        if n == 0 && self.entries.is_empty() {
+            return;
+        }
+        let mut tally = vec![Tally::default(); n];
+        let mut bad_entry = vec![false; self.entries.len()];
+        for (i, e) in self.entries.iter().enumerate() {
+            let t = &self.transfers[e.transfer as usize];
+            let k = &mut tally[e.transfer as usize];
+            if t.invoke == NONE {
+                continue;
+            }
+            let amount = i128::from(t.amount);
+            let x = i128::from(e.amount);
+            let debit_side = e.account == t.from && x != 0 && x.signum() == -amount.signum();
+            let credit_side = e.account == t.to && x != 0 && x.signum() == amount.signum();
+            if e.account == t.from && x == -amount {
+                k.debits += 1;
+            } else if e.account == t.to && x == amount {
+                k.credits += 1;
+            } else {
+                k.mismatched += 1;
+                bad_entry[i] = true;
+                if debit_side {
+                    k.debits += 1;
+                    k.sided += 1;
+                } else if credit_side {
+                    k.credits += 1;
+                    k.sided += 1;
+                }
+            }
+        }
+        // What each transfer is flagged with.
+        let mut flags: Vec<(u32, &'static str)> = Vec::new();
+        let mut parked_held: i128 = 0;
+        let mut unjudged = 0u64;
+        for (i, t) in self.transfers.iter().enumerate() {
+            let k = tally[i];
+            let slot = i as u32;
+            if t.invoke == NONE {
+                if k.total() > 0 {
+                    flags.push((slot, UNEXPECTED));
+                }
+                continue;
+            }
+            if !self.any_ledger {
+                continue;
+            }
+            let from_bank = self.accounts[t.from as usize].bank as usize;
+            let to_bank = self.accounts[t.to as usize].bank as usize;
+            if !(self.banks[from_bank].1 && self.banks[to_bank].1) {
+                unjudged += 1;
+                continue;
+            }
+            let (d, c) = (k.debits, k.credits);
+            let lost = (d >= 1 && c == 0) || (t.outcome == Outcome::Ok && d == 0 && c == 0);
+            if lost {
+                if self.dead.contains_key(&slot) {
+                    flags.push((slot, PARKED));
+                    parked_held += i128::from(t.amount) * i128::from(d);
+                } else {
+                    flags.push((slot, LOST));
+                }
+            }
+            if d > 1 || c > 1 {
+                flags.push((slot, DUPLICATED));
+            }
+            if c >= 1 && d == 0 {
+                flags.push((slot, PHANTOM));
+            }
+            if t.outcome == Outcome::Fail && k.total() > 0 {
+                flags.push((slot, FAILED_APPLIED));
+            }
+            if k.mismatched > 0 {
+                flags.push((slot, AMOUNT_MISMATCH));
+            }
+        }
+        if unjudged > 0 {
+            self.notes.push(format!(
+                "{unjudged} transfers involve a bank with no final-ledger line; they were not judged"
+            ));
+        }
+        self.parked_held = parked_held;
+        if flags.is_empty() {
+            return;
+        }
+        // Gather ids and entries of the flagged transfers only.
+        let mut flagged = vec![false; n];
+        for &(s, _) in &flags {
+            flagged[s as usize] = true;
+        }
+        let mut names: FxHashMap<u32, TransferId> = FxHashMap::default();
+        for (id, &slot) in &self.ids {
+            if flagged[slot as usize] {
+                names.insert(slot, id.clone());
+            }
+        }
+        let mut entries: FxHashMap<u32, Vec<(LedgerEntry, bool)>> = FxHashMap::default();
+        for (i, e) in self.entries.iter().enumerate() {
+            if flagged[e.transfer as usize] {
+                let id = names.get(&e.transfer).map_or(serde_json::Value::Null, |id| id.to_value());
+                entries.entry(e.transfer).or_default().push((
+                    LedgerEntry {
+                        op: e.op,
+                        bank: self.banks[e.bank as usize].0.to_string(),
+                        transfer: id,
+                        account: self.accounts[e.account as usize].name.to_string(),
+                        amount: e.amount,
+                    },
+                    bad_entry[i],
+                ));
+            }
+        }
+        for (slot, kind) in flags {
+            let Some(id) = names.get(&slot) else { continue };
+            let t = &self.transfers[slot as usize];
+            let es = entries.get(&slot).map(Vec::as_slice).unwrap_or(&[]);
+            let f = self.explain(kind, id, t, tally[slot as usize], es);
+            self.push(kind, f);
+        }
+    }
+
+    fn explain(
+        &self,
+        kind: &str,
+        id: &TransferId,
+        t: &Transfer,
+        k: Tally,
+        es: &[(LedgerEntry, bool)],
+    ) -> Finding {
+        let from = &*self.accounts[t.from as usize].name;
+        let to = &*self.accounts[t.to as usize].name;
+        let amt = t.amount;
+        let outcome = match t.outcome {
+            Outcome::Ok => format!("was acknowledged at op {}", t.done),
+            Outcome::Fail => format!("was told it failed at op {}", t.done),
+            Outcome::Info => format!("had an unknown outcome (info at op {})", t.done),
+            Outcome::Open => format!("was invoked at op {} and never completed", t.invoke),
+        };
+        let ops_of = |pred: &dyn Fn(&LedgerEntry, bool) -> bool| -> Vec<u64> {
+            let mut v: Vec<u64> = es.iter().filter(|(e, b)| pred(e, *b)).map(|(e, _)| e.op).collect();
+            v.dedup();
+            v
+        };
+        let list = |v: &[u64]| -> String {
+            v.iter().map(u64::to_string).collect::<Vec<_>>().join(", ")
+        };
+        let mut ops: Vec<u64> = Vec::new();
+        for o in [t.invoke, t.done] {
+            if o != NONE {
+                ops.push(o);
+            }
+        }
+        let mut shown: Vec<LedgerEntry> = es.iter().map(|(e, _)| e.clone()).collect();
+        let sentence = match kind {
+            UNEXPECTED => {
+                let banks: Vec<String> = es.iter().map(|(e, _)| format!("{} {:+} ({})", e.account, e.amount, e.bank)).collect();
+                format!(
+                    "No {id} was ever invoked, yet the final ledgers hold {} entr{} for it (op {}): {}.",
+                    es.len(),
+                    if es.len() == 1 { "y" } else { "ies" },
+                    list(&ops_of(&|_, _| true)),
+                    banks.join(", ")
+                )
+            }
+            LOST | PARKED => {
+                let mut s = if k.debits >= 1 {
+                    format!(
+                        "{id} {outcome} and debited {from} by {amt} (ledger op {}), but {to} was never credited after the system drained",
+                        list(&ops_of(&|e, _| e.account == from && e.amount < 0))
+                    )
+                } else {
+                    format!(
+                        "{id} {outcome}, but neither {from} nor {to} shows it in the final ledgers: the acknowledged transfer of {amt} was lost"
+                    )
+                };
+                if kind == PARKED {
+                    if let Some((op, reason)) = self.dead.get(&slot_of(self, id)) {
+                        ops.push(*op);
+                        s.push_str(&format!(
+                            "; it was dead-lettered at op {op}{}, so the money is parked awaiting manual intervention",
+                            reason.as_deref().map(|r| format!(" ({r})")).unwrap_or_default()
+                        ));
+                    }
+                }
+                s.push('.');
+                s
+            }
+            DUPLICATED => format!(
+                "Let {id} move {amt} from {from} to {to} ({}). Then the ledgers should debit {from} once and credit {to} once, but they show {} debit{} and {} credit{} (ledger op {}): applied more than once.",
+                outcome,
+                k.debits,
+                if k.debits == 1 { "" } else { "s" },
+                k.credits,
+                if k.credits == 1 { "" } else { "s" },
+                list(&ops_of(&|_, _| true))
+            ),
+            PHANTOM => format!(
+                "{id} {outcome}; {to} was credited {amt} (ledger op {}) but {from} was never debited: money created from nothing.",
+                list(&ops_of(&|e, _| e.account == to && e.amount > 0))
+            ),
+            FAILED_APPLIED => format!(
+                "{id} {outcome}, yet the final ledgers show it ({} entr{}, ledger op {}): a failed transfer was applied.",
+                es.len(),
+                if es.len() == 1 { "y" } else { "ies" },
+                list(&ops_of(&|_, _| true))
+            ),
+            _ => {
+                // AMOUNT_MISMATCH
+                shown = es.iter().filter(|(_, b)| *b).map(|(e, _)| e.clone()).collect();
+                let bad: Vec<String> = shown
+                    .iter()
+                    .map(|e| format!("{:+} on {} (ledger of {}, op {})", e.amount, e.account, e.bank, e.op))
+                    .collect();
+                format!(
+                    "Let {id} move {amt} from {from} to {to} ({outcome}). Then its entries are {} on {from} and {:+} on {to}, but the ledgers hold {}.",
+                    -i128::from(amt),
+                    amt,
+                    bad.join(" and ")
+                )
+            }
+        };
+        ops.extend(shown.iter().map(|e| e.op));
+        ops.sort_unstable();
+        ops.dedup();
+        let mut f = Finding::new(sentence, ops)
+            .transfer(id.to_value())
+            .entries(shown)
+            .detail("debits", k.debits)
+            .detail("credits", k.credits);
+        if t.invoke != NONE {
+            f = f
+                .detail("from", from)
+                .detail("to", to)
+                .detail("amount", amt)
+                .detail(
+                    "outcome",
+                    match t.outcome {
+                        Outcome::Ok => "ok",
+                        Outcome::Fail => "fail",
+                        Outcome::Info => "info",
+                        Outcome::Open => "open",
+                    },
+                );
+        }
+        f
+    }
+
+    fn judge_accounts(&mut self) {
+        if !self.any_ledger {
+            return;
+        }
+        let mut sums = vec![0i128; self.accounts.len()];
+        for e in &self.entries {
+            sums[e.account as usize] += i128::from(e.amount);
+        }
+        let mut findings: Vec<(&'static str, Finding)> = Vec::new();
+        let mut final_sum: i128 = 0;
+        let mut covered = 0u64;
+        let mut all_numbers = true;
+        let mut last_op = 0;
+        for (i, a) in self.accounts.iter().enumerate() {
+            let Some((balance, op)) = a.final_balance else {
+                continue;
+            };
+            last_op = last_op.max(op);
+            let name = &*a.name;
+            let Some(balance) = balance else {
+                all_numbers = false;
+                findings.push((
+                    NULL_BALANCE,
+                    Finding::new(
+                        format!("The final balances (op {op}) show {name} with no balance (null)."),
+                        vec![op],
+                    )
+                    .account(name),
+                ));
+                continue;
+            };
+            final_sum += i128::from(balance);
+            if a.init.is_some() {
+                covered += 1;
+            } else if let Some(init) = self.init {
+                findings.push((
+                    UNEXPECTED_KEY,
+                    Finding::new(
+                        format!(
+                            "The final balances (op {op}) name {name}, an account that init (op {}) did not create.",
+                            init.op
+                        ),
+                        vec![init.op, op],
+                    )
+                    .account(name),
+                ));
+            }
+            if balance < 0 {
+                findings.push((
+                    NEGATIVE,
+                    Finding::new(
+                        format!("The final balances (op {op}) show {name} at {balance}: a negative balance."),
+                        vec![op],
+                    )
+                    .account(name)
+                    .detail("balance", balance),
+                ));
+            }
+            let start = i128::from(a.init.unwrap_or(0));
+            let expected = start + sums[i];
+            if expected != i128::from(balance) {
+                let init_op = self.init.map(|i| i.op);
+                let start_words = match (a.init, init_op) {
+                    (Some(x), Some(op)) => format!("start at {x} (init, op {op})"),
+                    _ => "start at 0 (init did not name it)".to_owned(),
+                };
+                let mut ops: Vec<u64> = init_op.into_iter().collect();
+                ops.push(op);
+                findings.push((
+                    LEDGER_MISMATCH,
+                    Finding::new(
+                        format!(
+                            "Let {name} {start_words} and its ledger entries add up to {}. Then its final balance should be {expected}, but the final ledger (op {op}) says {balance}: {} off.",
+                            signed(sums[i]),
+                            signed(i128::from(balance) - expected)
+                        ),
+                        ops,
+                    )
+                    .account(name)
+                    .detail("expected", i128_value(expected))
+                    .detail("actual", balance),
+                ));
+            }
+        }
+        if let Some(init) = self.init {
+            if covered == init.accounts && all_numbers && init.accounts > 0 {
+                let expected = init.total - self.parked_held;
+                if final_sum != expected {
+                    let parked = if self.parked_held != 0 {
+                        format!(" less {} held by parked transfers", self.parked_held)
+                    } else {
+                        String::new()
+                    };
+                    findings.push((
+                        WRONG_TOTAL,
+                        Finding::new(
+                            format!(
+                                "Let the {} accounts start with a total of {} (init, op {}). Then the final balances should sum to {expected}{parked}, but they sum to {final_sum} (op {last_op}): {} off.",
+                                init.accounts,
+                                init.total,
+                                init.op,
+                                signed(final_sum - expected)
+                            ),
+                            vec![init.op, last_op],
+                        )
+                        .detail("expected", i128_value(expected))
+                        .detail("actual", i128_value(final_sum)),
+                    ));
+                }
+            }
+        }
+        for (k, f) in findings {
+            self.push(k, f);
+        }
+    }
+}
+
+fn slot_of(c: &BankChecker, id: &TransferId) -> u32 {
+    c.ids.get(id).copied().unwrap_or(NO_ID)
+}
+
+fn signed(x: i128) -> String {
+    format!("{x:+}")
+}
+
+fn i128_value(x: i128) -> serde_json::Value {
+    i64::try_from(x).map_or_else(|_| serde_json::Value::from(x.to_string()), serde_json::Value::from)
+}

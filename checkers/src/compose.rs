@@ -1,0 +1,197 @@
+//! Runs the checkers over a history in one streaming pass and merges their results by
+//! anomaly name, as Jepsen's `checker/compose` does.
+//!
+//! Models are detected from the ops present (any `init`, `transfer`, `read`,
+//! `final-ledger` or `dead-letter` means bank; any `enqueue`, `dequeue` or `drain`
+//! means queue) unless one is named. The verdict is `invalid` if any model is,
+//! otherwise `unknown` if any model is unknown or no model had an op to check, and
+//! `valid` only when every model that ran is valid and had something to check.
+
+use crate::bank::{is_bank_f, BankChecker};
+use crate::history::{HistoryError, HistoryReader, Op, Sequencer};
+use crate::queue::{is_queue_f, QueueChecker};
+use crate::verdict::{CheckerResult, ModelSummary, Validity, Verdict};
+use crate::Checker;
+use std::collections::BTreeMap;
+use std::fmt;
+use std::io::BufRead;
+use std::str::FromStr;
+
+/// A model a history can be checked against.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Model {
+    /// Money moved between accounts (`init`, `transfer`, `read`, `final-ledger`, …).
+    Bank,
+    /// Jepsen's total queue (`enqueue`, `dequeue`, `drain`).
+    Queue,
+}
+
+impl Model {
+    /// `bank` or `queue`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Model::Bank => "bank",
+            Model::Queue => "queue",
+        }
+    }
+}
+
+impl fmt::Display for Model {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for Model {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Model, String> {
+        match s {
+            "bank" => Ok(Model::Bank),
+            "queue" => Ok(Model::Queue),
+            other => Err(format!("unknown model {other:?} (bank or queue)")),
+        }
+    }
+}
+
+/// One check in progress: the process-rule sequencer and the checkers, fed op by op.
+pub struct Session {
+    model: Option<Model>,
+    sequencer: Sequencer,
+    bank: Option<BankChecker>,
+    queue: Option<QueueChecker>,
+    ops: u64,
+}
+
+impl Session {
+    /// A session for `model`, or for the models detected from the ops when `None`.
+    pub fn new(model: Option<Model>) -> Session {
+        Session {
+            model,
+            sequencer: Sequencer::new(),
+            bank: (model != Some(Model::Queue)).then(BankChecker::new),
+            queue: (model != Some(Model::Bank)).then(QueueChecker::new),
+            ops: 0,
+        }
+    }
+
+    /// Feeds one op; `Err` when it breaks the process rules (`line` names where).
+    pub fn observe(&mut self, op: &Op, line: u64) -> Result<(), HistoryError> {
+        self.sequencer
+            .observe(op)
+            .map_err(|message| HistoryError::Malformed { line, message })?;
+        self.ops += 1;
+        if let Some(b) = &mut self.bank {
+            if is_bank_f(&op.f) {
+                b.observe(op);
+            }
+        }
+        if let Some(q) = &mut self.queue {
+            if is_queue_f(&op.f) {
+                q.observe(op);
+            }
+        }
+        Ok(())
+    }
+
+    /// Finishes every checker and composes the verdict; `warnings` are passed through.
+    pub fn finish(self, mut warnings: Vec<String>) -> Verdict {
+        let reused = self.sequencer.reused_after_info();
+        if reused > 0 {
+            warnings.push(format!(
+                "{reused} client process(es) were used again after an info completion; each new \
+                 invoke was taken as a new operation"
+            ));
+        }
+        let named = self.model.is_some();
+        let mut results: Vec<(CheckerResult, u64)> = Vec::new();
+        if let Some(b) = self.bank {
+            let n = b.relevant_ops();
+            if named || n > 0 {
+                results.push((b.finish(), n));
+            }
+        }
+        if let Some(q) = self.queue {
+            let n = q.relevant_ops();
+            if named || n > 0 {
+                results.push((q.finish(), n));
+            }
+        }
+        compose(results, self.ops, warnings)
+    }
+}
+
+/// Merges checker results (each with the number of its ops) into one verdict.
+pub fn compose(results: Vec<(CheckerResult, u64)>, ops: u64, mut warnings: Vec<String>) -> Verdict {
+    let mut valid = if results.is_empty() {
+        warnings.push(
+            "nothing to check: no op of the bank model (init, transfer, read, final-ledger, \
+             dead-letter) or of the queue model (enqueue, dequeue, drain)"
+                .to_owned(),
+        );
+        Validity::Unknown
+    } else {
+        Validity::Valid
+    };
+    let mut anomalies = BTreeMap::new();
+    let mut models = BTreeMap::new();
+    for (mut r, n) in results {
+        if n == 0 && r.valid == Validity::Valid {
+            r.valid = Validity::Unknown;
+            r.notes.push(format!("no op of the {} model to check", r.model));
+        }
+        valid = valid.merge(r.valid);
+        let counts = r
+            .anomalies
+            .iter()
+            .map(|(k, v)| (k.clone(), v.len()))
+            .collect();
+        for (k, v) in r.anomalies {
+            anomalies
+                .entry(k)
+                .or_insert_with(Vec::new)
+                .extend(v);
+        }
+        models.insert(
+            r.model,
+            ModelSummary {
+                valid: r.valid,
+                counts,
+                stats: r.stats,
+                notes: r.notes,
+            },
+        );
+    }
+    let counts = anomalies
+        .iter()
+        .map(|(k, v): (&String, &Vec<_>)| (k.clone(), v.len()))
+        .collect();
+    Verdict {
+        valid,
+        anomalies,
+        counts,
+        models,
+        ops,
+        warnings,
+    }
+}
+
+/// Checks a JSON Lines history read from `input` in one streaming pass.
+pub fn check_reader<R: BufRead>(input: R, model: Option<Model>) -> Result<Verdict, HistoryError> {
+    let mut reader = HistoryReader::new(input);
+    let mut session = Session::new(model);
+    while let Some(op) = reader.next() {
+        let op = op?;
+        session.observe(&op, reader.line())?;
+    }
+    Ok(session.finish(reader.take_warnings()))
+}
+
+/// Checks ops already in memory (tests, or a recorder checking as it goes); errors name
+/// the op's position as its line.
+pub fn check_ops<I: IntoIterator<Item = Op>>(ops: I, model: Option<Model>) -> Result<Verdict, HistoryError> {
+    let mut session = Session::new(model);
+    for (i, op) in ops.into_iter().enumerate() {
+        session.observe(&op, i as u64 + 1)?;
+    }
+    Ok(session.finish(Vec::new()))
+}

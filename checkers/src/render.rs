@@ -1,0 +1,53 @@
+//! The plain-text summary a person reads: the verdict, the counts per anomaly, and the
+//! first findings with their sentences.
+
+use crate::verdict::{Validity, Verdict};
+use std::fmt::Write;
+
+/// Renders `verdict` as a short summary showing at most `max_findings` findings per
+/// anomaly name.
+pub fn summary(verdict: &Verdict, max_findings: usize) -> String {
+    let mut s = String::new();
+    let word = match verdict.valid {
+        Validity::Valid => "VALID",
+        Validity::Invalid => "INVALID",
+        Validity::Unknown => "UNKNOWN",
+    };
+    let _ = writeln!(s, "{word}: {} ops checked", verdict.ops);
+    for (name, m) in &verdict.models {
+        let _ = write!(s, "  {name}: {}", m.valid.as_str());
+        let interesting: Vec<String> = ["transfers", "reads", "ledger-entries", "attempt-count"]
+            .iter()
+            .filter_map(|k| m.stats.get(*k).map(|v| format!("{v} {k}")))
+            .collect();
+        if !interesting.is_empty() {
+            let _ = write!(s, " ({})", interesting.join(", "));
+        }
+        s.push('\n');
+        for n in &m.notes {
+            let _ = writeln!(s, "    note: {n}");
+        }
+    }
+    if verdict.anomalies.is_empty() {
+        let _ = writeln!(s, "No anomalies.");
+        return s;
+    }
+    let _ = writeln!(s, "Anomalies:");
+    for (name, list) in &verdict.anomalies {
+        let _ = writeln!(s, "  {name}: {}", list.len());
+    }
+    for (name, list) in &verdict.anomalies {
+        let _ = writeln!(s, "\n{name}:");
+        for f in list.iter().take(max_findings) {
+            let _ = writeln!(s, "  - {}", f.sentence);
+        }
+        if list.len() > max_findings {
+            let _ = writeln!(
+                s,
+                "  … and {} more (--json lists them all)",
+                list.len() - max_findings
+            );
+        }
+    }
+    s
+}

@@ -1,0 +1,198 @@
+//! What checkers return: data, not prints (as Jepsen's checkers do). Serde structs that
+//! the CLI renders as JSON or as a summary.
+
+use serde::{Serialize, Serializer};
+use serde_json::Value;
+use std::collections::BTreeMap;
+
+/// Whether a history satisfies a model.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Validity {
+    /// No anomaly that breaks the model.
+    Valid,
+    /// At least one anomaly.
+    Invalid,
+    /// Nothing could be judged, or something could not be judged and no anomaly was
+    /// found.
+    Unknown,
+}
+
+impl Validity {
+    /// Jepsen's merge: `Invalid` wins over `Unknown`, which wins over `Valid`.
+    pub fn merge(self, other: Validity) -> Validity {
+        use Validity::*;
+        match (self, other) {
+            (Invalid, _) | (_, Invalid) => Invalid,
+            (Unknown, _) | (_, Unknown) => Unknown,
+            _ => Valid,
+        }
+    }
+    /// The exit status of `chaosbank check`: 0 valid, 1 invalid, 2 unknown.
+    pub fn exit_code(self) -> u8 {
+        match self {
+            Validity::Valid => 0,
+            Validity::Invalid => 1,
+            Validity::Unknown => 2,
+        }
+    }
+    /// `valid`, `invalid` or `unknown`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Validity::Valid => "valid",
+            Validity::Invalid => "invalid",
+            Validity::Unknown => "unknown",
+        }
+    }
+}
+
+impl Serialize for Validity {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Validity::Valid => s.serialize_bool(true),
+            Validity::Invalid => s.serialize_bool(false),
+            Validity::Unknown => s.serialize_str("unknown"),
+        }
+    }
+}
+
+/// One row of a bank's final ledger, with the op (the `final-ledger` line) it came from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct LedgerEntry {
+    /// Index of the `final-ledger` op that holds it.
+    pub op: u64,
+    /// The bank whose ledger holds it.
+    pub bank: String,
+    /// The transfer id it names.
+    pub transfer: Value,
+    /// The account it moves money in or out of.
+    pub account: String,
+    /// Signed amount: negative for a debit, positive for a credit.
+    pub amount: i64,
+}
+
+/// One anomaly, explained: what it is about, the ops and ledger entries that show it,
+/// and a plain sentence a person can follow.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Finding {
+    /// The transfer id, for findings about a transfer.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub transfer: Option<Value>,
+    /// The queue element, for findings about a queue element.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub element: Option<Value>,
+    /// The account, for findings about an account's balance.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub account: Option<String>,
+    /// Indexes of the ops that show it, in history order.
+    pub ops: Vec<u64>,
+    /// The ledger entries that show it.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub entries: Vec<LedgerEntry>,
+    /// The explanation in one or two plain sentences.
+    pub sentence: String,
+    /// Figures specific to the anomaly (`expected`, `actual`, `count`, …).
+    #[serde(flatten)]
+    pub details: BTreeMap<String, Value>,
+}
+
+impl Finding {
+    /// A finding with only a sentence and ops; set the subject with the builders.
+    pub fn new(sentence: String, ops: Vec<u64>) -> Finding {
+        Finding {
+            transfer: None,
+            element: None,
+            account: None,
+            ops,
+            entries: Vec::new(),
+            sentence,
+            details: BTreeMap::new(),
+        }
+    }
+    /// About this transfer.
+    pub fn transfer(mut self, id: Value) -> Finding {
+        self.transfer = Some(id);
+        self
+    }
+    /// About this queue element.
+    pub fn element(mut self, element: Value) -> Finding {
+        self.element = Some(element);
+        self
+    }
+    /// About this account.
+    pub fn account(mut self, account: &str) -> Finding {
+        self.account = Some(account.to_owned());
+        self
+    }
+    /// With these ledger entries.
+    pub fn entries(mut self, entries: Vec<LedgerEntry>) -> Finding {
+        self.entries = entries;
+        self
+    }
+    /// With one more figure.
+    pub fn detail(mut self, key: &str, value: impl Into<Value>) -> Finding {
+        self.details.insert(key.to_owned(), value.into());
+        self
+    }
+}
+
+/// What one checker found: Jepsen's `{:valid? … :anomalies … counts}`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CheckerResult {
+    /// The model's name, e.g. `bank`.
+    pub model: String,
+    /// The verdict for this model.
+    pub valid: Validity,
+    /// Findings by anomaly name; only names with findings appear.
+    pub anomalies: BTreeMap<String, Vec<Finding>>,
+    /// Figures about what was checked (ops seen, transfers, reads, …).
+    pub stats: BTreeMap<String, u64>,
+    /// Why the verdict is `unknown`, or what could not be judged.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
+}
+
+impl CheckerResult {
+    /// Number of findings under `name`.
+    pub fn count(&self, name: &str) -> usize {
+        self.anomalies.get(name).map_or(0, Vec::len)
+    }
+}
+
+/// A model's part of the [`Verdict`], without the findings (those are merged at the top).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ModelSummary {
+    /// The verdict for this model.
+    pub valid: Validity,
+    /// Findings per anomaly name.
+    pub counts: BTreeMap<String, usize>,
+    /// Figures about what was checked.
+    pub stats: BTreeMap<String, u64>,
+    /// Why the verdict is `unknown`, or what could not be judged.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
+}
+
+/// The composed verdict of every checker that ran: the `--json` output.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Verdict {
+    /// `true`, `false` or `"unknown"`.
+    pub valid: Validity,
+    /// Findings of every model merged by anomaly name.
+    pub anomalies: BTreeMap<String, Vec<Finding>>,
+    /// Findings per anomaly name.
+    pub counts: BTreeMap<String, usize>,
+    /// Per-model verdicts, counts and figures.
+    pub models: BTreeMap<String, ModelSummary>,
+    /// Number of ops read.
+    pub ops: u64,
+    /// Things a person should know that do not change the verdict (a dropped last line).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
+}
+
+impl Verdict {
+    /// Number of findings under `name`.
+    pub fn count(&self, name: &str) -> usize {
+        self.anomalies.get(name).map_or(0, Vec::len)
+    }
+}
