@@ -595,6 +595,7 @@ impl BankChecker {
             let t = &self.transfers[e.transfer as usize];
             let k = &mut tally[e.transfer as usize];
             if t.invoke == NONE {
+                k.mismatched += 1;
                 continue;
             }
             let amount = i128::from(t.amount);

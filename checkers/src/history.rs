@@ -167,7 +167,8 @@ impl fmt::Display for OpType {
 #[derive(Debug, Clone)]
 pub struct Op {
     /// Position in the file: 0, 1, 2, … Assigned by [`HistoryWriter`]; when a line
-    /// omits it the reader assigns the file position.
+    /// omits it the reader assigns the file position ([`Op::NO_INDEX`] when an op is
+    /// deserialized on its own).
     pub index: u64,
     /// Nanoseconds since the run started; `None` when a hand-written line omits it.
     pub time: Option<u64>,
@@ -193,6 +194,9 @@ fn raw_null() -> Box<RawValue> {
 }
 
 impl Op {
+    /// The index of an op deserialized outside a [`HistoryReader`] without `index`.
+    pub const NO_INDEX: u64 = u64::MAX;
+
     /// A new op with index 0 and no time; [`HistoryWriter::write`] stamps both.
     pub fn new<T: Serialize + ?Sized>(
         process: Process,
@@ -367,7 +371,7 @@ impl<'de> Deserialize<'de> for Op {
                     }
                 }
                 Ok(Op {
-                    index: index.unwrap_or(u64::MAX),
+                    index: index.unwrap_or(Op::NO_INDEX),
                     time,
                     process: process.ok_or_else(|| de::Error::missing_field("process"))?,
                     op_type: op_type.ok_or_else(|| de::Error::missing_field("type"))?,
@@ -479,7 +483,7 @@ impl<R: BufRead> Iterator for HistoryReader<R> {
                     return self.malformed(message);
                 }
             };
-            if op.index == u64::MAX {
+            if op.index == Op::NO_INDEX {
                 op.index = self.next_index;
             } else if op.index != self.next_index {
                 let message = format!(

@@ -1,14 +1,69 @@
-//! `chaosbank check`: TODO(issue 2).
+//! `chaosbank check`: reads a history, runs the checkers, prints the verdict.
+//!
+//! Exit status follows Jepsen: 0 valid, 1 invalid, 2 unknown or unusable input.
+//! Warnings (a dropped cut-short last line, a reused process) go to stderr.
+use checkers::compose::{check_reader, Model};
+use checkers::render;
+use std::io::{BufReader, Write};
 use std::process::ExitCode;
 
 /// Flags of `chaosbank check`.
 #[derive(clap::Args)]
 pub struct CheckArgs {
-    /// The history file (JSON Lines).
+    /// The history file (JSON Lines); `-` reads standard input.
     pub history: std::path::PathBuf,
+    /// The model to check against; detected from the ops when absent.
+    #[arg(long, value_parser = parse_model)]
+    pub model: Option<Model>,
+    /// Print the verdict as one JSON object instead of a summary.
+    #[arg(long)]
+    pub json: bool,
+    /// How many findings of each anomaly the summary shows.
+    #[arg(long, default_value_t = 5)]
+    pub show: usize,
+}
+
+fn parse_model(s: &str) -> Result<Model, String> {
+    s.parse()
 }
 
 /// Runs `chaosbank check`.
-pub fn run(_args: CheckArgs) -> ExitCode {
-    ExitCode::from(2)
+pub fn run(args: CheckArgs) -> ExitCode {
+    let result = if args.history.as_os_str() == "-" {
+        check_reader(std::io::stdin().lock(), args.model)
+    } else {
+        match std::fs::File::open(&args.history) {
+            Ok(f) => check_reader(BufReader::with_capacity(1 << 20, f), args.model),
+            Err(e) => {
+                eprintln!("chaosbank check: cannot open {}: {e}", args.history.display());
+                return ExitCode::from(2);
+            }
+        }
+    };
+    let verdict = match result {
+        Ok(v) => v,
+        Err(e) => {
+            eprintln!(
+                "chaosbank check: {}: unusable history: {e}",
+                args.history.display()
+            );
+            return ExitCode::from(2);
+        }
+    };
+    for w in &verdict.warnings {
+        eprintln!("warning: {w}");
+    }
+    let mut out = std::io::stdout().lock();
+    let written = if args.json {
+        serde_json::to_writer(&mut out, &verdict)
+            .map_err(std::io::Error::from)
+            .and_then(|()| writeln!(out))
+    } else {
+        write!(out, "{}", render::summary(&verdict, args.show))
+    };
+    if let Err(e) = written.and_then(|()| out.flush()) {
+        eprintln!("chaosbank check: cannot write the verdict: {e}");
+        return ExitCode::from(2);
+    }
+    ExitCode::from(verdict.valid.exit_code())
 }
