@@ -1,1 +1,3 @@
 //! The systems under test. (Work in progress: see issue 4.)
+
+pub mod clients;

@@ -1,0 +1,3 @@
+//! Thin wrappers over the real broker clients (connect, produce, consume).
+pub mod kafka;
+pub mod rocketmq;

@@ -1,0 +1,223 @@
+//! Kafka-API client (rdkafka with the bundled librdkafka 2.12) for the `kafka-api` image
+//! (tansu 0.6 on sqlite).
+//!
+//! What works against tansu 0.6 (measured): plain and idempotent produce, consumer groups
+//! with committed offsets, acknowledged data surviving `docker kill`. Kafka transactions do
+//! NOT work on tansu 0.6, so nothing here offers them.
+//!
+//! Two traps this wrapper hides:
+//! * every fetch waits about half of `fetch.wait.max.ms`, so it is kept small
+//!   ([`FETCH_WAIT_MAX_MS`]);
+//! * dropping a group consumer while a `TopicPartitionList` returned by `committed()` is
+//!   alive hangs; [`Consumer::committed`] copies the list into plain values and drops it
+//!   before returning.
+
+use std::time::Duration;
+
+use anyhow::{anyhow, bail, Context, Result};
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{CommitMode, Consumer as _, StreamConsumer};
+use rdkafka::error::KafkaError;
+use rdkafka::message::Message as _;
+use rdkafka::producer::{FutureProducer, FutureRecord, Producer as _};
+use rdkafka::types::RDKafkaErrorCode;
+use rdkafka::{Offset, TopicPartitionList};
+
+/// `fetch.wait.max.ms` for consumers: tansu holds each fetch about half of it.
+pub const FETCH_WAIT_MAX_MS: u32 = 50;
+
+/// One consumed record, owned.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Record {
+    pub topic: String,
+    pub partition: i32,
+    pub offset: i64,
+    pub key: Option<Vec<u8>>,
+    pub payload: Option<Vec<u8>>,
+}
+
+/// Where an acknowledged record was written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Written {
+    pub partition: i32,
+    pub offset: i64,
+}
+
+fn base_config(bootstrap: &str) -> ClientConfig {
+    let mut config = ClientConfig::new();
+    config
+        .set("bootstrap.servers", bootstrap)
+        // tansu advertises 127.0.0.1; IPv4 only avoids a detour through ::1.
+        .set("broker.address.family", "v4")
+        .set("socket.timeout.ms", "10000")
+        .set("reconnect.backoff.ms", "100")
+        .set("reconnect.backoff.max.ms", "1000");
+    config
+}
+
+/// Creates `topic` with `partitions` partitions (replication 1); an existing topic is fine.
+pub async fn create_topic(bootstrap: &str, topic: &str, partitions: i32) -> Result<()> {
+    let admin: AdminClient<DefaultClientContext> = base_config(bootstrap)
+        .create()
+        .context("creating the Kafka admin client")?;
+    let new = NewTopic::new(topic, partitions, TopicReplication::Fixed(1));
+    let opts = AdminOptions::new().operation_timeout(Some(Duration::from_secs(10)));
+    let results = admin
+        .create_topics([&new], &opts)
+        .await
+        .with_context(|| format!("creating topic {topic}"))?;
+    for result in results {
+        match result {
+            Ok(_) | Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
+            Err((name, code)) => bail!("creating topic {name}: {code}"),
+        }
+    }
+    Ok(())
+}
+
+/// A producer; `acks=all`. With `idempotent` the broker de-duplicates the producer's
+/// own retries (supported by tansu 0.6).
+pub struct Producer {
+    inner: FutureProducer,
+}
+
+impl Producer {
+    pub fn connect(bootstrap: &str, idempotent: bool) -> Result<Self> {
+        let mut config = base_config(bootstrap);
+        config
+            .set("acks", "all")
+            .set("enable.idempotence", if idempotent { "true" } else { "false" })
+            .set("message.timeout.ms", "30000")
+            .set("linger.ms", "0");
+        let inner = config.create().context("creating the Kafka producer")?;
+        Ok(Self { inner })
+    }
+
+    /// Sends one record and waits for the broker's acknowledgement.
+    pub async fn send(&self, topic: &str, key: &[u8], payload: &[u8]) -> Result<Written> {
+        let record = FutureRecord::to(topic).key(key).payload(payload);
+        match self.inner.send(record, Duration::from_secs(30)).await {
+            Ok(delivery) => Ok(Written { partition: delivery.partition, offset: delivery.offset }),
+            Err((err, _)) => Err(anyhow!(err).context(format!("producing to {topic}"))),
+        }
+    }
+
+    /// Sends one record to an explicit partition.
+    pub async fn send_to(&self, topic: &str, partition: i32, key: &[u8], payload: &[u8]) -> Result<Written> {
+        let record = FutureRecord::to(topic).partition(partition).key(key).payload(payload);
+        match self.inner.send(record, Duration::from_secs(30)).await {
+            Ok(delivery) => Ok(Written { partition: delivery.partition, offset: delivery.offset }),
+            Err((err, _)) => Err(anyhow!(err).context(format!("producing to {topic}/{partition}"))),
+        }
+    }
+
+    /// Waits until every outstanding record is acknowledged or `timeout` passes.
+    pub fn flush(&self, timeout: Duration) -> Result<()> {
+        self.inner.flush(timeout).context("flushing the Kafka producer")
+    }
+}
+
+/// A consumer-group member. Auto-commit is off: the caller commits what it has processed
+/// with [`Consumer::commit`]; a group with no committed offset starts at the earliest.
+pub struct Consumer {
+    inner: StreamConsumer,
+}
+
+impl Consumer {
+    pub fn connect(bootstrap: &str, group: &str, topics: &[&str]) -> Result<Self> {
+        let mut config = base_config(bootstrap);
+        config
+            .set("group.id", group)
+            .set("enable.auto.commit", "false")
+            .set("enable.auto.offset.store", "false")
+            .set("auto.offset.reset", "earliest")
+            .set("fetch.wait.max.ms", FETCH_WAIT_MAX_MS.to_string())
+            .set("session.timeout.ms", "10000")
+            .set("heartbeat.interval.ms", "1000")
+            .set("isolation.level", "read_uncommitted");
+        let inner: StreamConsumer = config.create().context("creating the Kafka consumer")?;
+        inner.subscribe(topics).with_context(|| format!("subscribing to {topics:?}"))?;
+        Ok(Self { inner })
+    }
+
+    /// The next record, or `None` if none arrives within `timeout`.
+    pub async fn poll(&self, timeout: Duration) -> Result<Option<Record>> {
+        match tokio::time::timeout(timeout, self.inner.recv()).await {
+            Err(_) => Ok(None),
+            Ok(Err(err)) => Err(anyhow!(err).context("consuming")),
+            Ok(Ok(msg)) => Ok(Some(Record {
+                topic: msg.topic().to_owned(),
+                partition: msg.partition(),
+                offset: msg.offset(),
+                key: msg.key().map(<[u8]>::to_vec),
+                payload: msg.payload().map(<[u8]>::to_vec),
+            })),
+        }
+    }
+
+    /// Commits (synchronously) that everything up to and including `record` is processed.
+    pub fn commit(&self, record: &Record) -> Result<()> {
+        self.commit_offset(&record.topic, record.partition, record.offset + 1)
+    }
+
+    /// Commits `next_offset` (the offset of the next record to read) for one partition.
+    pub fn commit_offset(&self, topic: &str, partition: i32, next_offset: i64) -> Result<()> {
+        let mut tpl = TopicPartitionList::new();
+        tpl.add_partition_offset(topic, partition, Offset::Offset(next_offset))
+            .context("building the commit list")?;
+        let result = self.inner.commit(&tpl, CommitMode::Sync);
+        drop(tpl);
+        result.with_context(|| format!("committing {topic}/{partition}@{next_offset}"))
+    }
+
+    /// The group's committed offsets for the partitions currently assigned to this member:
+    /// `(topic, partition, next offset or None)`.
+    pub fn committed(&self, timeout: Duration) -> Result<Vec<(String, i32, Option<i64>)>> {
+        let tpl = self.inner.committed(timeout).context("reading committed offsets")?;
+        let out = tpl
+            .elements()
+            .iter()
+            .map(|e| {
+                let offset = match e.offset() {
+                    Offset::Offset(o) => Some(o),
+                    _ => None,
+                };
+                (e.topic().to_owned(), e.partition(), offset)
+            })
+            .collect();
+        drop(tpl); // must go before the consumer can be dropped safely
+        Ok(out)
+    }
+
+    /// Partitions currently assigned to this member.
+    pub fn assignment(&self) -> Result<Vec<(String, i32)>> {
+        let tpl = self.inner.assignment().context("reading the assignment")?;
+        let out = tpl.elements().iter().map(|e| (e.topic().to_owned(), e.partition())).collect();
+        drop(tpl);
+        Ok(out)
+    }
+}
+
+/// True if `err` is a transient broker-unavailable condition worth retrying.
+pub fn is_transient(err: &anyhow::Error) -> bool {
+    err.chain().any(|cause| match cause.downcast_ref::<KafkaError>() {
+        Some(k) => matches!(
+            k.rdkafka_error_code(),
+            Some(
+                RDKafkaErrorCode::BrokerTransportFailure
+                    | RDKafkaErrorCode::AllBrokersDown
+                    | RDKafkaErrorCode::MessageTimedOut
+                    | RDKafkaErrorCode::RequestTimedOut
+                    | RDKafkaErrorCode::NotCoordinator
+                    | RDKafkaErrorCode::CoordinatorLoadInProgress
+                    | RDKafkaErrorCode::CoordinatorNotAvailable
+                    | RDKafkaErrorCode::LeaderNotAvailable
+                    | RDKafkaErrorCode::NotLeaderForPartition
+                    | RDKafkaErrorCode::OperationTimedOut
+            )
+        ),
+        None => false,
+    })
+}
