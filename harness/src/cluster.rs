@@ -1,1 +1,521 @@
-//! TODO(issue 3): cluster
+//! A cluster: one run's engines in containers on their own Docker network.
+//!
+//! ```no_run
+//! # async fn demo() -> harness::Result<()> {
+//! use harness::cluster::Cluster;
+//! let cluster = Cluster::builder().postgres().mariadb().start().await?;
+//! println!("{}", cluster.endpoint("postgres")?.url());
+//! cluster.nemesis().kill("postgres").await?;
+//! cluster.down().await?;
+//! # Ok(()) }
+//! ```
+//!
+//! Names: network `chaosbank-<run>`, containers `chaosbank-<run>-<node>`, each reachable
+//! from the others by its node name. Every object carries the [`crate::labels`]. Ports
+//! are published on 127.0.0.1 only. Passwords are random per run. A cluster is removed by
+//! [`Cluster::down`], or when dropped (panic, Ctrl-C cancelling the future), or by the
+//! [`crate::watchdog`] when the process is killed, or by the next run's
+//! [`crate::reaper`] — unless it was [`Cluster::detach`]ed (`chaosbank cluster up`).
+
+use crate::docker::Engine;
+use crate::error::{Error, Result};
+use crate::images::{self, BuildOptions};
+use crate::labels::Owner;
+use crate::nemesis::Nemesis;
+use crate::probe::{self, NotReady};
+use crate::reaper::{self, Sweep};
+use crate::service::{self, Endpoint, NodeKind, Service};
+use crate::watchdog::Watchdog;
+use bollard::models::{
+    ContainerCreateBody, EndpointSettings, HostConfig, NetworkCreateRequest, NetworkingConfig,
+    PortBinding,
+};
+use bollard::query_parameters::{CreateContainerOptions, StartContainerOptions};
+use rand::distributions::Alphanumeric;
+use rand::Rng;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// Default time a node has to answer its readiness probe.
+pub const DEFAULT_READY_TIMEOUT: Duration = Duration::from_secs(180);
+
+/// Configures and starts a [`Cluster`].
+#[derive(Clone, Debug)]
+pub struct ClusterBuilder {
+    services: Vec<Service>,
+    keep: bool,
+    ready_timeout: Duration,
+    images: HashMap<Service, String>,
+    build: BuildOptions,
+}
+
+impl Default for ClusterBuilder {
+    fn default() -> Self {
+        ClusterBuilder {
+            services: Vec::new(),
+            keep: false,
+            ready_timeout: DEFAULT_READY_TIMEOUT,
+            images: HashMap::new(),
+            build: BuildOptions::default(),
+        }
+    }
+}
+
+impl ClusterBuilder {
+    /// Adds a service (once; adding it again changes nothing).
+    pub fn service(mut self, s: Service) -> Self {
+        if !self.services.contains(&s) {
+            self.services.push(s);
+        }
+        self
+    }
+
+    /// Adds PostgreSQL (node `postgres`).
+    pub fn postgres(self) -> Self {
+        self.service(Service::Postgres)
+    }
+
+    /// Adds MariaDB (node `mariadb`).
+    pub fn mariadb(self) -> Self {
+        self.service(Service::Mariadb)
+    }
+
+    /// Adds the Kafka-API broker (node `kafka`).
+    pub fn kafka(self) -> Self {
+        self.service(Service::Kafka)
+    }
+
+    /// Adds RocketMQ (nodes `namesrv` and `broker`).
+    pub fn rocketmq(self) -> Self {
+        self.service(Service::RocketMq)
+    }
+
+    /// Keeps the cluster after this process exits: labelled `chaosbank.keep=1`, never
+    /// reaped as an orphan, removed by `chaosbank cluster down`. Call
+    /// [`Cluster::detach`] once it is up.
+    pub fn keep(mut self, keep: bool) -> Self {
+        self.keep = keep;
+        self
+    }
+
+    /// How long each node has to answer its readiness probe (default 180 s).
+    pub fn ready_timeout(mut self, t: Duration) -> Self {
+        self.ready_timeout = t;
+        self
+    }
+
+    /// Uses a ready-made image for a service instead of building one (e.g.
+    /// `postgres:15`). Without this, `CHAOSBANK_IMAGE_<NAME>` is consulted, then the
+    /// image is built from `docker/<name>` if missing.
+    pub fn image(mut self, s: Service, reference: impl Into<String>) -> Self {
+        self.images.insert(s, reference.into());
+        self
+    }
+
+    /// How missing images are built.
+    pub fn build_options(mut self, b: BuildOptions) -> Self {
+        self.build = b;
+        self
+    }
+
+    /// Reaps orphans of killed harnesses, resolves (builds) images, creates the network
+    /// and containers, and waits until every node answers its protocol. Anything it
+    /// created is removed if it fails or is cancelled.
+    pub async fn start(self) -> Result<Cluster> {
+        let started = Instant::now();
+        let engine = Engine::connect().await?;
+        let reaped = reaper::sweep(&engine, Sweep::Orphans).await?;
+        if !reaped.is_empty() {
+            tracing::info!(
+                "reaped leftovers of killed runs: containers {:?}, networks {:?}",
+                reaped.containers,
+                reaped.networks
+            );
+        }
+        let services = if self.services.is_empty() {
+            Service::ALL.to_vec()
+        } else {
+            self.services.clone()
+        };
+        let mut images = BTreeMap::new();
+        for s in &services {
+            let reference = match self.images.get(s) {
+                Some(r) => r.clone(),
+                None => match std::env::var(s.image_env()).ok().filter(|v| !v.is_empty()) {
+                    Some(r) => r,
+                    None => {
+                        images::ensure(&engine, s.image(), &self.build)
+                            .await?
+                            .reference
+                    }
+                },
+            };
+            images.insert(*s, reference);
+        }
+
+        let run = random_string(8, true);
+        let owner = Owner::current(&run, self.keep);
+        let network = format!("chaosbank-{run}");
+        let inner = Arc::new(Inner {
+            engine: engine.clone(),
+            run: run.clone(),
+            network: network.clone(),
+            nodes: Mutex::new(BTreeMap::new()),
+            ready_timeout: self.ready_timeout,
+        });
+        // From here on, dropping `cluster` (error, cancellation) removes the run.
+        let cluster = Cluster {
+            inner,
+            watchdog: Some(Watchdog::start(&run)),
+            done: false,
+        };
+
+        engine
+            .api()
+            .create_network(NetworkCreateRequest {
+                name: network.clone(),
+                driver: Some("bridge".to_string()),
+                labels: Some(owner.labels(None)),
+                ..Default::default()
+            })
+            .await
+            .map_err(Error::docker(format!("create network {network}")))?;
+
+        let password = random_string(24, false);
+        let root_password = random_string(24, false);
+        for s in &services {
+            for kind in s.nodes() {
+                let node = cluster
+                    .create_node(*kind, &images[s], &owner, &password, &root_password)
+                    .await?;
+                cluster
+                    .inner
+                    .lock_nodes()
+                    .insert(kind.name().to_string(), node);
+                // The broker registers with the name server: start it once that answers.
+                if *kind == NodeKind::Namesrv {
+                    cluster.inner.wait_ready(kind.name()).await?;
+                }
+            }
+        }
+        let names = cluster.nodes();
+        let waits = names.iter().map(|n| cluster.inner.wait_ready(n));
+        for r in futures_util::future::join_all(waits).await {
+            r?;
+        }
+        tracing::info!(
+            "cluster {run} up in {:.1?}: {}",
+            started.elapsed(),
+            names.join(", ")
+        );
+        Ok(cluster)
+    }
+}
+
+/// A node of a running cluster.
+#[derive(Clone, Debug)]
+pub struct Node {
+    /// Its role.
+    pub kind: NodeKind,
+    /// Its container's name.
+    pub container: String,
+    /// The image it runs.
+    pub image: String,
+    /// How to reach it from the host.
+    pub endpoint: Endpoint,
+}
+
+/// The state a [`Cluster`] shares with its [`Nemesis`].
+#[derive(Debug)]
+pub(crate) struct Inner {
+    pub(crate) engine: Engine,
+    pub(crate) run: String,
+    pub(crate) network: String,
+    pub(crate) nodes: Mutex<BTreeMap<String, Node>>,
+    pub(crate) ready_timeout: Duration,
+}
+
+impl Inner {
+    pub(crate) fn lock_nodes(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, Node>> {
+        self.nodes.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub(crate) fn node(&self, name: &str) -> Result<Node> {
+        self.lock_nodes()
+            .get(name)
+            .cloned()
+            .ok_or_else(|| Error::UnknownNode(name.to_string()))
+    }
+
+    /// Polls a node's protocol until it answers; fails at once if its container stops.
+    pub(crate) async fn wait_ready(&self, name: &str) -> Result<Duration> {
+        let node = self.node(name)?;
+        let namesrv_port = self
+            .lock_nodes()
+            .get(NodeKind::Namesrv.name())
+            .map(|n| n.endpoint.port);
+        let what = format!("{name} ({}) to answer its protocol", node.container);
+        let (_, took) = probe::poll(&what, self.ready_timeout, || async {
+            match service::probe(&node.endpoint, namesrv_port).await {
+                Ok(()) => Ok(()),
+                Err(NotReady::Retry(e)) => {
+                    if let Ok(Some((false, _))) | Ok(None) = self.engine.state(&node.container).await {
+                        let logs = self.engine.logs_tail(&node.container, 30).await;
+                        return Err(NotReady::Fatal(Error::Config(format!(
+                            "container {} stopped before it was ready (last error: {e}); its last output:\n{logs}",
+                            node.container
+                        ))));
+                    }
+                    Err(NotReady::Retry(e))
+                }
+                Err(fatal) => Err(fatal),
+            }
+        })
+        .await?;
+        tracing::debug!("{name} ready in {took:.1?}");
+        Ok(took)
+    }
+}
+
+/// A running cluster. Dropping it removes its containers and network (blocking for the
+/// second or two that takes); call [`Cluster::down`] to do so asynchronously and see
+/// errors, or [`Cluster::detach`] to leave a kept cluster running.
+#[derive(Debug)]
+pub struct Cluster {
+    inner: Arc<Inner>,
+    watchdog: Option<Watchdog>,
+    done: bool,
+}
+
+impl Cluster {
+    /// A builder; with no service added, all four are started.
+    pub fn builder() -> ClusterBuilder {
+        ClusterBuilder::default()
+    }
+
+    /// The run id (8 hex digits), part of every name and label.
+    pub fn run_id(&self) -> &str {
+        &self.inner.run
+    }
+
+    /// The run's Docker network.
+    pub fn network(&self) -> &str {
+        &self.inner.network
+    }
+
+    /// The node names, sorted.
+    pub fn nodes(&self) -> Vec<String> {
+        self.inner.lock_nodes().keys().cloned().collect()
+    }
+
+    /// A node.
+    pub fn node(&self, name: &str) -> Result<Node> {
+        self.inner.node(name)
+    }
+
+    /// How to reach a node from the host.
+    pub fn endpoint(&self, name: &str) -> Result<Endpoint> {
+        Ok(self.inner.node(name)?.endpoint)
+    }
+
+    /// Every node's endpoint, sorted by node name.
+    pub fn endpoints(&self) -> Vec<Endpoint> {
+        self.inner
+            .lock_nodes()
+            .values()
+            .map(|n| n.endpoint.clone())
+            .collect()
+    }
+
+    /// The engine the cluster runs on.
+    pub fn engine(&self) -> &Engine {
+        &self.inner.engine
+    }
+
+    /// The fault injector for this cluster.
+    pub fn nemesis(&self) -> Nemesis {
+        Nemesis::new(self.inner.clone())
+    }
+
+    /// Waits until a node answers its protocol again (after a restart, say); returns how
+    /// long that took.
+    pub async fn wait_ready(&self, name: &str) -> Result<Duration> {
+        self.inner.wait_ready(name).await
+    }
+
+    /// Removes the containers (resuming paused ones first) and the network.
+    pub async fn down(mut self) -> Result<()> {
+        self.done = true;
+        let r = reaper::remove_run(&self.inner.engine, &self.inner.run).await;
+        if let Some(w) = self.watchdog.take() {
+            match &r {
+                Ok(_) => w.disarm(),
+                Err(_) => w.fire(),
+            }
+        }
+        r.map(drop)
+    }
+
+    /// Leaves the cluster running after this value and this process are gone (for a
+    /// kept cluster, see [`ClusterBuilder::keep`]).
+    pub fn detach(mut self) {
+        self.done = true;
+        if let Some(w) = self.watchdog.take() {
+            w.disarm();
+        }
+    }
+
+    async fn create_node(
+        &self,
+        kind: NodeKind,
+        image: &str,
+        owner: &Owner,
+        password: &str,
+        root_password: &str,
+    ) -> Result<Node> {
+        let engine = &self.inner.engine;
+        let container = format!("chaosbank-{}-{}", self.inner.run, kind.name());
+        let mut last = None;
+        // A port picked free can be taken before Docker binds it: try a few.
+        for _ in 0..5 {
+            let host_port = free_port()?;
+            let cport = kind.container_port(host_port);
+            let key = format!("{cport}/tcp");
+            let binding = PortBinding {
+                host_ip: Some("127.0.0.1".to_string()),
+                host_port: Some(host_port.to_string()),
+            };
+            let mut endpoints = HashMap::new();
+            endpoints.insert(
+                self.inner.network.clone(),
+                EndpointSettings {
+                    aliases: Some(vec![kind.name().to_string()]),
+                    ..Default::default()
+                },
+            );
+            let body = ContainerCreateBody {
+                image: Some(image.to_string()),
+                hostname: Some(kind.name().to_string()),
+                env: Some(kind.env(host_port, password, root_password)),
+                cmd: kind.cmd(),
+                labels: Some(owner.labels(Some(kind.name()))),
+                exposed_ports: Some(HashMap::from([(key.clone(), HashMap::new())])),
+                host_config: Some(HostConfig {
+                    port_bindings: Some(HashMap::from([(key, Some(vec![binding]))])),
+                    network_mode: Some(self.inner.network.clone()),
+                    ..Default::default()
+                }),
+                networking_config: Some(NetworkingConfig {
+                    endpoints_config: Some(endpoints),
+                }),
+                ..Default::default()
+            };
+            let opts = CreateContainerOptions {
+                name: Some(container.clone()),
+                ..Default::default()
+            };
+            engine
+                .api()
+                .create_container(Some(opts), body)
+                .await
+                .map_err(Error::docker(format!(
+                    "create container {container} from {image}"
+                )))?;
+            match engine
+                .api()
+                .start_container(&container, None::<StartContainerOptions>)
+                .await
+            {
+                Ok(()) => {
+                    let sql = matches!(kind, NodeKind::Postgres | NodeKind::Mariadb);
+                    return Ok(Node {
+                        kind,
+                        container,
+                        image: image.to_string(),
+                        endpoint: Endpoint {
+                            node: kind.name().to_string(),
+                            kind,
+                            host: "127.0.0.1".to_string(),
+                            port: host_port,
+                            user: sql.then(|| service::SQL_USER.to_string()),
+                            password: sql.then(|| password.to_string()),
+                            database: sql.then(|| service::SQL_USER.to_string()),
+                        },
+                    });
+                }
+                Err(e) => {
+                    engine.remove_container(&container).await?;
+                    let text = e.to_string();
+                    if !(text.contains("already allocated")
+                        || text.contains("address already in use"))
+                    {
+                        return Err(Error::docker(format!("start container {container}"))(e));
+                    }
+                    last = Some(e);
+                }
+            }
+        }
+        Err(Error::docker(format!(
+            "start container {container} (port conflicts)"
+        ))(last.expect("the loop ran")))
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        if self.done {
+            return;
+        }
+        let run = self.inner.run.clone();
+        let watchdog = self.watchdog.take();
+        // A destructor cannot await: tear down on a thread with its own runtime and wait.
+        let r = std::thread::spawn(move || -> Result<()> {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .map_err(Error::io("start a runtime for teardown"))?;
+            rt.block_on(async {
+                let engine = Engine::connect().await?;
+                reaper::remove_run(&engine, &run).await.map(drop)
+            })
+        })
+        .join();
+        match (r, watchdog) {
+            (Ok(Ok(())), Some(w)) => w.disarm(),
+            (r, w) => {
+                if let Ok(Err(e)) = r {
+                    tracing::warn!(
+                        "teardown of run {}: {e}; the watchdog takes over",
+                        self.inner.run
+                    );
+                }
+                drop(w);
+            }
+        }
+    }
+}
+
+/// A port on 127.0.0.1 that is free right now.
+fn free_port() -> Result<u16> {
+    let l = std::net::TcpListener::bind(("127.0.0.1", 0)).map_err(Error::io("pick a free port"))?;
+    l.local_addr()
+        .map(|a| a.port())
+        .map_err(Error::io("pick a free port"))
+}
+
+/// A random string: lowercase hex digits, or letters and digits.
+fn random_string(len: usize, hex: bool) -> String {
+    let mut rng = rand::thread_rng();
+    if hex {
+        (0..len)
+            .map(|_| char::from_digit(rng.gen_range(0..16), 16).unwrap_or('0'))
+            .collect()
+    } else {
+        (&mut rng)
+            .sample_iter(&Alphanumeric)
+            .take(len)
+            .map(char::from)
+            .collect()
+    }
+}

@@ -1,1 +1,447 @@
-//! TODO(issue 3): images
+//! Images, built locally (there is no registry): `chaosbank/<name>:<12-hex hash>`.
+//!
+//! The hash covers every file of the recipe `docker/<name>/`, the base image's id, and
+//! the broker binaries copied into the build context, so a tag names exactly what went
+//! into it and an unchanged recipe is never rebuilt. The base image comes from
+//! `docker/base/build.sh TAG`; the others from `docker build --build-arg BASE=<base>` on
+//! a temporary context: the recipe directory plus `bin/<binary>` for each binary the
+//! image needs (see `docker/CONTRACT.md`). Builds are serialized by a process-wide lock
+//! and a file lock, so parallel tests and a concurrent CLI never build the same image
+//! twice at once.
+
+use crate::docker::{tail, Engine};
+use crate::error::{Error, Result};
+use sha2::{Digest, Sha256};
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::{Duration, Instant, SystemTime};
+use tokio::io::{AsyncBufReadExt, BufReader};
+
+/// The images chaosbank builds, base first.
+pub const NAMES: [&str; 5] = ["base", "postgres", "mariadb", "kafka-api", "rocketmq"];
+
+/// How [`ensure`] builds.
+#[derive(Clone, Debug, Default)]
+pub struct BuildOptions {
+    /// Rebuild even when an image with the recipe's hash exists (base included, so every
+    /// image rebuilt this way gets a new base).
+    pub rebuild: bool,
+    /// Print each build's output on stderr, prefixed with the image name.
+    pub verbose: bool,
+}
+
+/// An image ready to run.
+#[derive(Clone, Debug)]
+pub struct Image {
+    /// The recipe name (`postgres`, …).
+    pub name: String,
+    /// `chaosbank/<name>:<hash>`.
+    pub reference: String,
+    /// How long building it took, or `None` when it was cached.
+    pub built_in: Option<Duration>,
+    /// Its size in bytes, as the engine reports.
+    pub size: i64,
+}
+
+/// The broker binaries an image needs in its build context, as
+/// `(file name in bin/, path under the cache's tools/ directory)`.
+pub fn binaries(name: &str) -> &'static [(&'static str, &'static str)] {
+    match name {
+        "kafka-api" => &[("tansu", "tansu-0.6.0/bin/tansu")],
+        "rocketmq" => &[
+            (
+                "rocketmq-namesrv-rust",
+                "rocketmq-1.0.0/bin/rocketmq-namesrv-rust",
+            ),
+            (
+                "rocketmq-broker-rust",
+                "rocketmq-1.0.0/bin/rocketmq-broker-rust",
+            ),
+        ],
+        _ => &[],
+    }
+}
+
+/// Where built broker binaries are cached: `$CHAOSBANK_CACHE`, else `~/.cache/chaosbank`.
+pub fn cache_dir() -> PathBuf {
+    match std::env::var_os("CHAOSBANK_CACHE").filter(|v| !v.is_empty()) {
+        Some(dir) => PathBuf::from(dir),
+        None => {
+            let home = std::env::var_os("HOME").unwrap_or_else(|| "/tmp".into());
+            PathBuf::from(home).join(".cache/chaosbank")
+        }
+    }
+}
+
+/// The recipes directory (`docker/`): `$CHAOSBANK_RECIPES`, else the nearest
+/// `docker/base/build.sh` above the current directory, else the one this crate was built
+/// from.
+pub fn recipes_dir() -> Result<PathBuf> {
+    if let Some(dir) = std::env::var_os("CHAOSBANK_RECIPES").filter(|v| !v.is_empty()) {
+        return Ok(PathBuf::from(dir));
+    }
+    let here = std::env::current_dir().map_err(Error::io("read the current directory"))?;
+    for dir in here.ancestors() {
+        if dir.join("docker/base/build.sh").is_file() {
+            return Ok(dir.join("docker"));
+        }
+    }
+    let built = Path::new(env!("CARGO_MANIFEST_DIR")).join("../docker");
+    if built.join("base/build.sh").is_file() {
+        return Ok(built);
+    }
+    Err(Error::Config(
+        "no image recipes found: run from the chaosbank checkout or set CHAOSBANK_RECIPES to its docker/ directory".to_string(),
+    ))
+}
+
+/// Makes sure image `name` (and the base under it) exists, building what is missing.
+pub async fn ensure(engine: &Engine, name: &str, opts: &BuildOptions) -> Result<Image> {
+    if !NAMES.contains(&name) {
+        return Err(Error::Config(format!(
+            "no image named {name:?}; known: {NAMES:?}"
+        )));
+    }
+    let _guard = BuildLock::acquire().await?;
+    let recipes = recipes_dir()?;
+    let base = ensure_locked(engine, &recipes, "base", None, opts).await?;
+    if name == "base" {
+        return Ok(base);
+    }
+    let base_id = image_id(engine, &base.reference).await?;
+    ensure_locked(
+        engine,
+        &recipes,
+        name,
+        Some((&base.reference, &base_id)),
+        opts,
+    )
+    .await
+}
+
+/// The recipe hash of image `name`: its files, the base image id, the binaries.
+pub fn recipe_hash(recipe: &Path, base_id: Option<&str>, bins: &[PathBuf]) -> Result<String> {
+    let mut h = Sha256::new();
+    let mut files = Vec::new();
+    walk(recipe, &mut files)?;
+    files.sort();
+    for f in &files {
+        let rel = f.strip_prefix(recipe).unwrap_or(f);
+        h.update(rel.to_string_lossy().as_bytes());
+        h.update([0]);
+        h.update(std::fs::read(f).map_err(Error::io(format!("read {}", f.display())))?);
+        h.update([0]);
+    }
+    if let Some(id) = base_id {
+        h.update(b"base:");
+        h.update(id.as_bytes());
+    }
+    for b in bins {
+        h.update(b"bin:");
+        h.update(file_hash(b)?.as_bytes());
+    }
+    Ok(hex::encode(h.finalize())[..12].to_string())
+}
+
+async fn ensure_locked(
+    engine: &Engine,
+    recipes: &Path,
+    name: &str,
+    base: Option<(&str, &str)>,
+    opts: &BuildOptions,
+) -> Result<Image> {
+    let recipe = recipes.join(name);
+    if !recipe.is_dir() {
+        return Err(Error::Config(format!(
+            "no recipe for image {name}: {} is missing",
+            recipe.display()
+        )));
+    }
+    let tools = cache_dir().join("tools");
+    let mut bins = Vec::new();
+    for (file, rel) in binaries(name) {
+        let path = tools.join(rel);
+        if !path.is_file() {
+            return Err(Error::Config(format!(
+                "image {name} needs {file}, not built yet at {}: run `bash docker/build-brokers.sh` (15-20 min per broker)",
+                path.display()
+            )));
+        }
+        bins.push(path);
+    }
+    let hash = recipe_hash(&recipe, base.map(|b| b.1), &bins)?;
+    let reference = format!("chaosbank/{name}:{hash}");
+    let rebuild = opts.rebuild
+        && !REBUILT
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .contains(&reference);
+    if !rebuild {
+        if let Ok(info) = engine.api().inspect_image(&reference).await {
+            return Ok(Image {
+                name: name.to_string(),
+                reference,
+                built_in: None,
+                size: info.size.unwrap_or(0),
+            });
+        }
+    }
+    tracing::info!("building image {reference}");
+    let start = Instant::now();
+    if name == "base" {
+        let script = recipe.join("build.sh");
+        let script = script.to_string_lossy();
+        stream_command(name, "bash", &[&script, &reference], opts.verbose).await?;
+    } else {
+        let ctx = TempDir::new(&format!("chaosbank-build-{name}"))?;
+        copy_dir(&recipe, ctx.path())?;
+        std::fs::create_dir_all(ctx.path().join("bin")).map_err(Error::io("create bin/"))?;
+        for ((file, _), src) in binaries(name).iter().zip(&bins) {
+            let dst = ctx.path().join("bin").join(file);
+            if std::fs::hard_link(src, &dst).is_err() {
+                std::fs::copy(src, &dst).map_err(Error::io(format!("copy {}", src.display())))?;
+            }
+        }
+        let base_ref = base.map(|b| b.0).unwrap_or_default();
+        let ctx_path = ctx.path().to_string_lossy().into_owned();
+        let arg = format!("BASE={base_ref}");
+        let label = format!("chaosbank.recipe={name}");
+        let args = [
+            "build",
+            "--build-arg",
+            &arg,
+            "--label",
+            &label,
+            "-t",
+            &reference,
+            &ctx_path,
+        ];
+        stream_command(name, "docker", &args, opts.verbose).await?;
+    }
+    let took = start.elapsed();
+    REBUILT
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .push(reference.clone());
+    tracing::info!("built {reference} in {took:.1?}");
+    let size = engine
+        .api()
+        .inspect_image(&reference)
+        .await
+        .map_err(Error::docker(format!("inspect image {reference}")))?
+        .size
+        .unwrap_or(0);
+    Ok(Image {
+        name: name.to_string(),
+        reference,
+        built_in: Some(took),
+        size,
+    })
+}
+
+/// Images already rebuilt by this process under `--rebuild` (so the base is rebuilt once).
+static REBUILT: Mutex<Vec<String>> = Mutex::new(Vec::new());
+
+async fn image_id(engine: &Engine, reference: &str) -> Result<String> {
+    engine
+        .api()
+        .inspect_image(reference)
+        .await
+        .map_err(Error::docker(format!("inspect image {reference}")))?
+        .id
+        .ok_or_else(|| Error::Config(format!("image {reference} has no id")))
+}
+
+/// Runs a build command, echoing its output when `verbose`, keeping the tail for errors.
+async fn stream_command(name: &str, program: &str, args: &[&str], verbose: bool) -> Result<()> {
+    let command = format!("{program} {}", args.join(" "));
+    let mut child = tokio::process::Command::new(program)
+        .args(args)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .map_err(|e| Error::Command {
+            command: command.clone(),
+            status: format!("could not start: {e}"),
+            stderr: String::new(),
+        })?;
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    for pipe in [
+        child
+            .stdout
+            .take()
+            .map(|p| Box::new(p) as Box<dyn tokio::io::AsyncRead + Unpin + Send>),
+        child
+            .stderr
+            .take()
+            .map(|p| Box::new(p) as Box<dyn tokio::io::AsyncRead + Unpin + Send>),
+    ]
+    .into_iter()
+    .flatten()
+    {
+        let tx = tx.clone();
+        tokio::spawn(async move {
+            let mut lines = BufReader::new(pipe).lines();
+            while let Ok(Some(line)) = lines.next_line().await {
+                let _ = tx.send(line);
+            }
+        });
+    }
+    drop(tx);
+    let mut output = String::new();
+    while let Some(line) = rx.recv().await {
+        if verbose {
+            eprintln!("[{name}] {line}");
+        }
+        tracing::debug!("[{name}] {line}");
+        output.push_str(&line);
+        output.push('\n');
+    }
+    let status = child
+        .wait()
+        .await
+        .map_err(Error::io(format!("wait for {command}")))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(Error::Command {
+            command,
+            status: status.to_string(),
+            stderr: tail(&output, 30),
+        })
+    }
+}
+
+/// Serializes builds: a tokio mutex within the process, `flock` on
+/// `<cache>/images.lock` across processes.
+struct BuildLock {
+    _local: tokio::sync::MutexGuard<'static, ()>,
+    _file: std::fs::File,
+}
+
+static LOCAL_BUILD_LOCK: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+impl BuildLock {
+    async fn acquire() -> Result<BuildLock> {
+        let local = LOCAL_BUILD_LOCK.lock().await;
+        let dir = cache_dir();
+        std::fs::create_dir_all(&dir).map_err(Error::io(format!("create {}", dir.display())))?;
+        let path = dir.join("images.lock");
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(Error::io(format!("open {}", path.display())))?;
+        let mut said = false;
+        loop {
+            use std::os::fd::AsRawFd;
+            // SAFETY: flock on a file descriptor we own; no memory is involved.
+            let r = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
+            if r == 0 {
+                break;
+            }
+            if !said {
+                tracing::info!(
+                    "waiting for another process building images ({})",
+                    path.display()
+                );
+                said = true;
+            }
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+        // The lock is released when the file is closed (drop), even if we are killed.
+        Ok(BuildLock {
+            _local: local,
+            _file: file,
+        })
+    }
+}
+
+/// A directory removed when dropped.
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new(prefix: &str) -> Result<TempDir> {
+        let nanos = SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map(|d| d.subsec_nanos())
+            .unwrap_or(0);
+        let path = std::env::temp_dir().join(format!("{prefix}-{}-{nanos}", std::process::id()));
+        std::fs::create_dir_all(&path).map_err(Error::io(format!("create {}", path.display())))?;
+        Ok(TempDir(path))
+    }
+    fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
+    let entries = std::fs::read_dir(dir).map_err(Error::io(format!("read {}", dir.display())))?;
+    for e in entries {
+        let e = e.map_err(Error::io(format!("read {}", dir.display())))?;
+        let path = e.path();
+        let ft = e
+            .file_type()
+            .map_err(Error::io(format!("stat {}", path.display())))?;
+        if ft.is_dir() {
+            walk(&path, out)?;
+        } else if ft.is_file() {
+            out.push(path);
+        }
+    }
+    Ok(())
+}
+
+fn copy_dir(from: &Path, to: &Path) -> Result<()> {
+    let mut files = Vec::new();
+    walk(from, &mut files)?;
+    for f in files {
+        let rel = f.strip_prefix(from).unwrap_or(&f);
+        let dst = to.join(rel);
+        if let Some(parent) = dst.parent() {
+            std::fs::create_dir_all(parent)
+                .map_err(Error::io(format!("create {}", parent.display())))?;
+        }
+        std::fs::copy(&f, &dst).map_err(Error::io(format!("copy {}", f.display())))?;
+    }
+    Ok(())
+}
+
+/// SHA-256 of a file, memoized per (path, size, mtime) for this process: broker
+/// binaries are large and hashed at every cluster start.
+fn file_hash(path: &Path) -> Result<String> {
+    static MEMO: Mutex<Option<HashMap<(PathBuf, u64, SystemTime), String>>> = Mutex::new(None);
+    let meta = std::fs::metadata(path).map_err(Error::io(format!("stat {}", path.display())))?;
+    let key = (
+        path.to_path_buf(),
+        meta.len(),
+        meta.modified().unwrap_or(SystemTime::UNIX_EPOCH),
+    );
+    if let Some(h) = MEMO
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .get_or_insert_with(HashMap::new)
+        .get(&key)
+    {
+        return Ok(h.clone());
+    }
+    let mut h = Sha256::new();
+    let mut f = std::fs::File::open(path).map_err(Error::io(format!("open {}", path.display())))?;
+    std::io::copy(&mut f, &mut h).map_err(Error::io(format!("read {}", path.display())))?;
+    let hex = hex::encode(h.finalize());
+    MEMO.lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .get_or_insert_with(HashMap::new)
+        .insert(key, hex.clone());
+    Ok(hex)
+}

@@ -35,7 +35,10 @@ pub fn run(args: CheckArgs) -> ExitCode {
         match std::fs::File::open(&args.history) {
             Ok(f) => check_reader(BufReader::with_capacity(1 << 20, f), args.model),
             Err(e) => {
-                eprintln!("chaosbank check: cannot open {}: {e}", args.history.display());
+                eprintln!(
+                    "chaosbank check: cannot open {}: {e}",
+                    args.history.display()
+                );
                 return ExitCode::from(2);
             }
         }

@@ -1,15 +1,75 @@
-//! `chaosbank images`: TODO(issue 3).
+//! `chaosbank images`: builds the images that are missing and lists them.
+use anyhow::Context;
+use harness::docker::Engine;
+use harness::images::{self, BuildOptions, Image};
 use std::process::ExitCode;
 
 /// Flags of `chaosbank images`.
-#[derive(clap::Args)]
+#[derive(clap::Args, Debug)]
+#[command(
+    after_help = "Examples:\n  chaosbank images              # build what is missing, list all\n  \
+    chaosbank images --rebuild    # rebuild everything, base first\n  \
+    chaosbank images postgres     # just the base and postgres"
+)]
 pub struct ImagesArgs {
     /// Rebuild every image even when a cached one matches its recipe.
-    #[arg(long)]
+    #[arg(long, default_value_t = false)]
     pub rebuild: bool,
+    /// Hide the builds' own output (progress lines and timings are still shown).
+    #[arg(long, short, default_value_t = false)]
+    pub quiet: bool,
+    /// Images to build (default: all of base, postgres, mariadb, kafka-api, rocketmq).
+    #[arg(value_parser = clap::builder::PossibleValuesParser::new(images::NAMES))]
+    pub names: Vec<String>,
 }
 
 /// Runs `chaosbank images`.
-pub fn run(_args: ImagesArgs) -> ExitCode {
-    ExitCode::from(2)
+pub fn run(args: ImagesArgs) -> ExitCode {
+    super::block_on(async move { build_and_list(args).await })
+}
+
+async fn build_and_list(args: ImagesArgs) -> anyhow::Result<ExitCode> {
+    let engine = Engine::connect().await?;
+    let names: Vec<String> = if args.names.is_empty() {
+        images::NAMES.iter().map(|s| s.to_string()).collect()
+    } else {
+        args.names.clone()
+    };
+    let opts = BuildOptions {
+        rebuild: args.rebuild,
+        verbose: !args.quiet,
+    };
+    let mut rows: Vec<(String, anyhow::Result<Image>)> = Vec::new();
+    for name in &names {
+        eprintln!("== {name}");
+        let r = images::ensure(&engine, name, &opts)
+            .await
+            .with_context(|| format!("image {name}"));
+        rows.push((name.clone(), r));
+    }
+    println!("{:<10} {:<32} {:>9}  status", "IMAGE", "REFERENCE", "SIZE");
+    let mut failed = false;
+    for (name, r) in &rows {
+        match r {
+            Ok(img) => println!(
+                "{:<10} {:<32} {:>6} MB  {}",
+                name,
+                img.reference,
+                img.size / 1_000_000,
+                match img.built_in {
+                    Some(t) => format!("built in {:.1} s", t.as_secs_f64()),
+                    None => "cached".to_string(),
+                }
+            ),
+            Err(e) => {
+                failed = true;
+                println!("{name:<10} {:<32} {:>9}  FAILED: {e:#}", "-", "-");
+            }
+        }
+    }
+    Ok(if failed {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
 }

@@ -1,0 +1,256 @@
+//! What each engine needs to start and to be called ready, testcontainers-style: its
+//! image recipe, its nodes, their environment and ports, and the protocol probe that
+//! says a node serves. The image contract is in `docker/CONTRACT.md`.
+
+use crate::probe::{self, NotReady, SqlTarget};
+use serde::Serialize;
+use std::fmt;
+
+/// An engine chaosbank can run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Service {
+    /// PostgreSQL 15: node `postgres`.
+    Postgres,
+    /// MariaDB 10.11: node `mariadb`.
+    Mariadb,
+    /// A Kafka-API broker (tansu): node `kafka`.
+    Kafka,
+    /// RocketMQ: nodes `namesrv` and `broker`.
+    RocketMq,
+}
+
+impl Service {
+    /// Every service, in start order.
+    pub const ALL: [Service; 4] = [
+        Service::Postgres,
+        Service::Mariadb,
+        Service::Kafka,
+        Service::RocketMq,
+    ];
+
+    /// The image recipe (`docker/<name>`) and image name (`chaosbank/<name>`).
+    pub fn image(self) -> &'static str {
+        match self {
+            Service::Postgres => "postgres",
+            Service::Mariadb => "mariadb",
+            Service::Kafka => "kafka-api",
+            Service::RocketMq => "rocketmq",
+        }
+    }
+
+    /// The environment variable that names a ready-made image to use instead of building
+    /// one, e.g. `CHAOSBANK_IMAGE_POSTGRES=postgres:15`.
+    pub fn image_env(self) -> String {
+        format!(
+            "CHAOSBANK_IMAGE_{}",
+            self.image().to_uppercase().replace('-', "_")
+        )
+    }
+
+    /// The nodes this service runs, in start order.
+    pub fn nodes(self) -> &'static [NodeKind] {
+        match self {
+            Service::Postgres => &[NodeKind::Postgres],
+            Service::Mariadb => &[NodeKind::Mariadb],
+            Service::Kafka => &[NodeKind::Kafka],
+            Service::RocketMq => &[NodeKind::Namesrv, NodeKind::Broker],
+        }
+    }
+
+    /// Parses a service name as the CLI spells it (`postgres`, `mariadb`, `kafka`,
+    /// `rocketmq`).
+    pub fn parse(name: &str) -> Option<Service> {
+        match name {
+            "postgres" => Some(Service::Postgres),
+            "mariadb" => Some(Service::Mariadb),
+            "kafka" | "kafka-api" => Some(Service::Kafka),
+            "rocketmq" => Some(Service::RocketMq),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for Service {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Service::Postgres => "postgres",
+            Service::Mariadb => "mariadb",
+            Service::Kafka => "kafka",
+            Service::RocketMq => "rocketmq",
+        })
+    }
+}
+
+/// One container's role.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum NodeKind {
+    /// The PostgreSQL server.
+    Postgres,
+    /// The MariaDB server.
+    Mariadb,
+    /// The Kafka-API broker.
+    Kafka,
+    /// The RocketMQ name server.
+    Namesrv,
+    /// The RocketMQ broker.
+    Broker,
+}
+
+/// The user name chaosbank creates in both databases (and the database's name).
+pub const SQL_USER: &str = "chaosbank";
+/// The RocketMQ name server's port inside the run network.
+pub const NAMESRV_PORT: u16 = 9876;
+
+impl NodeKind {
+    /// The node's name: its network alias and the last part of its container name.
+    pub fn name(self) -> &'static str {
+        match self {
+            NodeKind::Postgres => "postgres",
+            NodeKind::Mariadb => "mariadb",
+            NodeKind::Kafka => "kafka",
+            NodeKind::Namesrv => "namesrv",
+            NodeKind::Broker => "broker",
+        }
+    }
+
+    /// The port the server listens on inside the container, given the host port:
+    /// brokers that advertise their address listen on the host port itself.
+    pub fn container_port(self, host_port: u16) -> u16 {
+        match self {
+            NodeKind::Postgres => 5432,
+            NodeKind::Mariadb => 3306,
+            NodeKind::Namesrv => NAMESRV_PORT,
+            NodeKind::Kafka | NodeKind::Broker => host_port,
+        }
+    }
+
+    /// The container's command (the RocketMQ image runs either role).
+    pub fn cmd(self) -> Option<Vec<String>> {
+        match self {
+            NodeKind::Namesrv => Some(vec!["namesrv".to_string()]),
+            NodeKind::Broker => Some(vec!["broker".to_string()]),
+            _ => None,
+        }
+    }
+
+    /// The container's environment, per the image contract.
+    pub fn env(self, host_port: u16, password: &str, root_password: &str) -> Vec<String> {
+        let p = |k: &str, v: &str| format!("{k}={v}");
+        match self {
+            NodeKind::Postgres => vec![
+                p("POSTGRES_USER", SQL_USER),
+                p("POSTGRES_PASSWORD", password),
+                p("POSTGRES_DB", SQL_USER),
+            ],
+            NodeKind::Mariadb => vec![
+                p("MARIADB_USER", SQL_USER),
+                p("MARIADB_PASSWORD", password),
+                p("MARIADB_DATABASE", SQL_USER),
+                p("MARIADB_ROOT_PASSWORD", root_password),
+            ],
+            NodeKind::Kafka => vec![
+                p("KAFKA_PORT", &host_port.to_string()),
+                p("KAFKA_ADVERTISED_HOST", "127.0.0.1"),
+            ],
+            NodeKind::Namesrv => vec![p("NAMESRV_PORT", &NAMESRV_PORT.to_string())],
+            NodeKind::Broker => vec![
+                p("BROKER_PORT", &host_port.to_string()),
+                p("BROKER_IP", "127.0.0.1"),
+                p(
+                    "NAMESRV_ADDR",
+                    &format!("{}:{NAMESRV_PORT}", NodeKind::Namesrv.name()),
+                ),
+            ],
+        }
+    }
+}
+
+/// How to reach one node from the host: always 127.0.0.1 and a published port.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Endpoint {
+    /// The node's name.
+    pub node: String,
+    /// Its role.
+    pub kind: NodeKind,
+    /// Always `127.0.0.1`.
+    pub host: String,
+    /// The published port.
+    pub port: u16,
+    /// SQL user, for databases.
+    pub user: Option<String>,
+    /// SQL password (random per run), for databases.
+    pub password: Option<String>,
+    /// Database name, for databases.
+    pub database: Option<String>,
+}
+
+impl Endpoint {
+    /// `host:port`.
+    pub fn addr(&self) -> String {
+        format!("{}:{}", self.host, self.port)
+    }
+
+    /// A URL a client library takes: `postgres://…`, `mysql://…`, or `host:port` for
+    /// brokers (Kafka bootstrap server, RocketMQ name server or broker address).
+    pub fn url(&self) -> String {
+        let user = self.user.as_deref().unwrap_or_default();
+        let pass = self.password.as_deref().unwrap_or_default();
+        let db = self.database.as_deref().unwrap_or_default();
+        match self.kind {
+            NodeKind::Postgres => format!("postgres://{user}:{pass}@{}/{db}", self.addr()),
+            NodeKind::Mariadb => format!("mysql://{user}:{pass}@{}/{db}", self.addr()),
+            _ => self.addr(),
+        }
+    }
+
+    /// A line telling a person how to poke at this node by hand.
+    pub fn how_to_reach(&self) -> String {
+        let pass = self.password.as_deref().unwrap_or_default();
+        let user = self.user.as_deref().unwrap_or_default();
+        let db = self.database.as_deref().unwrap_or_default();
+        match self.kind {
+            NodeKind::Postgres => format!("psql '{}'", self.url()),
+            NodeKind::Mariadb => format!(
+                "mysql -h {} -P {} -u {user} -p'{pass}' {db}   # {}",
+                self.host,
+                self.port,
+                self.url()
+            ),
+            NodeKind::Kafka => format!("kafka bootstrap server {}", self.addr()),
+            NodeKind::Namesrv => format!("rocketmq name server {}", self.addr()),
+            NodeKind::Broker => format!("rocketmq broker {}", self.addr()),
+        }
+    }
+
+    /// The SQL coordinates, for databases.
+    pub fn sql(&self) -> Option<SqlTarget> {
+        Some(SqlTarget {
+            port: self.port,
+            user: self.user.clone()?,
+            password: self.password.clone()?,
+            database: self.database.clone()?,
+        })
+    }
+}
+
+/// One readiness attempt for a node; `namesrv_port` is needed for a broker, which is
+/// ready once the name server lists it.
+pub async fn probe(e: &Endpoint, namesrv_port: Option<u16>) -> Result<(), NotReady> {
+    let need_sql = || {
+        e.sql()
+            .ok_or_else(|| NotReady::Retry("endpoint has no credentials".to_string()))
+    };
+    match e.kind {
+        NodeKind::Postgres => probe::postgres(&need_sql()?).await,
+        NodeKind::Mariadb => probe::mysql(&need_sql()?).await,
+        NodeKind::Kafka => probe::kafka::probe(e.port).await.map(drop),
+        NodeKind::Namesrv => probe::rocketmq::probe(e.port, None).await.map(drop),
+        NodeKind::Broker => {
+            let ns = namesrv_port
+                .ok_or_else(|| NotReady::Retry("no name server in this cluster".to_string()))?;
+            probe::rocketmq::probe(ns, Some(e.port)).await.map(drop)
+        }
+    }
+}
