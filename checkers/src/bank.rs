@@ -82,15 +82,36 @@ struct Transfer {
     /// Op index of the completion, `NONE` while open.
     done: u64,
     outcome: Outcome,
+    /// Its ledger entries, counted as they stream by.
+    tally: Tally,
+    /// Ledger line of its first exact debit and credit (`NO_LINE` if none); every other
+    /// entry is kept in `BankChecker::extra`.
+    first_debit: u32,
+    first_credit: u32,
 }
 
+const NO_LINE: u32 = u32::MAX;
+
+/// A ledger entry kept whole: one that is not a transfer's first exact debit or credit
+/// (so rare in a sound history), or one whose transfer was not invoked yet (`pending`).
 #[derive(Debug, Clone, Copy)]
 struct EntryRec {
-    op: u64,
     amount: i64,
+    line: u32,
     transfer: u32,
     account: u32,
-    bank: u32,
+    bad: bool,
+    pending: bool,
+}
+
+/// How an entry relates to its transfer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Side {
+    Debit,
+    Credit,
+    BadDebit,
+    BadCredit,
+    Bad,
 }
 
 #[derive(Debug, Clone)]
@@ -102,6 +123,8 @@ struct AccountInfo {
     final_balance: Option<(Option<i64>, u64)>,
     /// Last read that counted this account (to count each account once per read).
     stamp: u64,
+    /// Sum of its ledger entries.
+    entry_sum: i128,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -135,8 +158,12 @@ pub struct BankChecker {
     read_no: u64,
     transfers: Vec<Transfer>,
     ids: FxHashMap<TransferId, u32>,
+    dense: DenseIds,
     open: FxHashMap<Process, u32>,
-    entries: Vec<EntryRec>,
+    /// `(op index, bank named by the line)` of each `final-ledger` line.
+    lines: Vec<(u64, Option<u32>)>,
+    extra: Vec<EntryRec>,
+    entry_count: u64,
     any_ledger: bool,
     dead: FxHashMap<u32, (u64, Option<String>)>,
     anomalies: BTreeMap<String, Vec<Finding>>,
@@ -192,6 +219,7 @@ impl BankChecker {
             init: None,
             final_balance: None,
             stamp: 0,
+            entry_sum: 0,
         });
         self.account_ids.insert(name.into(), id);
         id
@@ -199,7 +227,18 @@ impl BankChecker {
 
     fn transfer_slot(&mut self, id: TransferId) -> u32 {
         let next = u32::try_from(self.transfers.len()).unwrap_or(NO_ID - 1);
-        let slot = *self.ids.entry(id).or_insert(next);
+        let slot = match self.dense.position(&id) {
+            Some(n) => {
+                if n >= self.dense.slots.len() {
+                    self.dense.slots.resize(n + 1, NO_ID);
+                }
+                if self.dense.slots[n] == NO_ID {
+                    self.dense.slots[n] = next;
+                }
+                self.dense.slots[n]
+            }
+            None => *self.ids.entry(id).or_insert(next),
+        };
         if slot == next {
             self.transfers.push(Transfer {
                 from: 0,
@@ -208,6 +247,9 @@ impl BankChecker {
                 invoke: NONE,
                 done: NONE,
                 outcome: Outcome::Open,
+                tally: Tally::default(),
+                first_debit: NO_LINE,
+                first_credit: NO_LINE,
             });
         }
         slot
@@ -446,18 +488,27 @@ impl BankChecker {
         if let Some(b) = line_bank {
             self.banks[b as usize].1 = true;
         }
+        let line = u32::try_from(self.lines.len()).unwrap_or(NO_LINE - 1);
+        self.lines.push((op.index, line_bank));
         for e in v.entries {
             let account = self.account(&e.account.0);
-            let bank = line_bank.unwrap_or(self.accounts[account as usize].bank);
-            self.banks[bank as usize].1 = true;
+            let a = &mut self.accounts[account as usize];
+            a.entry_sum += i128::from(e.amount);
+            if line_bank.is_none() {
+                let bank = a.bank;
+                self.banks[bank as usize].1 = true;
+            }
+            self.entry_count += 1;
             let transfer = self.transfer_slot(e.transfer);
-            self.entries.push(EntryRec {
-                op: op.index,
+            let rec = EntryRec {
                 amount: e.amount,
+                line,
                 transfer,
                 account,
-                bank,
-            });
+                bad: false,
+                pending: true,
+            };
+            self.take_entry(rec);
         }
         for b in v.balances.map(|b| b.0).unwrap_or_default() {
             let account = self.account(&b.account);
@@ -530,7 +581,7 @@ impl Checker for BankChecker {
         stats.insert("reads".into(), s.reads);
         stats.insert("reads-of-every-account".into(), s.reads_of_all);
         stats.insert("ledger-lines".into(), s.ledger_lines);
-        stats.insert("ledger-entries".into(), self.entries.len() as u64);
+        stats.insert("ledger-entries".into(), self.entry_count);
         stats.insert("dead-letters".into(), s.dead_letters);
         stats.insert("accounts".into(), self.init.map_or(0, |i| i.accounts));
         stats.insert("unreadable-ops".into(), self.unreadable);
@@ -571,51 +622,97 @@ impl Checker for BankChecker {
 /// Per-transfer tallies of ledger entries.
 #[derive(Debug, Default, Clone, Copy)]
 struct Tally {
-    debits: u32,
-    credits: u32,
-    mismatched: u32,
-    sided: u32,
+    debits: u16,
+    credits: u16,
+    mismatched: u16,
+    total: u16,
 }
 
 impl Tally {
-    fn total(self) -> u32 {
-        self.debits + self.credits + self.mismatched - self.sided.min(self.mismatched)
+    fn total(self) -> u16 {
+        self.total
+    }
+}
+
+fn bump(x: &mut u16) {
+    *x = x.saturating_add(1);
+}
+
+fn side(t: &Transfer, account: u32, x: i64) -> Side {
+    let amount = i128::from(t.amount);
+    let x = i128::from(x);
+    if account == t.from && x == -amount {
+        Side::Debit
+    } else if account == t.to && x == amount {
+        Side::Credit
+    } else if account == t.from && x != 0 && x.signum() == -amount.signum() {
+        Side::BadDebit
+    } else if account == t.to && x != 0 && x.signum() == amount.signum() {
+        Side::BadCredit
+    } else {
+        Side::Bad
     }
 }
 
 impl BankChecker {
-    fn judge_transfers(&mut self) {
-        let n = self.transfers.len();
-        if n == 0 && self.entries.is_empty() {
+    /// Counts an entry against its transfer, keeping it whole unless it is the
+    /// transfer's first exact debit or credit. Entries of transfers not invoked yet stay
+    /// pending until [`BankChecker::finish`].
+    fn take_entry(&mut self, mut rec: EntryRec) {
+        let t = &mut self.transfers[rec.transfer as usize];
+        if t.invoke == NONE {
+            rec.pending = true;
+            self.extra.push(rec);
             return;
         }
-        let mut tally = vec![Tally::default(); n];
-        let mut bad_entry = vec![false; self.entries.len()];
-        for (i, e) in self.entries.iter().enumerate() {
-            let t = &self.transfers[e.transfer as usize];
-            let k = &mut tally[e.transfer as usize];
-            if t.invoke == NONE {
-                k.mismatched += 1;
-                continue;
-            }
-            let amount = i128::from(t.amount);
-            let x = i128::from(e.amount);
-            let debit_side = e.account == t.from && x != 0 && x.signum() == -amount.signum();
-            let credit_side = e.account == t.to && x != 0 && x.signum() == amount.signum();
-            if e.account == t.from && x == -amount {
-                k.debits += 1;
-            } else if e.account == t.to && x == amount {
-                k.credits += 1;
-            } else {
-                k.mismatched += 1;
-                bad_entry[i] = true;
-                if debit_side {
-                    k.debits += 1;
-                    k.sided += 1;
-                } else if credit_side {
-                    k.credits += 1;
-                    k.sided += 1;
+        rec.pending = false;
+        bump(&mut t.tally.total);
+        match side(t, rec.account, rec.amount) {
+            Side::Debit => {
+                bump(&mut t.tally.debits);
+                if t.first_debit == NO_LINE {
+                    t.first_debit = rec.line;
+                    return;
                 }
+            }
+            Side::Credit => {
+                bump(&mut t.tally.credits);
+                if t.first_credit == NO_LINE {
+                    t.first_credit = rec.line;
+                    return;
+                }
+            }
+            Side::BadDebit => {
+                bump(&mut t.tally.debits);
+                bump(&mut t.tally.mismatched);
+                rec.bad = true;
+            }
+            Side::BadCredit => {
+                bump(&mut t.tally.credits);
+                bump(&mut t.tally.mismatched);
+                rec.bad = true;
+            }
+            Side::Bad => {
+                bump(&mut t.tally.mismatched);
+                rec.bad = true;
+            }
+        }
+        self.extra.push(rec);
+    }
+
+    fn judge_transfers(&mut self) {
+        let n = self.transfers.len();
+        // Entries that came before their transfer's invoke, or never had one.
+        let pending: Vec<EntryRec> = self.extra.iter().copied().filter(|e| e.pending).collect();
+        self.extra.retain(|e| !e.pending);
+        for rec in pending {
+            if self.transfers[rec.transfer as usize].invoke == NONE {
+                let t = &mut self.transfers[rec.transfer as usize];
+                bump(&mut t.tally.total);
+                bump(&mut t.tally.mismatched);
+                self.extra.push(EntryRec { bad: true, ..rec });
+            } else {
+                self.take_entry(rec);
             }
         }
         // What each transfer is flagged with.
@@ -623,7 +720,7 @@ impl BankChecker {
         let mut parked_held: i128 = 0;
         let mut unjudged = 0u64;
         for (i, t) in self.transfers.iter().enumerate() {
-            let k = tally[i];
+            let k = t.tally;
             let slot = i as u32;
             if t.invoke == NONE {
                 if k.total() > 0 {
@@ -683,27 +780,50 @@ impl BankChecker {
                 names.insert(slot, id.clone());
             }
         }
-        let mut entries: FxHashMap<u32, Vec<(LedgerEntry, bool)>> = FxHashMap::default();
-        for (i, e) in self.entries.iter().enumerate() {
-            if flagged[e.transfer as usize] {
-                let id = names.get(&e.transfer).map_or(serde_json::Value::Null, |id| id.to_value());
-                entries.entry(e.transfer).or_default().push((
-                    LedgerEntry {
-                        op: e.op,
-                        bank: self.banks[e.bank as usize].0.to_string(),
-                        transfer: id,
-                        account: self.accounts[e.account as usize].name.to_string(),
-                        amount: e.amount,
-                    },
-                    bad_entry[i],
-                ));
+        for (n, &slot) in self.dense.slots.iter().enumerate() {
+            if slot != NO_ID && flagged[slot as usize] {
+                names.insert(slot, self.dense.id(n));
             }
+        }
+        let mut entries: FxHashMap<u32, Vec<(LedgerEntry, bool)>> = FxHashMap::default();
+        let whole = |c: &BankChecker, slot: u32, line: u32, account: u32, amount: i64| {
+            let (op, line_bank) = c.lines.get(line as usize).copied().unwrap_or((0, None));
+            let bank = line_bank.unwrap_or(c.accounts[account as usize].bank);
+            LedgerEntry {
+                op,
+                bank: c.banks[bank as usize].0.to_string(),
+                transfer: names.get(&slot).map_or(serde_json::Value::Null, TransferId::to_value),
+                account: c.accounts[account as usize].name.to_string(),
+                amount,
+            }
+        };
+        for (slot, f) in flagged.iter().enumerate() {
+            if !*f {
+                continue;
+            }
+            let t = &self.transfers[slot];
+            let list = entries.entry(slot as u32).or_default();
+            if t.first_debit != NO_LINE {
+                list.push((whole(self, slot as u32, t.first_debit, t.from, -t.amount), false));
+            }
+            if t.first_credit != NO_LINE {
+                list.push((whole(self, slot as u32, t.first_credit, t.to, t.amount), false));
+            }
+        }
+        for e in &self.extra {
+            if flagged[e.transfer as usize] {
+                let entry = whole(self, e.transfer, e.line, e.account, e.amount);
+                entries.entry(e.transfer).or_default().push((entry, e.bad));
+            }
+        }
+        for list in entries.values_mut() {
+            list.sort_by_key(|(e, _)| e.op);
         }
         for (slot, kind) in flags {
             let Some(id) = names.get(&slot) else { continue };
             let t = &self.transfers[slot as usize];
             let es = entries.get(&slot).map(Vec::as_slice).unwrap_or(&[]);
-            let f = self.explain(kind, id, t, tally[slot as usize], es);
+            let f = self.explain(kind, slot, id, t, es);
             self.push(kind, f);
         }
     }
@@ -711,11 +831,12 @@ impl BankChecker {
     fn explain(
         &self,
         kind: &str,
+        slot: u32,
         id: &TransferId,
         t: &Transfer,
-        k: Tally,
         es: &[(LedgerEntry, bool)],
     ) -> Finding {
+        let k = t.tally;
         let from = &*self.accounts[t.from as usize].name;
         let to = &*self.accounts[t.to as usize].name;
         let amt = t.amount;
@@ -763,7 +884,7 @@ impl BankChecker {
                     )
                 };
                 if kind == PARKED {
-                    if let Some((op, reason)) = self.dead.get(&slot_of(self, id)) {
+                    if let Some((op, reason)) = self.dead.get(&slot) {
                         ops.push(*op);
                         s.push_str(&format!(
                             "; it was dead-lettered at op {op}{}, so the money is parked awaiting manual intervention",
@@ -838,10 +959,7 @@ impl BankChecker {
         if !self.any_ledger {
             return;
         }
-        let mut sums = vec![0i128; self.accounts.len()];
-        for e in &self.entries {
-            sums[e.account as usize] += i128::from(e.amount);
-        }
+        let sums: Vec<i128> = self.accounts.iter().map(|a| a.entry_sum).collect();
         let mut findings: Vec<(&'static str, Finding)> = Vec::new();
         let mut final_sum: i128 = 0;
         let mut covered = 0u64;
@@ -951,8 +1069,59 @@ impl BankChecker {
     }
 }
 
-fn slot_of(c: &BankChecker, id: &TransferId) -> u32 {
-    c.ids.get(id).copied().unwrap_or(NO_ID)
+/// Transfer ids of one shape — a fixed prefix and a decimal number (`t0`, `t1`, …), or
+/// non-negative integers — mapped through a vector instead of the hash map: ids come
+/// roughly in order, so lookups stay in cache. The shape is fixed by the first id;
+/// others go to the map. Each id has exactly one home.
+#[derive(Debug, Default)]
+struct DenseIds {
+    shape: Option<Shape>,
+    slots: Vec<u32>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Shape {
+    Int,
+    Prefixed(Box<str>),
+}
+
+impl DenseIds {
+    /// Ids up to this number use the vector (it holds at most 64 MiB).
+    const LIMIT: u64 = 1 << 24;
+
+    fn position(&mut self, id: &TransferId) -> Option<usize> {
+        let (shape, n) = match id {
+            TransferId::Int(n) => (None, u64::try_from(*n).ok()?),
+            TransferId::Short(..) => {
+                let s = id.as_str()?;
+                let digits = s.bytes().rev().take_while(u8::is_ascii_digit).count();
+                let (prefix, num) = s.split_at(s.len() - digits);
+                if num.is_empty() || num.len() > 9 || (num.len() > 1 && num.starts_with('0')) {
+                    return None;
+                }
+                (Some(prefix), num.parse().ok()?)
+            }
+            _ => return None,
+        };
+        if n >= Self::LIMIT {
+            return None;
+        }
+        match (&self.shape, shape) {
+            (None, None) => self.shape = Some(Shape::Int),
+            (None, Some(p)) => self.shape = Some(Shape::Prefixed(p.into())),
+            (Some(Shape::Int), None) => {}
+            (Some(Shape::Prefixed(q)), Some(p)) if **q == *p => {}
+            _ => return None,
+        }
+        usize::try_from(n).ok()
+    }
+
+    fn id(&self, n: usize) -> TransferId {
+        match &self.shape {
+            Some(Shape::Prefixed(p)) => TransferId::from_str(&format!("{p}{n}")),
+            _ => TransferId::Int(n as i64),
+        }
+    }
 }
 
 fn signed(x: i128) -> String {

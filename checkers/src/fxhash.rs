@@ -48,9 +48,12 @@ impl Hasher for FxHasher {
     fn write_usize(&mut self, i: usize) {
         self.add(i as u64);
     }
+    /// Folds the high bits down: the multiply leaves the low bits weak, and the table
+    /// picks buckets with them (keys like `t1`, `t2` would all collide).
     #[inline]
     fn finish(&self) -> u64 {
-        self.0
+        let h = self.0;
+        (h ^ (h >> 32)).wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ (h >> 29)
     }
 }
 

@@ -11,7 +11,7 @@ use serde::de::{self, Deserializer, MapAccess, Visitor};
 use serde::ser::{SerializeMap, Serializer};
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
-use std::collections::HashMap;
+use crate::fxhash::FxHashMap;
 use std::fmt;
 use std::io::{self, BufRead, Write};
 use std::time::Instant;
@@ -585,7 +585,7 @@ enum ProcState {
 /// counted in [`Sequencer::reused_after_info`] (reported as a warning).
 #[derive(Debug, Default)]
 pub struct Sequencer {
-    procs: HashMap<u64, (ProcState, Box<str>)>,
+    procs: FxHashMap<u64, (ProcState, Box<str>)>,
     reused: u64,
 }
 

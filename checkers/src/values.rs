@@ -8,23 +8,51 @@ use std::borrow::Cow;
 use std::fmt;
 
 /// A transfer id: a string or an integer, unique within a run. `5` and `"5"` differ.
+///
+/// Short strings are kept inline (no allocation, one cache line for the map lookup);
+/// build string ids with [`TransferId::from_str`] so that each string has one form.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum TransferId {
     /// An integer id that fits `i64`.
     Int(i64),
     /// An integer id above `i64::MAX`.
     UInt(u64),
-    /// A string id.
+    /// A string id of at most [`TransferId::INLINE`] bytes.
+    Short(u8, [u8; TransferId::INLINE]),
+    /// A longer string id.
     Str(Box<str>),
 }
 
 impl TransferId {
+    /// Longest string id kept inline.
+    pub const INLINE: usize = 22;
+
+    /// The id of a string.
+    pub fn from_str(s: &str) -> TransferId {
+        if s.len() <= Self::INLINE {
+            let mut b = [0u8; Self::INLINE];
+            b[..s.len()].copy_from_slice(s.as_bytes());
+            TransferId::Short(s.len() as u8, b)
+        } else {
+            TransferId::Str(s.into())
+        }
+    }
+
+    /// The string of a string id.
+    pub fn as_str(&self) -> Option<&str> {
+        match self {
+            TransferId::Short(n, b) => std::str::from_utf8(&b[..usize::from(*n)]).ok(),
+            TransferId::Str(s) => Some(s),
+            _ => None,
+        }
+    }
+
     /// The id as JSON, for findings.
     pub fn to_value(&self) -> Value {
         match self {
             TransferId::Int(n) => Value::from(*n),
             TransferId::UInt(n) => Value::from(*n),
-            TransferId::Str(s) => Value::from(&**s),
+            s => Value::from(s.as_str().unwrap_or_default()),
         }
     }
 }
@@ -34,7 +62,7 @@ impl fmt::Display for TransferId {
         match self {
             TransferId::Int(n) => write!(f, "transfer {n}"),
             TransferId::UInt(n) => write!(f, "transfer {n}"),
-            TransferId::Str(s) => f.write_str(s),
+            s => f.write_str(s.as_str().unwrap_or_default()),
         }
     }
 }
@@ -54,7 +82,7 @@ impl<'de> Deserialize<'de> for TransferId {
                 Ok(i64::try_from(v).map_or(TransferId::UInt(v), TransferId::Int))
             }
             fn visit_str<E: de::Error>(self, v: &str) -> Result<TransferId, E> {
-                Ok(TransferId::Str(v.into()))
+                Ok(TransferId::from_str(v))
             }
         }
         d.deserialize_any(V)
