@@ -320,16 +320,16 @@ fn reused_transfer_id_is_noted() {
 fn ids_of_every_shape_are_told_apart() {
     // Integer ids, prefixed ids and odd ids share the history; `5` and `"5"` differ.
     let mut h = start();
-    let ids = [json!(5), json!("5"), json!("t5"), json!("u5"), json!("t05"), json!(-5), json!("a-long-transfer-id-of-40-characters-here")];
-    for (p, id) in ids.iter().enumerate() {
+    let all = [json!(5), json!("5"), json!("t5"), json!("u5"), json!("t05"), json!(-5), json!("a-long-transfer-id-of-40-characters-here")];
+    for (p, id) in all.iter().enumerate() {
         let v = json!({"id": id, "from": "A/0", "to": "B/0", "amount": 1});
         h.push(op(json!(p), "invoke", "transfer", v.clone()));
         h.push(op(json!(p), "ok", "transfer", v));
     }
     let entry = |id: &Value, account: &str, amount: i64| json!({"transfer": id, "account": account, "amount": amount});
     // Every transfer debited; all but `"5"` credited.
-    let a: Vec<Value> = ids.iter().map(|id| entry(id, "A/0", -1)).collect();
-    let b: Vec<Value> = ids.iter().filter(|id| **id != json!("5")).map(|id| entry(id, "B/0", 1)).collect();
+    let a: Vec<Value> = all.iter().map(|id| entry(id, "A/0", -1)).collect();
+    let b: Vec<Value> = all.iter().filter(|id| **id != json!("5")).map(|id| entry(id, "B/0", 1)).collect();
     h.push(op(json!("final"), "ok", "final-ledger", json!({"bank": "A", "entries": a})));
     h.push(op(json!("final"), "ok", "final-ledger", json!({"bank": "B", "entries": b})));
     let v = check(&h);
