@@ -107,10 +107,10 @@ impl ClusterBuilder {
 
     /// Uses a ready-made image for a service instead of building one (e.g.
     /// `postgres:15`). Without this, `CHAOSBANK_IMAGE_<NAME>` is consulted, then the
-    /// image is built from `docker/<name>` if missing.
+    /// image is built from `docker/<name>` if missing. Adds the service if it was not.
     pub fn image(mut self, s: Service, reference: impl Into<String>) -> Self {
         self.images.insert(s, reference.into());
-        self
+        self.service(s)
     }
 
     /// How missing images are built.

@@ -420,7 +420,8 @@ fn copy_dir(from: &Path, to: &Path) -> Result<()> {
 /// SHA-256 of a file, memoized per (path, size, mtime) for this process: broker
 /// binaries are large and hashed at every cluster start.
 fn file_hash(path: &Path) -> Result<String> {
-    static MEMO: Mutex<Option<HashMap<(PathBuf, u64, SystemTime), String>>> = Mutex::new(None);
+    type Key = (PathBuf, u64, SystemTime);
+    static MEMO: Mutex<Option<HashMap<Key, String>>> = Mutex::new(None);
     let meta = std::fs::metadata(path).map_err(Error::io(format!("stat {}", path.display())))?;
     let key = (
         path.to_path_buf(),
