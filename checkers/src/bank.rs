@@ -23,9 +23,7 @@
 
 use crate::fxhash::FxHashMap;
 use crate::history::{Op, OpType, Process};
-use crate::values::{
-    Balances, DeadLetterValue, InitValue, LedgerValue, TransferId, TransferValue,
-};
+use crate::values::{Balances, DeadLetterValue, InitValue, LedgerValue, TransferId, TransferValue};
 use crate::verdict::{CheckerResult, Finding, LedgerEntry, Validity};
 use crate::Checker;
 use std::collections::BTreeMap;
@@ -233,7 +231,8 @@ impl BankChecker {
                     self.dense.slots.resize(n + 1, NO_ID);
                 }
                 if self.dense.slots[n] == NO_ID {
-                    self.dense.slots[n] = next;
+                    // It may have gone to the map while the vector was too short.
+                    self.dense.slots[n] = self.ids.get(&id).copied().unwrap_or(next);
                 }
                 self.dense.slots[n]
             }
@@ -475,13 +474,11 @@ impl BankChecker {
         self.stats.ledger_lines += 1;
         let v: LedgerValue = match op.value_as() {
             Ok(v) => v,
-            Err(e) => {
-                return self.unreadable(
-                    op,
-                    "{\"bank\", \"entries\": [{\"transfer\", \"account\", \"amount\"}], \"balances\"}",
-                    e,
-                )
-            }
+            Err(e) => return self.unreadable(
+                op,
+                "{\"bank\", \"entries\": [{\"transfer\", \"account\", \"amount\"}], \"balances\"}",
+                e,
+            ),
         };
         self.any_ledger = true;
         let line_bank = v.bank.as_ref().map(|b| self.bank(&b.0));
@@ -792,7 +789,9 @@ impl BankChecker {
             LedgerEntry {
                 op,
                 bank: c.banks[bank as usize].0.to_string(),
-                transfer: names.get(&slot).map_or(serde_json::Value::Null, TransferId::to_value),
+                transfer: names
+                    .get(&slot)
+                    .map_or(serde_json::Value::Null, TransferId::to_value),
                 account: c.accounts[account as usize].name.to_string(),
                 amount,
             }
@@ -804,10 +803,16 @@ impl BankChecker {
             let t = &self.transfers[slot];
             let list = entries.entry(slot as u32).or_default();
             if t.first_debit != NO_LINE {
-                list.push((whole(self, slot as u32, t.first_debit, t.from, -t.amount), false));
+                list.push((
+                    whole(self, slot as u32, t.first_debit, t.from, -t.amount),
+                    false,
+                ));
             }
             if t.first_credit != NO_LINE {
-                list.push((whole(self, slot as u32, t.first_credit, t.to, t.amount), false));
+                list.push((
+                    whole(self, slot as u32, t.first_credit, t.to, t.amount),
+                    false,
+                ));
             }
         }
         for e in &self.extra {
@@ -847,13 +852,16 @@ impl BankChecker {
             Outcome::Open => format!("was invoked at op {} and never completed", t.invoke),
         };
         let ops_of = |pred: &dyn Fn(&LedgerEntry, bool) -> bool| -> Vec<u64> {
-            let mut v: Vec<u64> = es.iter().filter(|(e, b)| pred(e, *b)).map(|(e, _)| e.op).collect();
+            let mut v: Vec<u64> = es
+                .iter()
+                .filter(|(e, b)| pred(e, *b))
+                .map(|(e, _)| e.op)
+                .collect();
             v.dedup();
             v
         };
-        let list = |v: &[u64]| -> String {
-            v.iter().map(u64::to_string).collect::<Vec<_>>().join(", ")
-        };
+        let list =
+            |v: &[u64]| -> String { v.iter().map(u64::to_string).collect::<Vec<_>>().join(", ") };
         let mut ops: Vec<u64> = Vec::new();
         for o in [t.invoke, t.done] {
             if o != NONE {
@@ -1072,7 +1080,9 @@ impl BankChecker {
 /// Transfer ids of one shape — a fixed prefix and a decimal number (`t0`, `t1`, …), or
 /// non-negative integers — mapped through a vector instead of the hash map: ids come
 /// roughly in order, so lookups stay in cache. The shape is fixed by the first id;
-/// others go to the map. Each id has exactly one home.
+/// others go to the map, and so do numbers far beyond those seen (the vector at most
+/// doubles), so a short history cannot make it allocate much. An id that went to the
+/// map keeps its slot when the vector later reaches it.
 #[derive(Debug, Default)]
 struct DenseIds {
     shape: Option<Shape>,
@@ -1103,7 +1113,8 @@ impl DenseIds {
             }
             _ => return None,
         };
-        if n >= Self::LIMIT {
+        let reach = (self.slots.len() as u64 * 2).clamp(1 << 16, Self::LIMIT);
+        if n >= reach {
             return None;
         }
         match (&self.shape, shape) {
@@ -1118,7 +1129,7 @@ impl DenseIds {
 
     fn id(&self, n: usize) -> TransferId {
         match &self.shape {
-            Some(Shape::Prefixed(p)) => TransferId::from_str(&format!("{p}{n}")),
+            Some(Shape::Prefixed(p)) => TransferId::from_text(&format!("{p}{n}")),
             _ => TransferId::Int(n as i64),
         }
     }
@@ -1129,5 +1140,8 @@ fn signed(x: i128) -> String {
 }
 
 fn i128_value(x: i128) -> serde_json::Value {
-    i64::try_from(x).map_or_else(|_| serde_json::Value::from(x.to_string()), serde_json::Value::from)
+    i64::try_from(x).map_or_else(
+        |_| serde_json::Value::from(x.to_string()),
+        serde_json::Value::from,
+    )
 }

@@ -137,7 +137,8 @@ pub fn compose(results: Vec<(CheckerResult, u64)>, ops: u64, mut warnings: Vec<S
     for (mut r, n) in results {
         if n == 0 && r.valid == Validity::Valid {
             r.valid = Validity::Unknown;
-            r.notes.push(format!("no op of the {} model to check", r.model));
+            r.notes
+                .push(format!("no op of the {} model to check", r.model));
         }
         valid = valid.merge(r.valid);
         let counts = r
@@ -146,10 +147,7 @@ pub fn compose(results: Vec<(CheckerResult, u64)>, ops: u64, mut warnings: Vec<S
             .map(|(k, v)| (k.clone(), v.len()))
             .collect();
         for (k, v) in r.anomalies {
-            anomalies
-                .entry(k)
-                .or_insert_with(Vec::new)
-                .extend(v);
+            anomalies.entry(k).or_insert_with(Vec::new).extend(v);
         }
         models.insert(
             r.model,
@@ -188,7 +186,10 @@ pub fn check_reader<R: BufRead>(input: R, model: Option<Model>) -> Result<Verdic
 
 /// Checks ops already in memory (tests, or a recorder checking as it goes); errors name
 /// the op's position as its line.
-pub fn check_ops<I: IntoIterator<Item = Op>>(ops: I, model: Option<Model>) -> Result<Verdict, HistoryError> {
+pub fn check_ops<I: IntoIterator<Item = Op>>(
+    ops: I,
+    model: Option<Model>,
+) -> Result<Verdict, HistoryError> {
     let mut session = Session::new(model);
     for (i, op) in ops.into_iter().enumerate() {
         session.observe(&op, i as u64 + 1)?;

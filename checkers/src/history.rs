@@ -7,11 +7,11 @@
 //! [`Sequencer`] checks the process rules (one open invoke per client process,
 //! completions match an invoke) that no single line can show.
 
+use crate::fxhash::FxHashMap;
 use serde::de::{self, Deserializer, MapAccess, Visitor};
 use serde::ser::{SerializeMap, Serializer};
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
-use crate::fxhash::FxHashMap;
 use std::fmt;
 use std::io::{self, BufRead, Write};
 use std::time::Instant;
@@ -356,9 +356,7 @@ impl<'de> Deserialize<'de> for Op {
                         "f" => once(&mut f, map.next_value::<String>()?, "f")?,
                         "value" => once(&mut value, map.next_value::<Box<RawValue>>()?, "value")?,
                         "node" => once(&mut node, map.next_value::<Option<String>>()?, "node")?,
-                        "error" => {
-                            once(&mut error, map.next_value::<Box<RawValue>>()?, "error")?
-                        }
+                        "error" => once(&mut error, map.next_value::<Box<RawValue>>()?, "error")?,
                         other => {
                             let other = other.to_owned();
                             if extra.iter().any(|(k, _)| *k == other) {

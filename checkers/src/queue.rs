@@ -187,7 +187,13 @@ impl Checker for QueueChecker {
                 .unwrap_or(0)
         });
         let list = |v: &[u64]| v.iter().map(u64::to_string).collect::<Vec<_>>().join(", ");
-        let times = |n: u64| if n == 1 { "once".to_owned() } else { format!("{n} times") };
+        let times = |n: u64| {
+            if n == 1 {
+                "once".to_owned()
+            } else {
+                format!("{n} times")
+            }
+        };
         for (key, e) in elements {
             attempts += e.attempts;
             acked += e.acknowledged;

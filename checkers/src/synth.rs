@@ -334,7 +334,11 @@ impl BankSim {
         let n_accounts = self.names.len() as u64;
         while self.index < self.p.ops {
             if self.p.nemesis_every > 0 && self.index % self.p.nemesis_every == 0 {
-                let what = if self.rng.chance(0.5) { "partition" } else { "heal" };
+                let what = if self.rng.chance(0.5) {
+                    "partition"
+                } else {
+                    "heal"
+                };
                 if let Ok(op) = Op::new(Process::nemesis(), OpType::Info, what, &Value::Null) {
                     self.emit(sink, op);
                 }
@@ -344,9 +348,7 @@ impl BankSim {
             match slots[s].1.take() {
                 None => {
                     if self.rng.chance(self.p.read_share) {
-                        if let Ok(op) =
-                            Op::invoke(Process::Client(process), "read", &Value::Null)
-                        {
+                        if let Ok(op) = Op::invoke(Process::Client(process), "read", &Value::Null) {
                             self.emit(sink, op);
                         }
                         slots[s].1 = Some((Pending::Read, String::new()));
@@ -417,7 +419,8 @@ impl BankSim {
                             amount,
                         } => {
                             let (applied, t) = if crash || info {
-                                let applied = self.rng.chance(0.5) && self.apply(&id, from, to, amount);
+                                let applied =
+                                    self.rng.chance(0.5) && self.apply(&id, from, to, amount);
                                 (applied, if crash { None } else { Some(OpType::Info) })
                             } else if fail {
                                 (false, Some(OpType::Fail))
@@ -429,7 +432,8 @@ impl BankSim {
                             let mut completion = None;
                             if let Some(t) = t {
                                 let v = json!({"id": id, "from": self.names[from], "to": self.names[to], "amount": amount});
-                                if let Ok(op) = Op::new(Process::Client(process), t, "transfer", &v) {
+                                if let Ok(op) = Op::new(Process::Client(process), t, "transfer", &v)
+                                {
                                     completion = Some(self.emit(sink, op));
                                 }
                             }

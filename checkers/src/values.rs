@@ -10,7 +10,7 @@ use std::fmt;
 /// A transfer id: a string or an integer, unique within a run. `5` and `"5"` differ.
 ///
 /// Short strings are kept inline (no allocation, one cache line for the map lookup);
-/// build string ids with [`TransferId::from_str`] so that each string has one form.
+/// build string ids with [`TransferId::from_text`] so that each string has one form.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum TransferId {
     /// An integer id that fits `i64`.
@@ -28,7 +28,7 @@ impl TransferId {
     pub const INLINE: usize = 22;
 
     /// The id of a string.
-    pub fn from_str(s: &str) -> TransferId {
+    pub fn from_text(s: &str) -> TransferId {
         if s.len() <= Self::INLINE {
             let mut b = [0u8; Self::INLINE];
             b[..s.len()].copy_from_slice(s.as_bytes());
@@ -82,7 +82,7 @@ impl<'de> Deserialize<'de> for TransferId {
                 Ok(i64::try_from(v).map_or(TransferId::UInt(v), TransferId::Int))
             }
             fn visit_str<E: de::Error>(self, v: &str) -> Result<TransferId, E> {
-                Ok(TransferId::from_str(v))
+                Ok(TransferId::from_text(v))
             }
         }
         d.deserialize_any(V)

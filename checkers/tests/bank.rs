@@ -11,8 +11,16 @@ fn start() -> Vec<Value> {
 
 /// A ledger for both banks holding exactly `entries`, without balances.
 fn ledgers(entries: &[(&str, &str, i64)]) -> Vec<Value> {
-    let a: Vec<_> = entries.iter().copied().filter(|e| e.1.starts_with("A/")).collect();
-    let b: Vec<_> = entries.iter().copied().filter(|e| e.1.starts_with("B/")).collect();
+    let a: Vec<_> = entries
+        .iter()
+        .copied()
+        .filter(|e| e.1.starts_with("A/"))
+        .collect();
+    let b: Vec<_> = entries
+        .iter()
+        .copied()
+        .filter(|e| e.1.starts_with("B/"))
+        .collect();
     vec![ledger("A", &a, None), ledger("B", &b, None)]
 }
 
@@ -65,7 +73,9 @@ fn ok_debited_never_credited_is_lost() {
 fn ok_applied_nowhere_is_lost() {
     let v = one(Some("ok"), &[]);
     assert_eq!(ids(&v, "lost"), vec![json!("t1")]);
-    assert!(v.anomalies["lost"][0].sentence.contains("neither A/0 nor B/0"));
+    assert!(v.anomalies["lost"][0]
+        .sentence
+        .contains("neither A/0 nor B/0"));
 }
 
 #[test]
@@ -79,11 +89,19 @@ fn credited_never_debited_is_phantom() {
 
 #[test]
 fn credited_twice_is_duplicated() {
-    let v = one(Some("ok"), &[("t1", "A/0", -5), ("t1", "B/0", 5), ("t1", "B/0", 5)]);
+    let v = one(
+        Some("ok"),
+        &[("t1", "A/0", -5), ("t1", "B/0", 5), ("t1", "B/0", 5)],
+    );
     assert_eq!(kinds(&v), vec!["duplicated"]);
     assert_eq!(ids(&v, "duplicated"), vec![json!("t1")]);
-    assert!(v.anomalies["duplicated"][0].sentence.contains("1 debit and 2 credits"));
-    let v = one(Some("ok"), &[("t1", "A/0", -5), ("t1", "A/0", -5), ("t1", "B/0", 5)]);
+    assert!(v.anomalies["duplicated"][0]
+        .sentence
+        .contains("1 debit and 2 credits"));
+    let v = one(
+        Some("ok"),
+        &[("t1", "A/0", -5), ("t1", "A/0", -5), ("t1", "B/0", 5)],
+    );
     assert_eq!(kinds(&v), vec!["duplicated"]);
 }
 
@@ -122,7 +140,10 @@ fn info_and_open_are_judged_by_the_ledgers() {
 
 #[test]
 fn entry_for_a_transfer_never_invoked_is_unexpected() {
-    let v = check(&with(start(), ledgers(&[("t9", "A/0", -3), ("t9", "B/0", 3)])));
+    let v = check(&with(
+        start(),
+        ledgers(&[("t9", "A/0", -3), ("t9", "B/0", 3)]),
+    ));
     assert_eq!(kinds(&v), vec!["unexpected"]);
     assert_eq!(ids(&v, "unexpected"), vec![json!("t9")]);
     assert_eq!(v.anomalies["unexpected"][0].entries.len(), 2);
@@ -171,7 +192,12 @@ fn ledger_split_over_lines_adds_up() {
     h.push(ledger("A", &[("t1", "A/0", -5)], None));
     h.push(ledger("B", &[("t1", "B/0", 5)], None));
     h.push(ledger("A", &[("t2", "A/0", 7)], None));
-    h.push(op(json!("final"), "ok", "final-ledger", json!({"bank": "A", "balances": {"A/0": 102}})));
+    h.push(op(
+        json!("final"),
+        "ok",
+        "final-ledger",
+        json!({"bank": "A", "balances": {"A/0": 102}}),
+    ));
     h.push(ledger("B", &[("t2", "B/0", -7)], Some(json!({"B/0": 98}))));
     let v = check(&h);
     assert_eq!(v.valid, Validity::Valid, "{:?}", v.anomalies);
@@ -181,12 +207,12 @@ fn ledger_split_over_lines_adds_up() {
 fn reads_wrong_total_negative_unexpected_key_null() {
     let mut h = start();
     for (i, value) in [
-        json!({"A/0": 100, "B/0": 100}), // fine
-        json!({"A/0": 100, "B/0": 99}),  // wrong-total
-        json!({"A/0": 50}),              // partial: not summed
-        json!({"A/0": -1, "B/0": 201}),  // negative
+        json!({"A/0": 100, "B/0": 100}),           // fine
+        json!({"A/0": 100, "B/0": 99}),            // wrong-total
+        json!({"A/0": 50}),                        // partial: not summed
+        json!({"A/0": -1, "B/0": 201}),            // negative
         json!({"A/0": 100, "B/0": 100, "C/0": 0}), // unexpected-key
-        json!({"A/0": null, "B/0": 100}), // null-balance
+        json!({"A/0": null, "B/0": 100}),          // null-balance
     ]
     .into_iter()
     .enumerate()
@@ -201,9 +227,14 @@ fn reads_wrong_total_negative_unexpected_key_null() {
         vec!["negative", "null-balance", "unexpected-key", "wrong-total"]
     );
     assert_eq!(v.anomalies["wrong-total"][0].ops, vec![0, 4]);
-    assert!(v.anomalies["wrong-total"][0].sentence.contains("sums to 199: -1 off"));
+    assert!(v.anomalies["wrong-total"][0]
+        .sentence
+        .contains("sums to 199: -1 off"));
     assert_eq!(v.anomalies["negative"][0].ops, vec![8]);
-    assert_eq!(v.anomalies["unexpected-key"][0].account.as_deref(), Some("C/0"));
+    assert_eq!(
+        v.anomalies["unexpected-key"][0].account.as_deref(),
+        Some("C/0")
+    );
     assert_eq!(v.anomalies["null-balance"][0].ops, vec![12]);
     assert_eq!(v.models["bank"].stats["reads-of-every-account"], 4);
 }
@@ -228,7 +259,9 @@ fn dead_lettered_loss_is_parked_and_valid() {
     let v = check(&h);
     assert_eq!(kinds(&v), vec!["parked"]);
     assert_eq!(v.valid, Validity::Valid);
-    assert!(v.anomalies["parked"][0].sentence.contains("dead-lettered at op 5 (poison)"));
+    assert!(v.anomalies["parked"][0]
+        .sentence
+        .contains("dead-lettered at op 5 (poison)"));
     // Without the dead letter: lost, and the final total is off.
     h.pop();
     let v = check(&h);
@@ -238,8 +271,18 @@ fn dead_lettered_loss_is_parked_and_valid() {
 #[test]
 fn jepsen_style_history_gets_read_checks_only() {
     let mut h = vec![init(json!({"0": 10, "1": 10}))];
-    h.push(op(json!(0), "invoke", "transfer", json!({"from": 0, "to": 1, "amount": 5})));
-    h.push(op(json!(0), "ok", "transfer", json!({"from": 0, "to": 1, "amount": 5})));
+    h.push(op(
+        json!(0),
+        "invoke",
+        "transfer",
+        json!({"from": 0, "to": 1, "amount": 5}),
+    ));
+    h.push(op(
+        json!(0),
+        "ok",
+        "transfer",
+        json!({"from": 0, "to": 1, "amount": 5}),
+    ));
     h.push(read(1, "invoke", Value::Null));
     h.push(read(1, "ok", json!({"0": 5, "1": 15})));
     let v = check(&h);
@@ -254,7 +297,12 @@ fn jepsen_style_history_gets_read_checks_only() {
 fn named_actor_single_lines_count() {
     let mut h = start();
     h.push(op(json!("nemesis"), "info", "partition", json!(["n1"])));
-    h.push(op(json!("final"), "ok", "transfer", json!({"id": "t1", "from": "A/0", "to": "B/0", "amount": 5})));
+    h.push(op(
+        json!("final"),
+        "ok",
+        "transfer",
+        json!({"id": "t1", "from": "A/0", "to": "B/0", "amount": 5}),
+    ));
     h.extend(ledgers(DEBIT));
     assert_eq!(ids(&check(&h), "lost"), vec![json!("t1")]);
 }
@@ -273,7 +321,10 @@ fn transfers_without_their_banks_ledger_are_unknown() {
 #[test]
 fn nothing_checkable_is_unknown() {
     assert_eq!(check(&[]).valid, Validity::Unknown);
-    let v = check(&[read(0, "invoke", Value::Null), read(0, "ok", json!({"A/0": 1}))]);
+    let v = check(&[
+        read(0, "invoke", Value::Null),
+        read(0, "ok", json!({"A/0": 1})),
+    ]);
     assert_eq!(v.valid, Validity::Unknown);
     let v = check(&[op(json!("nemesis"), "info", "kill", Value::Null)]);
     assert_eq!(v.valid, Validity::Unknown);
@@ -320,7 +371,15 @@ fn reused_transfer_id_is_noted() {
 fn ids_of_every_shape_are_told_apart() {
     // Integer ids, prefixed ids and odd ids share the history; `5` and `"5"` differ.
     let mut h = start();
-    let all = [json!(5), json!("5"), json!("t5"), json!("u5"), json!("t05"), json!(-5), json!("a-long-transfer-id-of-40-characters-here")];
+    let all = [
+        json!(5),
+        json!("5"),
+        json!("t5"),
+        json!("u5"),
+        json!("t05"),
+        json!(-5),
+        json!("a-long-transfer-id-of-40-characters-here"),
+    ];
     for (p, id) in all.iter().enumerate() {
         let v = json!({"id": id, "from": "A/0", "to": "B/0", "amount": 1});
         h.push(op(json!(p), "invoke", "transfer", v.clone()));
@@ -329,10 +388,50 @@ fn ids_of_every_shape_are_told_apart() {
     let entry = |id: &Value, account: &str, amount: i64| json!({"transfer": id, "account": account, "amount": amount});
     // Every transfer debited; all but `"5"` credited.
     let a: Vec<Value> = all.iter().map(|id| entry(id, "A/0", -1)).collect();
-    let b: Vec<Value> = all.iter().filter(|id| **id != json!("5")).map(|id| entry(id, "B/0", 1)).collect();
-    h.push(op(json!("final"), "ok", "final-ledger", json!({"bank": "A", "entries": a})));
-    h.push(op(json!("final"), "ok", "final-ledger", json!({"bank": "B", "entries": b})));
+    let b: Vec<Value> = all
+        .iter()
+        .filter(|id| **id != json!("5"))
+        .map(|id| entry(id, "B/0", 1))
+        .collect();
+    h.push(op(
+        json!("final"),
+        "ok",
+        "final-ledger",
+        json!({"bank": "A", "entries": a}),
+    ));
+    h.push(op(
+        json!("final"),
+        "ok",
+        "final-ledger",
+        json!({"bank": "B", "entries": b}),
+    ));
     let v = check(&h);
     assert_eq!(kinds(&v), vec!["lost"]);
     assert_eq!(ids(&v, "lost"), vec![json!("5")]);
+}
+
+#[test]
+fn far_ids_keep_one_slot_as_the_id_table_grows() {
+    // `t200000` comes first, before the table reaches it, then many small ids, then
+    // its ledger entries: they must still find the same transfer.
+    let mut h = start();
+    h.push(transfer(0, "invoke", "t200000", "A/0", "B/0", 1));
+    h.push(transfer(0, "ok", "t200000", "A/0", "B/0", 1));
+    let mut a = vec![("t200000".to_owned(), "A/0", -1)];
+    let mut b = vec![("t200000".to_owned(), "B/0", 1)];
+    for i in 0..140_000u64 {
+        let id = format!("t{i}");
+        h.push(transfer(1, "invoke", &id, "A/0", "B/0", 0));
+        h.push(transfer(1, "fail", &id, "A/0", "B/0", 0));
+    }
+    a.push(("t7".to_owned(), "A/0", 0));
+    b.push(("t7".to_owned(), "B/0", 0));
+    let a: Vec<(&str, &str, i64)> = a.iter().map(|(t, x, y)| (t.as_str(), *x, *y)).collect();
+    let b: Vec<(&str, &str, i64)> = b.iter().map(|(t, x, y)| (t.as_str(), *x, *y)).collect();
+    h.push(ledger("A", &a, None));
+    h.push(ledger("B", &b, None));
+    let v = check(&h);
+    // t7 failed yet shows in the ledgers; t200000 is sound.
+    assert_eq!(kinds(&v), vec!["failed-applied"]);
+    assert_eq!(ids(&v, "failed-applied"), vec![json!("t7")]);
 }

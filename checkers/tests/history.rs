@@ -75,12 +75,30 @@ fn a_bad_line_elsewhere_is_an_error_naming_its_line() {
         (format!("{A}\nnot json\n"), 2),
         (format!("[1]\n{A}\n"), 1),
         (format!("{A}\n{}\n", B.replace("\"ok\"", "\"done\"")), 2),
-        (format!("{A}\n{}\n", B.replace("\"process\":0", "\"process\":-1")), 2),
+        (
+            format!("{A}\n{}\n", B.replace("\"process\":0", "\"process\":-1")),
+            2,
+        ),
         (format!("{A}\n{}\n", B.replace("\"f\":\"read\",", "")), 2),
-        (format!("{A}\n{}\n", B.replace("\"index\":1", "\"index\":2")), 2),
-        (format!("{A}\n{}\n", B.replace("\"time\":9", "\"time\":4")), 2),
-        (format!("{A}\n{}\n", B.replace("\"time\":9", "\"time\":9,\"time\":9")), 2),
-        (format!("{A}\n\n\n{}\n", B.replace("\"index\":1", "\"index\":7")), 4),
+        (
+            format!("{A}\n{}\n", B.replace("\"index\":1", "\"index\":2")),
+            2,
+        ),
+        (
+            format!("{A}\n{}\n", B.replace("\"time\":9", "\"time\":4")),
+            2,
+        ),
+        (
+            format!(
+                "{A}\n{}\n",
+                B.replace("\"time\":9", "\"time\":9,\"time\":9")
+            ),
+            2,
+        ),
+        (
+            format!("{A}\n\n\n{}\n", B.replace("\"index\":1", "\"index\":7")),
+            4,
+        ),
     ] {
         let (_, err, _) = read_all(text.as_bytes());
         let err = err.unwrap_or_else(|| panic!("no error for {text:?}"));
@@ -110,7 +128,10 @@ fn process_rules_are_enforced() {
         (lines(&[done(0, "ok", "read")]), 1),
         (lines(&[inv(0, "read"), inv(0, "read")]), 2),
         (lines(&[inv(0, "read"), done(0, "ok", "transfer")]), 2),
-        (lines(&[inv(0, "read"), done(0, "ok", "read"), done(0, "ok", "read")]), 3),
+        (
+            lines(&[inv(0, "read"), done(0, "ok", "read"), done(0, "ok", "read")]),
+            3,
+        ),
     ] {
         let err = check_reader(h.as_bytes(), None).expect_err("breaks a rule");
         assert_eq!(line_of(&err), line, "{h}");
@@ -151,13 +172,24 @@ fn writer_stamps_flushes_and_round_trips() {
     .with_node("n1");
     let inv = w.write(inv).expect("written");
     let fail = inv
-        .complete(OpType::Fail, &json!({"id": "t1", "from": "A/0", "to": "B/0", "amount": 5}))
+        .complete(
+            OpType::Fail,
+            &json!({"id": "t1", "from": "A/0", "to": "B/0", "amount": 5}),
+        )
         .expect("op")
         .with_error("timeout")
         .expect("op");
     w.write_at(fail, 0).expect("written");
-    w.write(Op::new(Process::nemesis(), OpType::Info, "partition", &json!(["n1", "n2"])).expect("op"))
-        .expect("written");
+    w.write(
+        Op::new(
+            Process::nemesis(),
+            OpType::Info,
+            "partition",
+            &json!(["n1", "n2"]),
+        )
+        .expect("op"),
+    )
+    .expect("written");
     assert_eq!(w.ops_written(), 3);
     let out = w.into_inner();
     assert_eq!(out.flushes, 3);
@@ -166,7 +198,10 @@ fn writer_stamps_flushes_and_round_trips() {
     assert!(text.ends_with('\n'));
     let (ops, err, _) = read_all(text.as_bytes());
     assert!(err.is_none(), "{err:?}");
-    assert_eq!(ops.iter().map(|o| o.index).collect::<Vec<_>>(), vec![0, 1, 2]);
+    assert_eq!(
+        ops.iter().map(|o| o.index).collect::<Vec<_>>(),
+        vec![0, 1, 2]
+    );
     let times: Vec<u64> = ops.iter().map(|o| o.time.expect("time")).collect();
     assert!(times.windows(2).all(|w| w[0] <= w[1]), "{times:?}");
     assert_eq!(ops[1].op_type, OpType::Fail);

@@ -179,7 +179,10 @@ fn drain_and_failed_and_info_ops() {
     lossy.push(ok(2, "drain", json!([8])));
     let v = check(&lossy);
     assert_eq!(v.valid, Validity::Invalid);
-    assert_eq!(v.anomalies["lost"][0].element, Some(json!({"a": 2, "k": 1})));
+    assert_eq!(
+        v.anomalies["lost"][0].element,
+        Some(json!({"a": 2, "k": 1}))
+    );
 }
 
 #[test]

@@ -25,7 +25,12 @@ pub fn op(process: Value, ty: &str, f: &str, value: Value) -> Value {
 }
 
 pub fn init(balances: Value) -> Value {
-    op(json!("setup"), "ok", "init", json!({ "balances": balances }))
+    op(
+        json!("setup"),
+        "ok",
+        "init",
+        json!({ "balances": balances }),
+    )
 }
 
 pub fn transfer(p: u64, ty: &str, id: &str, from: &str, to: &str, amount: i64) -> Value {
