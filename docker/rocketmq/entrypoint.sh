@@ -74,7 +74,8 @@ flushDiskType = "$FLUSH_DISK_TYPE"
 # Small mapped files: the defaults map about 1.5 GB per broker.
 mappedFileSizeCommitLog = 16777216
 mappedFileSizeConsumeQueue = 600000
-mappedFileSizeTimerLog = 4194304
+# must be a multiple of 20480 (80-byte timer records and 4 KiB pages)
+mappedFileSizeTimerLog = 4096000
 maxHashSlotNum = 50000
 maxIndexNum = 200000
 TOML

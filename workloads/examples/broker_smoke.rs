@@ -5,6 +5,10 @@
 //!   cargo run -p chaosbank-workloads --example broker_smoke -- rocketmq 127.0.0.1:NSPORT [N] [TAG]
 //!   cargo run -p chaosbank-workloads --example broker_smoke -- rocketmq-read 127.0.0.1:NSPORT N TAG
 //!   cargo run -p chaosbank-workloads --example broker_smoke -- rocketmq-tx 127.0.0.1:NSPORT [TAG]
+//!   cargo run -p chaosbank-workloads --example broker_smoke -- rocketmq-tx-hold 127.0.0.1:NSPORT [TAG]
+//!
+//! `rocketmq-tx-hold` leaves one half message undecided and waits (up to 150 s) for the
+//! check-back to commit it: restart the broker meanwhile to see the check survive it.
 //!
 //! The write modes produce N records to topic `smoke-TAG` and read them back with a fresh
 //! group; the read modes only read (to check data survived a broker restart). Exit status
@@ -36,7 +40,11 @@ async fn main() -> Result<()> {
         }
         "rocketmq-tx" => {
             let tag = args.get(2).cloned().unwrap_or_else(|| "a".into());
-            rocketmq_tx(&addr, &tag).await
+            rocketmq_tx(&addr, &tag, &["commit", "rollback", "check"], 90).await
+        }
+        "rocketmq-tx-hold" => {
+            let tag = args.get(2).cloned().unwrap_or_else(|| "a".into());
+            rocketmq_tx(&addr, &tag, &["check"], 150).await
         }
         _ => bail!("usage: broker_smoke kafka|kafka-read|rocketmq|rocketmq-read|rocketmq-tx ADDR [N] [TAG]"),
     }
@@ -132,7 +140,7 @@ impl rocketmq::TxHandler for Tx {
     }
 }
 
-async fn rocketmq_tx(namesrv: &str, tag: &str) -> Result<()> {
+async fn rocketmq_tx(namesrv: &str, tag: &str, keys: &[&str], wait_secs: u64) -> Result<()> {
     let topic = format!("smoke-tx-{tag}");
     let rt = rocketmq::Runtime::new("smoke-tx")?;
     let t0 = Instant::now();
@@ -145,31 +153,34 @@ async fn rocketmq_tx(namesrv: &str, tag: &str) -> Result<()> {
         Tx { checks: checks.clone() },
     )
     .await?;
-    for key in ["commit", "rollback", "check"] {
+    for &key in keys {
         let sent = producer.send(&topic, key, key.as_bytes()).await?;
         println!("tx send {key}: {sent:?}");
     }
     let group = format!("smoke-tx-c-{tag}-{}", std::process::id());
     let (consumer, mut rx) = rocketmq::PushConsumer::start_channel(&rt, namesrv, &group, &topic).await?;
     let mut seen = BTreeSet::new();
-    let deadline = Instant::now() + Duration::from_secs(90);
-    while seen.len() < 2 && Instant::now() < deadline {
+    let want: BTreeSet<String> = keys.iter().filter(|k| **k != "rollback").map(|k| k.to_string()).collect();
+    let deadline = Instant::now() + Duration::from_secs(wait_secs);
+    while seen.len() < want.len() && Instant::now() < deadline {
         if let Ok(Some(d)) = tokio::time::timeout(Duration::from_secs(1), rx.recv()).await {
             println!("consumed {:?} after {:?}", d.key, t0.elapsed());
             seen.insert(d.key.unwrap_or_default());
         }
     }
-    // Give a stray rollback message a moment to show up (it must not).
-    if let Ok(Some(d)) = tokio::time::timeout(Duration::from_secs(3), rx.recv()).await {
+    // Give a stray rollback or duplicate a moment to show up (it must not).
+    let mut extra = 0;
+    while let Ok(Some(d)) = tokio::time::timeout(Duration::from_secs(3), rx.recv()).await {
+        println!("extra delivery {:?} (reconsume {})", d.key, d.reconsume_times);
+        extra += 1;
         seen.insert(d.key.unwrap_or_default());
     }
     println!("consumed keys {seen:?}; check-backs {}", checks.load(Ordering::SeqCst));
     consumer.shutdown().await;
     producer.shutdown().await;
     rt.shutdown().await;
-    let want: BTreeSet<String> = ["check".to_string(), "commit".to_string()].into();
-    if seen != want {
-        bail!("expected {want:?}");
+    if seen != want || extra > 0 {
+        bail!("expected exactly {want:?}");
     }
     Ok(())
 }

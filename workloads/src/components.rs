@@ -1,0 +1,263 @@
+//! The long-running parts of the Kafka-API schemes, each a plain async function of its
+//! configuration and a stop signal: [`run_relay`] (outbox → broker) and
+//! [`run_consumer`] (broker → the other bank). For now the harness runs them as tokio
+//! tasks in its own process; they take nothing from the harness but their config, so a
+//! `chaosbank node relay|consumer` subcommand in the node image can call them as they
+//! are, and the nemesis can then kill, pause and partition them like the engines.
+
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, Consumer as _};
+use rdkafka::{Offset, TopicPartitionList};
+use tokio::sync::watch;
+
+use crate::bank::{Bank, BankId, Credited, DeadLetter, OutboxRow, Permanent, Transfer};
+use crate::clients::kafka::{Consumer, Producer};
+
+/// What a relay needs.
+#[derive(Clone, Debug)]
+pub struct RelayConfig {
+    /// The bank whose outbox it drains.
+    pub bank: BankId,
+    /// That bank's database URL.
+    pub bank_url: String,
+    /// The Kafka bootstrap server.
+    pub bootstrap: String,
+    /// Rows per poll.
+    pub batch: i64,
+    /// Pause between polls that found nothing.
+    pub idle: Duration,
+}
+
+/// What a consumer needs.
+#[derive(Clone, Debug)]
+pub struct ConsumerConfig {
+    /// The bank it credits.
+    pub bank: BankId,
+    /// That bank's database URL.
+    pub bank_url: String,
+    /// The Kafka bootstrap server.
+    pub bootstrap: String,
+    /// The topic of credits into the bank.
+    pub topic: String,
+    /// Its consumer group.
+    pub group: String,
+    /// Record message ids in the credit transaction and skip ones already seen.
+    pub dedup: bool,
+    /// Park a message after this many failed attempts.
+    pub max_attempts: u32,
+}
+
+/// How often a busy consumer commits its offset.
+const COMMIT_EVERY: Duration = Duration::from_millis(200);
+const BACKOFF_START: Duration = Duration::from_millis(50);
+const BACKOFF_MAX: Duration = Duration::from_secs(2);
+/// How long one publish may take before the relay gives up on the batch.
+const PUBLISH_TIMEOUT: Duration = Duration::from_secs(10);
+
+fn next_backoff(d: Duration) -> Duration {
+    (d * 2).min(BACKOFF_MAX)
+}
+
+/// Sleeps `d` unless told to stop first; returns true when told to stop.
+async fn sleep_or_stop(d: Duration, stop: &mut watch::Receiver<bool>) -> bool {
+    if *stop.borrow() {
+        return true;
+    }
+    tokio::select! {
+        _ = tokio::time::sleep(d) => *stop.borrow(),
+        r = stop.changed() => r.is_err() || *stop.borrow(),
+    }
+}
+
+/// The outbox relay: polls unsent rows (`FOR UPDATE SKIP LOCKED`, in batches), publishes
+/// them with an idempotent producer, marks them sent in the same transaction; on any
+/// error the batch stays unsent and is retried with exponential backoff. A row can be
+/// published twice (published, then the database went away before the mark committed):
+/// the consumers deduplicate.
+pub async fn run_relay(cfg: RelayConfig, mut stop: watch::Receiver<bool>) -> Result<()> {
+    let bank = Bank::connect(cfg.bank, &cfg.bank_url, 2)?;
+    let producer = Producer::connect(&cfg.bootstrap, true)?;
+    let mut backoff = BACKOFF_START;
+    loop {
+        let publish = |rows: Vec<OutboxRow>| {
+            let producer = &producer;
+            async move {
+                let sends = rows.iter().map(|r| async move {
+                    let key = r.id.to_string();
+                    tokio::time::timeout(
+                        PUBLISH_TIMEOUT,
+                        producer.send(&r.topic, key.as_bytes(), r.payload.as_bytes()),
+                    )
+                    .await
+                    .context("publish timed out")?
+                    .map(drop)
+                });
+                for r in futures_util::future::join_all(sends).await {
+                    r?;
+                }
+                Ok(())
+            }
+        };
+        let wait = match bank.relay_batch(cfg.batch, publish).await {
+            Ok(0) => {
+                backoff = BACKOFF_START;
+                cfg.idle
+            }
+            Ok(n) => {
+                tracing::trace!("relay {}: sent {n}", cfg.bank.name());
+                backoff = BACKOFF_START;
+                Duration::ZERO
+            }
+            Err(e) => {
+                tracing::debug!("relay {}: {e:#}; retrying in {backoff:?}", cfg.bank.name());
+                let b = backoff;
+                backoff = next_backoff(backoff);
+                b
+            }
+        };
+        if sleep_or_stop(wait, &mut stop).await {
+            break;
+        }
+    }
+    bank.close().await;
+    Ok(())
+}
+
+/// The consumer: for each message, credits the bank (with `dedup`, recording the
+/// message id in the same transaction), retrying with backoff; after `max_attempts`
+/// failures it parks the message in `dead_letters`. Only then is its offset committed
+/// (batched: every 200 ms while busy, and when idle), so a crash between the credit and
+/// the commit redelivers the message (harmless with dedup, a duplicate without).
+pub async fn run_consumer(cfg: ConsumerConfig, mut stop: watch::Receiver<bool>) -> Result<()> {
+    let bank = Bank::connect(cfg.bank, &cfg.bank_url, 2)?;
+    let consumer = Consumer::connect(&cfg.bootstrap, &cfg.group, &[&cfg.topic])?;
+    let who = format!("consumer {}", cfg.bank.name());
+    // The last processed record whose offset is not committed yet, and when we last
+    // committed: offsets are committed at most every COMMIT_EVERY (and when idle), not
+    // per message, which would cap throughput at one broker round trip per credit.
+    let mut pending: Option<crate::clients::kafka::Record> = None;
+    let mut last_commit = Instant::now();
+    while !*stop.borrow() {
+        if pending.is_some() && last_commit.elapsed() >= COMMIT_EVERY {
+            commit(&consumer, pending.take(), &who);
+            last_commit = Instant::now();
+        }
+        let record = match consumer.poll(Duration::from_millis(100)).await {
+            Ok(Some(r)) => r,
+            Ok(None) => {
+                commit(&consumer, pending.take(), &who);
+                last_commit = Instant::now();
+                continue;
+            }
+            Err(e) => {
+                tracing::debug!("{who}: {e:#}");
+                if sleep_or_stop(Duration::from_millis(200), &mut stop).await {
+                    break;
+                }
+                continue;
+            }
+        };
+        let parsed: Result<Transfer> = record
+            .payload
+            .as_deref()
+            .context("a message without payload")
+            .and_then(|p| serde_json::from_slice(p).context("a malformed transfer message"));
+        let transfer = match parsed {
+            Ok(t) => t,
+            Err(e) => {
+                // Nothing to credit and no transfer id to park it under.
+                tracing::error!("{who}: skipping offset {}: {e:#}", record.offset);
+                pending = Some(record);
+                continue;
+            }
+        };
+        let mut backoff = BACKOFF_START;
+        let mut attempts = 0;
+        let mut stopped = false;
+        loop {
+            attempts += 1;
+            let err = match bank.credit(&transfer, cfg.dedup).await {
+                Ok(Credited::Applied) | Ok(Credited::Duplicate) => break,
+                Err(e) => e,
+            };
+            let permanent = err.downcast_ref::<Permanent>().is_some();
+            if permanent || attempts >= cfg.max_attempts {
+                let letter = DeadLetter {
+                    transfer: transfer.id,
+                    reason: format!("failed {attempts} times; last: {err:#}"),
+                };
+                tracing::warn!("{who}: parking transfer {}: {}", letter.transfer, letter.reason);
+                // Parking must not be lost: retry until it is recorded or we stop.
+                while let Err(e) = bank.park(&letter).await {
+                    tracing::debug!("{who}: parking {}: {e:#}", letter.transfer);
+                    if sleep_or_stop(BACKOFF_MAX, &mut stop).await {
+                        stopped = true;
+                        break;
+                    }
+                }
+                break;
+            }
+            tracing::debug!("{who}: credit {} attempt {attempts}: {err:#}", transfer.id);
+            if sleep_or_stop(backoff, &mut stop).await {
+                stopped = true;
+                break;
+            }
+            backoff = next_backoff(backoff);
+        }
+        if stopped {
+            break;
+        }
+        pending = Some(record);
+    }
+    commit(&consumer, pending.take(), &who);
+    bank.close().await;
+    Ok(())
+}
+
+/// Commits a processed record's offset (everything up to it); a failed commit only
+/// means a redelivery later.
+fn commit(consumer: &Consumer, record: Option<crate::clients::kafka::Record>, who: &str) {
+    let Some(record) = record else { return };
+    // The commit is synchronous: keep it off the runtime's other tasks.
+    if let Err(e) = tokio::task::block_in_place(|| consumer.commit(&record)) {
+        tracing::debug!("{who}: {e:#}");
+    }
+}
+
+/// Messages in `topic` (partition 0) that `group` has not committed yet.
+pub async fn lag(bootstrap: &str, group: &str, topic: &str) -> Result<i64> {
+    let (bootstrap, group, topic) = (bootstrap.to_string(), group.to_string(), topic.to_string());
+    tokio::task::spawn_blocking(move || -> Result<i64> {
+        let consumer: BaseConsumer = ClientConfig::new()
+            .set("bootstrap.servers", &bootstrap)
+            .set("broker.address.family", "v4")
+            .set("group.id", &group)
+            .set("enable.auto.commit", "false")
+            .create()
+            .context("creating the lag probe")?;
+        let timeout = Duration::from_secs(5);
+        let (_, high) = consumer
+            .fetch_watermarks(&topic, 0, timeout)
+            .with_context(|| format!("watermarks of {topic}"))?;
+        let mut tpl = TopicPartitionList::new();
+        tpl.add_partition(&topic, 0);
+        let committed = consumer
+            .committed_offsets(tpl, timeout)
+            .with_context(|| format!("committed offsets of {group}"))?;
+        let done = committed
+            .elements()
+            .first()
+            .and_then(|e| match e.offset() {
+                Offset::Offset(o) => Some(o),
+                _ => None,
+            })
+            .unwrap_or(0);
+        drop(committed);
+        Ok((high - done).max(0))
+    })
+    .await
+    .context("the lag probe panicked")?
+}

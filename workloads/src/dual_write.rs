@@ -1,0 +1,113 @@
+//! Scheme 0, the control: **dual write**. A cross-bank transfer debits the sender and
+//! publishes the credit message inside the same database transaction, then commits; the
+//! consumer credits without deduplication.
+//!
+//! It is wrong on purpose, and faults show it: a database that dies after the publish
+//! (commit lost) leaves a credit without a debit (phantom); a publish that times out
+//! rolls the debit back while the broker may still deliver it (phantom, and the client
+//! was told `fail`); a redelivered message is credited twice (duplicate).
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use async_trait::async_trait;
+
+use crate::bank::{BankId, DebitExtra, Transfer};
+use crate::clients::kafka::Producer;
+use crate::system::{Backlog, Common, Endpoints, FinalState, Options, Outcome, SharedProducer, System};
+
+/// How long the in-transaction publish may take before the transaction rolls back.
+const PUBLISH_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The dual-write control scheme.
+pub struct DualWrite {
+    common: Common,
+    producer: SharedProducer,
+}
+
+impl DualWrite {
+    /// Pools and a plain (non-idempotent) producer.
+    pub fn new(endpoints: &Endpoints, options: &Options) -> Result<DualWrite> {
+        let common = Common::new(endpoints, options)?;
+        let producer = Arc::new(Producer::connect(&common.bootstrap, false)?);
+        Ok(DualWrite { common, producer })
+    }
+}
+
+#[async_trait]
+impl System for DualWrite {
+    fn name(&self) -> &'static str {
+        "dual-write"
+    }
+
+    async fn setup(&self, balances: &BTreeMap<String, i64>) -> Result<()> {
+        self.common.setup(balances).await?;
+        // The control never deduplicates, whatever the options say.
+        self.common.spawn_consumers(false);
+        Ok(())
+    }
+
+    async fn transfer(&self, t: &Transfer) -> Outcome {
+        if t.is_local() {
+            return self.common.local_transfer(t).await;
+        }
+        let payload = match serde_json::to_string(t) {
+            Ok(p) => p,
+            Err(e) => return Outcome::Fail(e.to_string()),
+        };
+        let producer = self.producer.clone();
+        let topic = t.to_bank().credit_topic();
+        let key = t.id.to_string();
+        let publish = Box::pin(async move {
+            tokio::time::timeout(
+                PUBLISH_TIMEOUT,
+                producer.send(topic, key.as_bytes(), payload.as_bytes()),
+            )
+            .await
+            .context("publish timed out")??;
+            Ok(())
+        });
+        self.common
+            .timed(async {
+                let applied = self
+                    .common
+                    .bank(t.from_bank())
+                    .debit(t, DebitExtra::Before(publish))
+                    .await;
+                Outcome::of_applied(applied, t)
+            })
+            .await
+    }
+
+    async fn read(&self, bank: BankId) -> Outcome {
+        self.common.read(bank).await
+    }
+
+    async fn backlog(&self) -> Result<Backlog> {
+        let producer = self.producer.clone();
+        // Sends that timed out for the client may still be retried by the producer.
+        let producing = tokio::task::spawn_blocking(move || producer.flush(Duration::from_millis(500)))
+            .await
+            .map(|r| i64::from(r.is_err()))
+            .unwrap_or(1);
+        Ok(Backlog {
+            outbox: 0,
+            lag: self.common.lag().await?,
+            producing,
+        })
+    }
+
+    async fn stop(&self) {
+        self.common.stop().await;
+    }
+
+    async fn final_state(&self) -> Result<FinalState> {
+        self.common.final_state().await
+    }
+
+    async fn teardown(&self) {
+        self.common.teardown().await;
+    }
+}

@@ -1,0 +1,111 @@
+//! Scheme 1: the **transactional outbox** over the Kafka API. A cross-bank transfer
+//! debits the sender and inserts an outbox row in one transaction; a relay per bank
+//! ([`crate::components::run_relay`]) publishes unsent rows with an idempotent producer
+//! and marks them sent; a consumer per bank ([`crate::components::run_consumer`])
+//! credits and records the message id in one transaction, then commits its offset.
+//! At-least-once delivery plus deduplication gives exactly-once effects.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use anyhow::Result;
+use async_trait::async_trait;
+
+use crate::bank::{BankId, DebitExtra, Transfer};
+use crate::components::{self, RelayConfig};
+use crate::system::{Backlog, Common, Endpoints, FinalState, Options, Outcome, System};
+
+/// The outbox scheme.
+pub struct Outbox {
+    common: Common,
+}
+
+impl Outbox {
+    /// Pools for both banks.
+    pub fn new(endpoints: &Endpoints, options: &Options) -> Result<Outbox> {
+        Ok(Outbox {
+            common: Common::new(endpoints, options)?,
+        })
+    }
+}
+
+#[async_trait]
+impl System for Outbox {
+    fn name(&self) -> &'static str {
+        "outbox"
+    }
+
+    async fn setup(&self, balances: &BTreeMap<String, i64>) -> Result<()> {
+        self.common.setup(balances).await?;
+        for id in BankId::ALL {
+            let cfg = RelayConfig {
+                bank: id,
+                bank_url: self.common.url(id).to_string(),
+                bootstrap: self.common.bootstrap.clone(),
+                batch: 100,
+                idle: Duration::from_millis(20),
+            };
+            self.common.spawn(
+                format!("relay of bank {}", id.name()),
+                components::run_relay(cfg, self.common.stop_signal()),
+            );
+        }
+        self.common.spawn_consumers(self.common.options.dedup);
+        Ok(())
+    }
+
+    async fn transfer(&self, t: &Transfer) -> Outcome {
+        if t.is_local() {
+            return self.common.local_transfer(t).await;
+        }
+        let payload = match serde_json::to_string(t) {
+            Ok(p) => p,
+            Err(e) => return Outcome::Fail(e.to_string()),
+        };
+        let topic = t.to_bank().credit_topic();
+        self.common
+            .timed(async {
+                let applied = self
+                    .common
+                    .bank(t.from_bank())
+                    .debit(
+                        t,
+                        DebitExtra::Outbox {
+                            topic,
+                            payload: &payload,
+                        },
+                    )
+                    .await;
+                Outcome::of_applied(applied, t)
+            })
+            .await
+    }
+
+    async fn read(&self, bank: BankId) -> Outcome {
+        self.common.read(bank).await
+    }
+
+    async fn backlog(&self) -> Result<Backlog> {
+        let mut outbox = 0;
+        for id in BankId::ALL {
+            outbox += self.common.bank(id).unsent().await?;
+        }
+        Ok(Backlog {
+            outbox,
+            lag: self.common.lag().await?,
+            producing: 0,
+        })
+    }
+
+    async fn stop(&self) {
+        self.common.stop().await;
+    }
+
+    async fn final_state(&self) -> Result<FinalState> {
+        self.common.final_state().await
+    }
+
+    async fn teardown(&self) {
+        self.common.teardown().await;
+    }
+}

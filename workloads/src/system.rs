@@ -1,0 +1,351 @@
+//! The `System` protocol (Jepsen's client + db in one): what a scheme under test offers
+//! the harness — set up, invoke a transfer or a read, report its backlog (to know when
+//! it has drained), stop its background components, read the final state, tear down.
+//!
+//! The parts every Kafka-API scheme shares (the two banks, local transfers, reads, the
+//! consumers, the backlog, the final state) live in [`Common`].
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::future::Future;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use anyhow::{bail, Result};
+use async_trait::async_trait;
+use serde_json::Value;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use crate::bank::{Applied, Bank, BankId, DeadLetter, FinalLedger, Transfer};
+use crate::components::{self, ConsumerConfig};
+
+/// The outcome of one client operation, as the history records it.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Outcome {
+    /// It happened; the op's completion value.
+    Ok(Value),
+    /// It certainly did not happen; why.
+    Fail(String),
+    /// Unknown whether it happened; why.
+    Info(String),
+}
+
+impl Outcome {
+    /// The outcome of a transaction that applied `t`.
+    pub fn of_applied(a: Applied, t: &Transfer) -> Outcome {
+        match a {
+            Applied::Committed => Outcome::Ok(serde_json::to_value(t).unwrap_or(Value::Null)),
+            Applied::Insufficient => Outcome::Fail("insufficient funds".to_string()),
+            Applied::Failed(e) => Outcome::Fail(format!("{e:#}")),
+            Applied::Unknown(e) => Outcome::Info(format!("{e:#}")),
+        }
+    }
+}
+
+/// Work a scheme has not finished: it has drained when everything is zero.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Backlog {
+    /// Outbox rows not yet published (scheme 1).
+    pub outbox: i64,
+    /// Messages not yet consumed, over every consumer group.
+    pub lag: i64,
+    /// Messages the producer has not had acknowledged yet.
+    pub producing: i64,
+}
+
+impl Backlog {
+    /// True when nothing is left to do.
+    pub fn is_empty(&self) -> bool {
+        self.outbox == 0 && self.lag == 0 && self.producing == 0
+    }
+}
+
+impl fmt::Display for Backlog {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} unsent outbox rows, {} unconsumed messages, {} unacknowledged sends",
+            self.outbox, self.lag, self.producing
+        )
+    }
+}
+
+/// What is read after the run: both ledgers and every parked message.
+#[derive(Clone, Debug, Default)]
+pub struct FinalState {
+    /// One per bank.
+    pub ledgers: Vec<FinalLedger>,
+    /// Messages parked for manual intervention.
+    pub dead_letters: Vec<DeadLetter>,
+}
+
+/// A scheme under test.
+#[async_trait]
+pub trait System: Send + Sync {
+    /// `dual-write`, `outbox` or `txmsg`.
+    fn name(&self) -> &'static str;
+    /// Creates schemas, seeds the accounts with `balances`, creates topics, starts the
+    /// background components (relays, consumers).
+    async fn setup(&self, balances: &BTreeMap<String, i64>) -> Result<()>;
+    /// Moves money; `Ok` means the sending side committed (the credit may be pending).
+    async fn transfer(&self, t: &Transfer) -> Outcome;
+    /// Reads every balance of one bank in one transaction.
+    async fn read(&self, bank: BankId) -> Outcome;
+    /// What is still in flight.
+    async fn backlog(&self) -> Result<Backlog>;
+    /// Stops the background components (before the final read).
+    async fn stop(&self);
+    /// Both ledgers and the parked messages.
+    async fn final_state(&self) -> Result<FinalState>;
+    /// Closes connections.
+    async fn teardown(&self);
+}
+
+/// The schemes chaosbank knows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum SystemKind {
+    /// Scheme 0, the control: debit and publish in one DB transaction, no dedup.
+    DualWrite,
+    /// Scheme 1: transactional outbox + relay + deduplicating consumer (Kafka API).
+    Outbox,
+    /// Scheme 2: RocketMQ transactional messages (not built yet).
+    TxMsg,
+}
+
+impl SystemKind {
+    /// Parses `dual-write`, `outbox` or `txmsg`.
+    pub fn parse(s: &str) -> Option<SystemKind> {
+        match s {
+            "dual-write" | "dualwrite" => Some(SystemKind::DualWrite),
+            "outbox" => Some(SystemKind::Outbox),
+            "txmsg" => Some(SystemKind::TxMsg),
+            _ => None,
+        }
+    }
+
+    /// The name as the CLI spells it.
+    pub fn name(self) -> &'static str {
+        match self {
+            SystemKind::DualWrite => "dual-write",
+            SystemKind::Outbox => "outbox",
+            SystemKind::TxMsg => "txmsg",
+        }
+    }
+
+    /// True when the scheme runs over the Kafka API (else RocketMQ).
+    pub fn uses_kafka(self) -> bool {
+        !matches!(self, SystemKind::TxMsg)
+    }
+}
+
+impl fmt::Display for SystemKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// Where the engines are.
+#[derive(Clone, Debug)]
+pub struct Endpoints {
+    /// Bank A's PostgreSQL URL.
+    pub bank_a: String,
+    /// Bank B's MariaDB URL.
+    pub bank_b: String,
+    /// Kafka bootstrap server `host:port`.
+    pub kafka: Option<String>,
+}
+
+/// How a scheme behaves.
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// Consumers record message ids and skip ones seen (the switch that shows the
+    /// checker catches duplicates when off). The dual-write control never dedups.
+    pub dedup: bool,
+    /// A consumer parks a message after failing it this many times.
+    pub max_attempts: u32,
+    /// A client op that takes longer is abandoned as `info`.
+    pub op_timeout: Duration,
+    /// Connections per bank.
+    pub connections: u32,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            dedup: true,
+            max_attempts: 30,
+            op_timeout: Duration::from_secs(10),
+            connections: 16,
+        }
+    }
+}
+
+/// Builds a scheme.
+pub fn build(kind: SystemKind, endpoints: &Endpoints, options: &Options) -> Result<Box<dyn System>> {
+    match kind {
+        SystemKind::DualWrite => Ok(Box::new(crate::dual_write::DualWrite::new(endpoints, options)?)),
+        SystemKind::Outbox => Ok(Box::new(crate::outbox::Outbox::new(endpoints, options)?)),
+        SystemKind::TxMsg => bail!("the txmsg scheme is not built yet"),
+    }
+}
+
+/// What every Kafka-API scheme shares.
+pub struct Common {
+    banks: [Bank; 2],
+    urls: [String; 2],
+    /// The Kafka bootstrap server.
+    pub bootstrap: String,
+    /// The scheme's options.
+    pub options: Options,
+    stop_tx: watch::Sender<bool>,
+    tasks: Mutex<Vec<JoinHandle<()>>>,
+}
+
+impl Common {
+    /// Pools for both banks (lazy) and the broker address.
+    pub fn new(endpoints: &Endpoints, options: &Options) -> Result<Common> {
+        let Some(bootstrap) = endpoints.kafka.clone() else {
+            bail!("this scheme needs a Kafka-API broker");
+        };
+        Ok(Common {
+            banks: [
+                Bank::connect(BankId::A, &endpoints.bank_a, options.connections)?,
+                Bank::connect(BankId::B, &endpoints.bank_b, options.connections)?,
+            ],
+            urls: [endpoints.bank_a.clone(), endpoints.bank_b.clone()],
+            bootstrap,
+            options: options.clone(),
+            stop_tx: watch::channel(false).0,
+            tasks: Mutex::new(Vec::new()),
+        })
+    }
+
+    /// A bank's pool.
+    pub fn bank(&self, id: BankId) -> &Bank {
+        &self.banks[id as usize]
+    }
+
+    /// A bank's database URL.
+    pub fn url(&self, id: BankId) -> &str {
+        &self.urls[id as usize]
+    }
+
+    /// A receiver that turns `true` when the components must stop.
+    pub fn stop_signal(&self) -> watch::Receiver<bool> {
+        self.stop_tx.subscribe()
+    }
+
+    /// Schemas, accounts and topics.
+    pub async fn setup(&self, balances: &BTreeMap<String, i64>) -> Result<()> {
+        for bank in &self.banks {
+            bank.create_schema().await?;
+            bank.seed(balances).await?;
+        }
+        for id in BankId::ALL {
+            crate::clients::kafka::create_topic(&self.bootstrap, id.credit_topic(), 1).await?;
+        }
+        Ok(())
+    }
+
+    /// Runs a background component until [`Common::stop`]; a component that returns
+    /// an error is logged (the run's backlog then never drains, which the run reports).
+    pub fn spawn(&self, what: String, fut: impl Future<Output = Result<()>> + Send + 'static) {
+        let handle = tokio::spawn(async move {
+            if let Err(e) = fut.await {
+                tracing::error!("{what} stopped: {e:#}");
+            }
+        });
+        self.tasks.lock().unwrap_or_else(|e| e.into_inner()).push(handle);
+    }
+
+    /// The consumer group that credits bank `id`.
+    pub fn group(id: BankId) -> String {
+        format!("bank-{}", id.name().to_lowercase())
+    }
+
+    /// Starts one consumer per bank, crediting it from its topic.
+    pub fn spawn_consumers(&self, dedup: bool) {
+        for id in BankId::ALL {
+            let cfg = ConsumerConfig {
+                bank: id,
+                bank_url: self.url(id).to_string(),
+                bootstrap: self.bootstrap.clone(),
+                topic: id.credit_topic().to_string(),
+                group: Common::group(id),
+                dedup,
+                max_attempts: self.options.max_attempts,
+            };
+            self.spawn(
+                format!("consumer of bank {}", id.name()),
+                components::run_consumer(cfg, self.stop_signal()),
+            );
+        }
+    }
+
+    /// Runs `fut` within the op timeout; running out is `info`.
+    pub async fn timed(&self, fut: impl Future<Output = Outcome>) -> Outcome {
+        match tokio::time::timeout(self.options.op_timeout, fut).await {
+            Ok(o) => o,
+            Err(_) => Outcome::Info(format!("timed out after {:?}", self.options.op_timeout)),
+        }
+    }
+
+    /// A transfer within one bank.
+    pub async fn local_transfer(&self, t: &Transfer) -> Outcome {
+        self.timed(async { Outcome::of_applied(self.bank(t.from_bank()).local_transfer(t).await, t) })
+            .await
+    }
+
+    /// A read of one bank's balances (a read cannot change anything: a failed one is
+    /// `fail`).
+    pub async fn read(&self, id: BankId) -> Outcome {
+        match tokio::time::timeout(self.options.op_timeout, self.bank(id).read()).await {
+            Ok(Ok(balances)) => Outcome::Ok(serde_json::to_value(balances).unwrap_or(Value::Null)),
+            Ok(Err(e)) => Outcome::Fail(format!("{e:#}")),
+            Err(_) => Outcome::Fail("timed out".to_string()),
+        }
+    }
+
+    /// Unconsumed messages over both consumer groups.
+    pub async fn lag(&self) -> Result<i64> {
+        let mut total = 0;
+        for id in BankId::ALL {
+            total += components::lag(&self.bootstrap, &Common::group(id), id.credit_topic()).await?;
+        }
+        Ok(total)
+    }
+
+    /// Stops every component and waits (bounded) for them to finish.
+    pub async fn stop(&self) {
+        let _ = self.stop_tx.send(true);
+        let handles: Vec<_> = std::mem::take(&mut *self.tasks.lock().unwrap_or_else(|e| e.into_inner()));
+        for mut h in handles {
+            if tokio::time::timeout(Duration::from_secs(15), &mut h).await.is_err() {
+                tracing::warn!("a component did not stop within 15 s; aborting it");
+                h.abort();
+            }
+        }
+    }
+
+    /// Both ledgers and every parked message.
+    pub async fn final_state(&self) -> Result<FinalState> {
+        let mut state = FinalState::default();
+        for bank in &self.banks {
+            state.ledgers.push(bank.final_ledger().await?);
+            state.dead_letters.extend(bank.dead_letters().await?);
+        }
+        Ok(state)
+    }
+
+    /// Closes the pools.
+    pub async fn teardown(&self) {
+        self.stop().await;
+        for bank in &self.banks {
+            bank.close().await;
+        }
+    }
+}
+
+/// Shared handle type for schemes that keep a producer.
+pub type SharedProducer = Arc<crate::clients::kafka::Producer>;
