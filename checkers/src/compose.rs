@@ -94,14 +94,7 @@ impl Session {
     }
 
     /// Finishes every checker and composes the verdict; `warnings` are passed through.
-    pub fn finish(self, mut warnings: Vec<String>) -> Verdict {
-        let reused = self.sequencer.reused_after_info();
-        if reused > 0 {
-            warnings.push(format!(
-                "{reused} client process(es) were used again after an info completion; each new \
-                 invoke was taken as a new operation"
-            ));
-        }
+    pub fn finish(self, warnings: Vec<String>) -> Verdict {
         let named = self.model.is_some();
         let mut results: Vec<(CheckerResult, u64)> = Vec::new();
         if let Some(b) = self.bank {

@@ -571,20 +571,19 @@ impl<W: Write> HistoryWriter<W> {
 enum ProcState {
     Idle,
     Open,
-    Crashed,
 }
 
 /// Checks the process rules of the contract as ops stream by: a client process has at
 /// most one open invoke; a client's completion completes its open invoke with the same
 /// `f`. Named actors may complete without an invoke.
 ///
-/// A client process reused after an `info` completion breaks Jepsen's rule, but the
-/// history stays usable: the new invoke starts a new operation, and the reuse is
-/// counted in [`Sequencer::reused_after_info`] (reported as a warning).
+/// A process is forgotten once its op ends `info` (it is never used again), so memory
+/// holds only live processes, however many crash. A client process reused after an
+/// `info` completion breaks Jepsen's rule but leaves the history usable: its next
+/// invoke simply starts a new operation.
 #[derive(Debug, Default)]
 pub struct Sequencer {
     procs: FxHashMap<u64, (ProcState, Box<str>)>,
-    reused: u64,
 }
 
 impl Sequencer {
@@ -603,15 +602,11 @@ impl Sequencer {
                     .procs
                     .entry(p)
                     .or_insert_with(|| (ProcState::Idle, Box::from("")));
-                match entry.0 {
-                    ProcState::Open => {
-                        return Err(format!(
-                            "process {p} invokes {:?} while its {:?} is still open",
-                            op.f, entry.1
-                        ))
-                    }
-                    ProcState::Crashed => self.reused += 1,
-                    ProcState::Idle => {}
+                if entry.0 == ProcState::Open {
+                    return Err(format!(
+                        "process {p} invokes {:?} while its {:?} is still open",
+                        op.f, entry.1
+                    ));
                 }
                 entry.0 = ProcState::Open;
                 if *entry.1 != *op.f {
@@ -627,11 +622,10 @@ impl Sequencer {
                             op.f, entry.1
                         ));
                     }
-                    entry.0 = if t == OpType::Info {
-                        ProcState::Crashed
-                    } else {
-                        ProcState::Idle
-                    };
+                    entry.0 = ProcState::Idle;
+                    if t == OpType::Info {
+                        self.procs.remove(&p);
+                    }
                     Ok(())
                 }
                 _ => Err(format!(
@@ -640,9 +634,5 @@ impl Sequencer {
                 )),
             },
         }
-    }
-    /// How many times a client process was reused after an `info` completion.
-    pub fn reused_after_info(&self) -> u64 {
-        self.reused
     }
 }
