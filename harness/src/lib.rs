@@ -9,11 +9,14 @@
 pub mod cluster;
 pub mod docker;
 pub mod error;
+pub mod generator;
 pub mod images;
 pub mod labels;
 pub mod nemesis;
 pub mod probe;
 pub mod reaper;
+pub mod recorder;
+pub mod run;
 pub mod schedule;
 pub mod service;
 pub mod watchdog;

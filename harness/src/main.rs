@@ -29,6 +29,10 @@ enum Command {
     /// Example: chaosbank cluster up
     #[command(subcommand)]
     Cluster(commands::cluster::ClusterCommand),
+    /// Run a scheme under a seeded workload and fault schedule, then check it.
+    ///
+    /// Example: chaosbank run --system dual-write --nemesis kill,partition --time-limit 30s
+    Run(commands::run::RunArgs),
 }
 
 fn main() -> ExitCode {
@@ -38,5 +42,6 @@ fn main() -> ExitCode {
         Command::Check(args) => commands::check::run(args),
         Command::Images(args) => commands::images::run(args),
         Command::Cluster(cmd) => commands::cluster::run(cmd),
+        Command::Run(args) => commands::run::run(args),
     }
 }

@@ -503,7 +503,9 @@ impl Bank {
                 .execute(&mut *tx)
                 .await?;
             if r.rows_affected() != 1 {
-                return Err(Permanent(format!("no account {} in bank {}", t.to, self.id.name())).into());
+                return Err(
+                    Permanent(format!("no account {} in bank {}", t.to, self.id.name())).into(),
+                );
             }
             sqlx::query(&q(
                 "INSERT INTO ledger (transfer, account, amount, at_us) VALUES (?, ?, ?, NOW_US)",
@@ -551,9 +553,11 @@ impl Bank {
             let ids: Vec<i64> = batch.iter().map(|r| r.id).collect();
             publish(batch).await?;
             let list = ids.iter().map(i64::to_string).collect::<Vec<_>>().join(",");
-            sqlx::query(&format!("UPDATE outbox SET sent = TRUE WHERE id IN ({list})"))
-                .execute(&mut *tx)
-                .await?;
+            sqlx::query(&format!(
+                "UPDATE outbox SET sent = TRUE WHERE id IN ({list})"
+            ))
+            .execute(&mut *tx)
+            .await?;
             tx.commit().await?;
             Ok(ids.len())
         })
@@ -624,9 +628,10 @@ impl Bank {
     pub async fn final_ledger(&self) -> Result<FinalLedger> {
         let mut entries = Vec::new();
         on_pool!(&self.pool, |p, _q| {
-            for row in sqlx::query("SELECT transfer, account, amount, at_us FROM ledger ORDER BY seq")
-                .fetch_all(p)
-                .await?
+            for row in
+                sqlx::query("SELECT transfer, account, amount, at_us FROM ledger ORDER BY seq")
+                    .fetch_all(p)
+                    .await?
             {
                 entries.push(Entry {
                     transfer: row.try_get::<i64, _>(0)? as u64,

@@ -189,7 +189,11 @@ pub async fn run_consumer(cfg: ConsumerConfig, mut stop: watch::Receiver<bool>) 
                     transfer: transfer.id,
                     reason: format!("failed {attempts} times; last: {err:#}"),
                 };
-                tracing::warn!("{who}: parking transfer {}: {}", letter.transfer, letter.reason);
+                tracing::warn!(
+                    "{who}: parking transfer {}: {}",
+                    letter.transfer,
+                    letter.reason
+                );
                 // Parking must not be lost: retry until it is recorded or we stop.
                 while let Err(e) = bank.park(&letter).await {
                     tracing::debug!("{who}: parking {}: {e:#}", letter.transfer);

@@ -16,7 +16,9 @@ use async_trait::async_trait;
 
 use crate::bank::{BankId, DebitExtra, Transfer};
 use crate::clients::kafka::Producer;
-use crate::system::{Backlog, Common, Endpoints, FinalState, Options, Outcome, SharedProducer, System};
+use crate::system::{
+    Backlog, Common, Endpoints, FinalState, Options, Outcome, SharedProducer, System,
+};
 
 /// How long the in-transaction publish may take before the transaction rolls back.
 const PUBLISH_TIMEOUT: Duration = Duration::from_secs(5);
@@ -88,10 +90,11 @@ impl System for DualWrite {
     async fn backlog(&self) -> Result<Backlog> {
         let producer = self.producer.clone();
         // Sends that timed out for the client may still be retried by the producer.
-        let producing = tokio::task::spawn_blocking(move || producer.flush(Duration::from_millis(500)))
-            .await
-            .map(|r| i64::from(r.is_err()))
-            .unwrap_or(1);
+        let producing =
+            tokio::task::spawn_blocking(move || producer.flush(Duration::from_millis(500)))
+                .await
+                .map(|r| i64::from(r.is_err()))
+                .unwrap_or(1);
         Ok(Backlog {
             outbox: 0,
             lag: self.common.lag().await?,

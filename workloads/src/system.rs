@@ -182,9 +182,15 @@ impl Default for Options {
 }
 
 /// Builds a scheme.
-pub fn build(kind: SystemKind, endpoints: &Endpoints, options: &Options) -> Result<Box<dyn System>> {
+pub fn build(
+    kind: SystemKind,
+    endpoints: &Endpoints,
+    options: &Options,
+) -> Result<Box<dyn System>> {
     match kind {
-        SystemKind::DualWrite => Ok(Box::new(crate::dual_write::DualWrite::new(endpoints, options)?)),
+        SystemKind::DualWrite => Ok(Box::new(crate::dual_write::DualWrite::new(
+            endpoints, options,
+        )?)),
         SystemKind::Outbox => Ok(Box::new(crate::outbox::Outbox::new(endpoints, options)?)),
         SystemKind::TxMsg => bail!("the txmsg scheme is not built yet"),
     }
@@ -256,7 +262,10 @@ impl Common {
                 tracing::error!("{what} stopped: {e:#}");
             }
         });
-        self.tasks.lock().unwrap_or_else(|e| e.into_inner()).push(handle);
+        self.tasks
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(handle);
     }
 
     /// The consumer group that credits bank `id`.
@@ -293,8 +302,10 @@ impl Common {
 
     /// A transfer within one bank.
     pub async fn local_transfer(&self, t: &Transfer) -> Outcome {
-        self.timed(async { Outcome::of_applied(self.bank(t.from_bank()).local_transfer(t).await, t) })
-            .await
+        self.timed(async {
+            Outcome::of_applied(self.bank(t.from_bank()).local_transfer(t).await, t)
+        })
+        .await
     }
 
     /// A read of one bank's balances (a read cannot change anything: a failed one is
@@ -311,7 +322,8 @@ impl Common {
     pub async fn lag(&self) -> Result<i64> {
         let mut total = 0;
         for id in BankId::ALL {
-            total += components::lag(&self.bootstrap, &Common::group(id), id.credit_topic()).await?;
+            total +=
+                components::lag(&self.bootstrap, &Common::group(id), id.credit_topic()).await?;
         }
         Ok(total)
     }
@@ -319,9 +331,13 @@ impl Common {
     /// Stops every component and waits (bounded) for them to finish.
     pub async fn stop(&self) {
         let _ = self.stop_tx.send(true);
-        let handles: Vec<_> = std::mem::take(&mut *self.tasks.lock().unwrap_or_else(|e| e.into_inner()));
+        let handles: Vec<_> =
+            std::mem::take(&mut *self.tasks.lock().unwrap_or_else(|e| e.into_inner()));
         for mut h in handles {
-            if tokio::time::timeout(Duration::from_secs(15), &mut h).await.is_err() {
+            if tokio::time::timeout(Duration::from_secs(15), &mut h)
+                .await
+                .is_err()
+            {
                 tracing::warn!("a component did not stop within 15 s; aborting it");
                 h.abort();
             }
