@@ -17,9 +17,19 @@ if [ ! -d "$DATADIR/mysql" ]; then
   mariadb-install-db --user=mysql --datadir="$DATADIR" --auth-root-authentication-method=normal \
     --skip-test-db >/dev/null
   # Socket-only temporary server for the users and database.
-  mariadbd --user=mysql --datadir="$DATADIR" --socket="$SOCKET" --skip-networking &
+  # Its output goes to a file so that "ready for connections" appears once per start.
+  mariadbd --user=mysql --datadir="$DATADIR" --socket="$SOCKET" --skip-networking >/tmp/mariadb-init.log 2>&1 &
   pid=$!
-  for _ in $(seq 1 60); do mariadb-admin --socket="$SOCKET" -uroot ping >/dev/null 2>&1 && break; sleep 0.5; done
+  up=0
+  for _ in $(seq 1 120); do
+    if mariadb-admin --socket="$SOCKET" -uroot ping >/dev/null 2>&1; then up=1; break; fi
+    kill -0 "$pid" 2>/dev/null || break
+    sleep 0.5
+  done
+  if [ "$up" != 1 ]; then
+    echo "entrypoint: the temporary server did not come up; its output:" >&2
+    cat /tmp/mariadb-init.log >&2; exit 1
+  fi
   {
     # Keep only root@localhost (the install also makes password-less root@127.0.0.1,
     # root@::1 and root@<hostname>); root@'%' replaces them below.
