@@ -109,7 +109,7 @@ async fn a_named_image_replaces_the_built_one() {
 #[tokio::test(flavor = "multi_thread")]
 async fn brokers_answer_their_protocols() {
     let engine = engine().await;
-    let mut b = Cluster::builder();
+    let mut b = Cluster::builder().ready_timeout(Duration::from_secs(90));
     let mut want = Vec::new();
     if binaries_built("kafka-api") {
         b = b.kafka();

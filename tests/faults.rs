@@ -275,3 +275,39 @@ async fn heal_all_undoes_every_fault_and_a_schedule_plays_in_pairs() {
     }
     cluster.down().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn killed_brokers_stop_answering_and_come_back() {
+    let _ = engine().await;
+    let mut b = Cluster::builder();
+    let mut nodes = Vec::new();
+    if chaosbank_tests::binaries_built("kafka-api") {
+        b = b.kafka();
+        nodes.push("kafka");
+    }
+    if chaosbank_tests::binaries_built("rocketmq") {
+        b = b.rocketmq();
+        nodes.push("broker");
+    }
+    if nodes.is_empty() {
+        eprintln!("SKIP: no broker binaries built yet (bash docker/build-brokers.sh)");
+        return;
+    }
+    let cluster = b.start().await.expect("brokers start");
+    let nemesis = cluster.nemesis();
+    for node in nodes {
+        let port = cluster.endpoint(node).unwrap().port;
+        let called = Instant::now();
+        nemesis.kill(node).await.unwrap();
+        let answers = async || match node {
+            "kafka" => harness::probe::kafka::probe(port).await.is_ok(),
+            _ => harness::probe::rocketmq::request(port, 28).await.is_ok(),
+        };
+        until("stops answering", LONG, async || !answers().await).await;
+        eprintln!("{node}: kill call → no answer in {:.0?}", called.elapsed());
+        nemesis.restart(node).await.unwrap();
+        let ready = cluster.wait_ready(node).await.unwrap();
+        eprintln!("{node}: restart → ready in {ready:.1?}");
+    }
+    cluster.down().await.unwrap();
+}

@@ -9,8 +9,10 @@ use super::{within, NotReady};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-/// GET_BROKER_CLUSTER_INFO.
+/// GET_BROKER_CLUSTER_INFO, asked of the name server.
 pub const GET_BROKER_CLUSTER_INFO: i32 = 106;
+/// GET_BROKER_RUNTIME_INFO, asked of the broker itself.
+pub const GET_BROKER_RUNTIME_INFO: i32 = 28;
 
 /// A response: its header's `code` and its body as text.
 #[derive(Clone, Debug)]
@@ -33,6 +35,8 @@ pub async fn request(port: u16, code: i32) -> Result<Response, NotReady> {
         "opaque": 1,
         "flag": 0,
         "extFields": {},
+        // Java clients send it; the Rust name server requires it.
+        "serializeTypeCurrentRPC": "JSON",
     })
     .to_string()
     .into_bytes();
@@ -69,7 +73,9 @@ pub async fn request(port: u16, code: i32) -> Result<Response, NotReady> {
 }
 
 /// One attempt: the name server answers cluster info; with `broker_port`, the answer
-/// must also list a broker at that port.
+/// must also list a broker at that port, and the broker itself must answer a runtime-info
+/// request (after a broker restart the name server keeps listing the old registration
+/// until it expires, so its word alone is not enough).
 pub async fn probe(namesrv_port: u16, broker_port: Option<u16>) -> Result<Response, NotReady> {
     let r = request(namesrv_port, GET_BROKER_CLUSTER_INFO).await?;
     if r.code != 0 {
