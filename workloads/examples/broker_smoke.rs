@@ -10,6 +10,8 @@
 //! `rocketmq-tx-hold` leaves one half message undecided and waits (up to 150 s) for the
 //! check-back to commit it: restart the broker meanwhile to see the check survive it.
 //!
+//! `SMOKE_GROUP=G` makes the Kafka modes consume as group G instead of a fresh one.
+//!
 //! The write modes produce N records to topic `smoke-TAG` and read them back with a fresh
 //! group; the read modes only read (to check data survived a broker restart). Exit status
 //! 0 means every record came back.
@@ -64,18 +66,25 @@ async fn kafka_smoke(bootstrap: &str, n: usize, tag: &str, write: bool) -> Resul
         }
         println!("produced {n} in {:?}", t0.elapsed());
     }
-    let group = format!("smoke-{tag}-{}", std::process::id());
+    // SMOKE_GROUP=G reuses a group (to see committed offsets survive a restart).
+    let group = std::env::var("SMOKE_GROUP").unwrap_or_else(|_| format!("smoke-{tag}-{}", std::process::id()));
     let consumer = kafka::Consumer::connect(bootstrap, &group, &[topic.as_str()])?;
+    let mut first = None;
     let mut seen = BTreeSet::new();
     let deadline = Instant::now() + Duration::from_secs(60);
     while seen.len() < n && Instant::now() < deadline {
         if let Some(r) = consumer.poll(Duration::from_secs(1)).await? {
+            first.get_or_insert(r.offset);
             seen.insert(String::from_utf8_lossy(r.payload.as_deref().unwrap_or_default()).into_owned());
             consumer.commit(&r)?;
         }
     }
     let committed = consumer.committed(Duration::from_secs(5))?;
-    println!("consumed {} distinct of {n} in {:?}; committed {committed:?}", seen.len(), t0.elapsed());
+    println!(
+        "group {group} consumed {} distinct of {n} (first offset {first:?}) in {:?}; committed {committed:?}",
+        seen.len(),
+        t0.elapsed()
+    );
     drop(consumer);
     if seen.len() != n {
         bail!("missing records");
