@@ -47,6 +47,9 @@ case "$mode" in
       NAMESRV_ADDR="$ip:$port"
     fi
     export NAMESRV_ADDR
+    # The broker also binds BROKER_PORT-2 (fast listener) and an HA port inside the
+    # container; keep the HA port next to BROKER_PORT so no fixed port can collide.
+    ha_port=$((BROKER_PORT < 65535 ? BROKER_PORT + 1 : BROKER_PORT - 1))
     store=/var/lib/rocketmq/store
     mkdir -p "$store" "$ROCKETMQ_HOME/conf"
     conf="$ROCKETMQ_HOME/conf/broker.toml"
@@ -71,6 +74,7 @@ brokerId = 0
 [store]
 storePathRootDir = "$store"
 flushDiskType = "$FLUSH_DISK_TYPE"
+haListenPort = $ha_port
 # Small mapped files: the defaults map about 1.5 GB per broker.
 mappedFileSizeCommitLog = 16777216
 mappedFileSizeConsumeQueue = 600000
