@@ -311,3 +311,15 @@ async fn killed_brokers_stop_answering_and_come_back() {
     }
     cluster.down().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn teardown_removes_a_cluster_left_paused_and_partitioned() {
+    let engine = engine().await;
+    let cluster = Cluster::builder().postgres().start().await.expect("starts");
+    let run = cluster.run_id().to_string();
+    let nemesis = cluster.nemesis();
+    nemesis.isolate("postgres").await.unwrap();
+    nemesis.pause("postgres").await.unwrap();
+    cluster.down().await.expect("teardown of a paused node");
+    chaosbank_tests::assert_gone(&engine, &run, Duration::ZERO).await;
+}

@@ -6,6 +6,8 @@
 //! by its [`cluster::Cluster`], its [`watchdog`] or the next run's [`reaper`], all keyed
 //! by the [`labels`].
 
+#![warn(missing_docs)]
+
 pub mod cluster;
 pub mod docker;
 pub mod error;
