@@ -13,6 +13,9 @@ pub const PID: &str = "chaosbank.pid";
 /// The owning harness's start time (clock ticks after boot), so a recycled pid is not
 /// mistaken for the owner.
 pub const PID_START: &str = "chaosbank.pid-start";
+/// The owning harness's pid namespace (`/proc/self/ns/pid`): a pid from another
+/// namespace (a harness in a container sharing the engine) cannot be judged from here.
+pub const PID_NS: &str = "chaosbank.pid-ns";
 /// `1` when the object must outlive its harness (`chaosbank cluster up`).
 pub const KEEP: &str = "chaosbank.keep";
 /// The node name, on containers.
@@ -27,6 +30,8 @@ pub struct Owner {
     pub pid: u32,
     /// The owning process's start time, when known.
     pub pid_start: Option<u64>,
+    /// The owning process's pid namespace, when known.
+    pub pid_ns: Option<String>,
     /// Whether the run outlives its process on purpose.
     pub keep: bool,
 }
@@ -39,6 +44,7 @@ impl Owner {
             run: run.to_string(),
             pid,
             pid_start: process_start(pid),
+            pid_ns: pid_namespace(),
             keep,
         }
     }
@@ -51,6 +57,9 @@ impl Owner {
         l.insert(PID.to_string(), self.pid.to_string());
         if let Some(start) = self.pid_start {
             l.insert(PID_START.to_string(), start.to_string());
+        }
+        if let Some(ns) = &self.pid_ns {
+            l.insert(PID_NS.to_string(), ns.clone());
         }
         l.insert(
             KEEP.to_string(),
@@ -71,15 +80,21 @@ impl Owner {
             run: labels.get(RUN).cloned().unwrap_or_default(),
             pid: labels.get(PID).and_then(|p| p.parse().ok()).unwrap_or(0),
             pid_start: labels.get(PID_START).and_then(|p| p.parse().ok()),
+            pid_ns: labels.get(PID_NS).cloned(),
             keep: labels.get(KEEP).map(String::as_str) == Some("1"),
         })
     }
 
     /// Whether the owning process still runs (same pid and, when recorded, same start
-    /// time).
+    /// time). An owner in another pid namespace counts as alive: we cannot see it.
     pub fn is_alive(&self) -> bool {
         if self.pid == 0 {
             return false;
+        }
+        if let (Some(theirs), Some(ours)) = (&self.pid_ns, pid_namespace()) {
+            if *theirs != ours {
+                return true;
+            }
         }
         match (process_start(self.pid), self.pid_start) {
             (None, _) => false,
@@ -87,6 +102,13 @@ impl Owner {
             (Some(_), None) => true,
         }
     }
+}
+
+/// This process's pid namespace, e.g. `pid:[4026531836]`.
+pub fn pid_namespace() -> Option<String> {
+    std::fs::read_link("/proc/self/ns/pid")
+        .ok()
+        .map(|p| p.to_string_lossy().into_owned())
 }
 
 /// A process's start time in clock ticks after boot (field 22 of `/proc/PID/stat`), or
@@ -125,5 +147,13 @@ mod tests {
         assert!(!o.is_alive());
         o.pid = 0;
         assert!(!o.is_alive());
+    }
+
+    #[test]
+    fn an_owner_in_another_pid_namespace_is_left_alone() {
+        let mut o = Owner::current("x", false);
+        o.pid_start = o.pid_start.map(|s| s + 1);
+        o.pid_ns = Some("pid:[1]".to_string());
+        assert!(o.is_alive());
     }
 }
