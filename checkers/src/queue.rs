@@ -223,12 +223,21 @@ impl Checker for QueueChecker {
                 push(
                     LOST,
                     lost,
-                    format!(
-                        "Element {key} was enqueued and acknowledged {} (op {}), but dequeued {}: {lost} lost.",
-                        times(e.acknowledged),
-                        list(&e.ack_ops),
-                        if e.dequeued == 0 { "never".to_owned() } else { times(e.dequeued) }
-                    ),
+                    if e.dequeued == 0 {
+                        format!(
+                            "Element {key} was enqueued and acknowledged {} (op {}), but never dequeued: lost.",
+                            times(e.acknowledged),
+                            list(&e.ack_ops),
+                        )
+                    } else {
+                        format!(
+                            "Element {key} was enqueued and acknowledged {} (op {}), but dequeued only {} (op {}): {lost} lost.",
+                            times(e.acknowledged),
+                            list(&e.ack_ops),
+                            times(e.dequeued),
+                            list(&e.dequeue_ops),
+                        )
+                    },
                     e.ack_ops.clone(),
                 );
             }

@@ -16,10 +16,15 @@ pub fn summary(verdict: &Verdict, max_findings: usize) -> String {
     let _ = writeln!(s, "{word}: {} ops checked", verdict.ops);
     for (name, m) in &verdict.models {
         let _ = write!(s, "  {name}: {}", m.valid.as_str());
-        let interesting: Vec<String> = ["transfers", "reads", "ledger-entries", "attempt-count"]
-            .iter()
-            .filter_map(|k| m.stats.get(*k).map(|v| format!("{v} {k}")))
-            .collect();
+        let interesting: Vec<String> = [
+            ("transfers", "transfers"),
+            ("reads", "reads"),
+            ("ledger-entries", "ledger entries"),
+            ("attempt-count", "enqueues attempted"),
+        ]
+        .iter()
+        .filter_map(|(k, label)| m.stats.get(*k).map(|v| format!("{v} {label}")))
+        .collect();
         if !interesting.is_empty() {
             let _ = write!(s, " ({})", interesting.join(", "));
         }

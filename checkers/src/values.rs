@@ -41,7 +41,7 @@ impl TransferId {
     /// The string of a string id.
     pub fn as_str(&self) -> Option<&str> {
         match self {
-            TransferId::Short(n, b) => std::str::from_utf8(&b[..usize::from(*n)]).ok(),
+            TransferId::Short(n, b) => std::str::from_utf8(b.get(..usize::from(*n))?).ok(),
             TransferId::Str(s) => Some(s),
             _ => None,
         }
