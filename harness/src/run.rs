@@ -15,9 +15,9 @@ use std::io::BufReader;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
-use workloads::system::{
-    self, Backlog, Endpoints, FinalState, Options, Outcome, System, SystemKind,
-};
+use workloads::system::{self, Backlog, Endpoints, FinalState, Options, Outcome, System};
+
+pub use workloads::system::SystemKind;
 
 use crate::cluster::Cluster;
 use crate::generator::{Generator, Invocation, WorkloadConfig};
@@ -27,7 +27,7 @@ use crate::schedule::{FaultKind, Schedule, ScheduleConfig};
 /// The nodes faults target: the engines. (The relay, producers and consumers run in
 /// the harness process for now, so only faults that cut a node off from the host —
 /// kill, pause, isolate, loss — reach the links they use.)
-pub const TARGETS: [&str; 3] = ["postgres", "mariadb", "kafka"];
+pub const TARGETS: [&str; 4] = ["postgres", "mariadb", "kafka", "broker"];
 
 /// Maps the CLI's nemesis names to fault kinds: `kill`, `pause`, `partition` (a node
 /// isolated from everyone, the host included), `loss`, plus the schedule's own names
@@ -72,6 +72,9 @@ pub struct RunConfig {
     pub fault_hold: Duration,
     /// Also measure raw `pgbench` TPS on the same PostgreSQL container (~10 s).
     pub pgbench: bool,
+    /// The nodes faults may target (default [`TARGETS`]; nodes the cluster lacks are
+    /// dropped).
+    pub targets: Vec<String>,
 }
 
 impl RunConfig {
@@ -94,6 +97,7 @@ impl RunConfig {
             fault_interval: Duration::from_secs(8),
             fault_hold: Duration::from_secs(4),
             pgbench: false,
+            targets: TARGETS.iter().map(|t| t.to_string()).collect(),
         }
     }
 }
@@ -248,6 +252,7 @@ async fn run_on(cfg: &RunConfig, cluster: &Cluster, dir: PathBuf) -> Result<RunR
         bank_a: cluster.endpoint("postgres")?.url(),
         bank_b: cluster.endpoint("mariadb")?.url(),
         kafka: cluster.endpoint("kafka").ok().map(|e| e.url()),
+        rocketmq: cluster.endpoint("namesrv").ok().map(|e| e.url()),
     };
     let options = Options {
         dedup: cfg.dedup,
@@ -282,9 +287,9 @@ async fn drive(
         None,
     )?;
 
-    let targets: Vec<&str> = TARGETS
+    let targets: Vec<&String> = cfg
+        .targets
         .iter()
-        .copied()
         .filter(|n| cluster.endpoint(n).is_ok())
         .collect();
     let schedule = Schedule::generate(&ScheduleConfig {

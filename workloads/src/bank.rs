@@ -574,6 +574,14 @@ impl Bank {
         })
     }
 
+    /// Rows in one of the scheme tables (for drain checks).
+    pub async fn count(&self, table: Table) -> Result<i64> {
+        let sql = format!("SELECT COUNT(*) FROM {}", table.name());
+        on_pool!(&self.pool, |p, _q| {
+            Ok(sqlx::query_scalar::<_, i64>(&sql).fetch_one(p).await?)
+        })
+    }
+
     /// The transaction state recorded for a transfer (`committed`), if any.
     pub async fn tx_state(&self, transfer: u64) -> Result<Option<String>> {
         on_pool!(&self.pool, |p, q| {
@@ -651,6 +659,27 @@ impl Bank {
     /// Closes the pool.
     pub async fn close(&self) {
         on_pool!(&self.pool, |p, _q| p.close().await)
+    }
+}
+
+/// The scheme tables whose rows [`Bank::count`] counts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Table {
+    /// Consumed message ids.
+    Dedup,
+    /// Committed local transactions of scheme 2.
+    TxState,
+    /// Parked messages.
+    DeadLetters,
+}
+
+impl Table {
+    fn name(self) -> &'static str {
+        match self {
+            Table::Dedup => "dedup",
+            Table::TxState => "txstate",
+            Table::DeadLetters => "dead_letters",
+        }
     }
 }
 

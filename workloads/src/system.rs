@@ -109,7 +109,7 @@ pub enum SystemKind {
     DualWrite,
     /// Scheme 1: transactional outbox + relay + deduplicating consumer (Kafka API).
     Outbox,
-    /// Scheme 2: RocketMQ transactional messages (not built yet).
+    /// Scheme 2: RocketMQ transactional messages with a deduplicating consumer.
     TxMsg,
 }
 
@@ -154,6 +154,8 @@ pub struct Endpoints {
     pub bank_b: String,
     /// Kafka bootstrap server `host:port`.
     pub kafka: Option<String>,
+    /// RocketMQ name server `host:port`.
+    pub rocketmq: Option<String>,
 }
 
 /// How a scheme behaves.
@@ -192,15 +194,16 @@ pub fn build(
             endpoints, options,
         )?)),
         SystemKind::Outbox => Ok(Box::new(crate::outbox::Outbox::new(endpoints, options)?)),
-        SystemKind::TxMsg => bail!("the txmsg scheme is not built yet"),
+        SystemKind::TxMsg => Ok(Box::new(crate::txmsg::TxMsg::new(endpoints, options)?)),
     }
 }
 
-/// What every Kafka-API scheme shares.
+/// What every scheme shares (the broker address is the Kafka bootstrap server for the
+/// Kafka-API schemes, the RocketMQ name server for txmsg).
 pub struct Common {
     banks: [Bank; 2],
     urls: [String; 2],
-    /// The Kafka bootstrap server.
+    /// The Kafka bootstrap server (empty for RocketMQ schemes).
     pub bootstrap: String,
     /// The scheme's options.
     pub options: Options,
@@ -209,11 +212,20 @@ pub struct Common {
 }
 
 impl Common {
-    /// Pools for both banks (lazy) and the broker address.
+    /// Pools for both banks (lazy) and the Kafka broker address.
     pub fn new(endpoints: &Endpoints, options: &Options) -> Result<Common> {
         let Some(bootstrap) = endpoints.kafka.clone() else {
             bail!("this scheme needs a Kafka-API broker");
         };
+        Common::with_broker(endpoints, options, bootstrap)
+    }
+
+    /// Pools for both banks (lazy) and any broker address.
+    pub fn with_broker(
+        endpoints: &Endpoints,
+        options: &Options,
+        bootstrap: String,
+    ) -> Result<Common> {
         Ok(Common {
             banks: [
                 Bank::connect(BankId::A, &endpoints.bank_a, options.connections)?,
@@ -242,12 +254,18 @@ impl Common {
         self.stop_tx.subscribe()
     }
 
-    /// Schemas, accounts and topics.
-    pub async fn setup(&self, balances: &BTreeMap<String, i64>) -> Result<()> {
+    /// Schemas and accounts.
+    pub async fn setup_banks(&self, balances: &BTreeMap<String, i64>) -> Result<()> {
         for bank in &self.banks {
             bank.create_schema().await?;
             bank.seed(balances).await?;
         }
+        Ok(())
+    }
+
+    /// Schemas, accounts and Kafka topics.
+    pub async fn setup(&self, balances: &BTreeMap<String, i64>) -> Result<()> {
+        self.setup_banks(balances).await?;
         for id in BankId::ALL {
             crate::clients::kafka::create_topic(&self.bootstrap, id.credit_topic(), 1).await?;
         }

@@ -41,6 +41,9 @@ pub struct RunArgs {
     /// Mean time a fault holds.
     #[arg(long, default_value = "4s", value_parser = parse_duration)]
     pub fault_hold: Duration,
+    /// Nodes the faults may target, comma-separated (nodes the scheme lacks are skipped).
+    #[arg(long, default_value = "postgres,mariadb,kafka,broker")]
+    pub targets: String,
     /// Also measure raw pgbench TPS on the same PostgreSQL container (adds ~15 s).
     #[arg(long)]
     pub pgbench: bool,
@@ -84,6 +87,12 @@ pub fn run(args: RunArgs) -> ExitCode {
             fault_interval: args.fault_interval,
             fault_hold: args.fault_hold,
             pgbench: args.pgbench,
+            targets: args
+                .targets
+                .split(',')
+                .map(|t| t.trim().to_string())
+                .filter(|t| !t.is_empty())
+                .collect(),
             out: args.out,
             ..RunConfig::new(seed)
         };
