@@ -412,14 +412,14 @@ fn ids_of_every_shape_are_told_apart() {
 
 #[test]
 fn far_ids_keep_one_slot_as_the_id_table_grows() {
-    // `t200000` comes first, before the table reaches it, then many small ids, then
+    // `t100000` comes first, before the table reaches it, then many small ids, then
     // its ledger entries: they must still find the same transfer.
     let mut h = start();
-    h.push(transfer(0, "invoke", "t200000", "A/0", "B/0", 1));
-    h.push(transfer(0, "ok", "t200000", "A/0", "B/0", 1));
-    let mut a = vec![("t200000".to_owned(), "A/0", -1)];
-    let mut b = vec![("t200000".to_owned(), "B/0", 1)];
-    for i in 0..140_000u64 {
+    h.push(transfer(0, "invoke", "t100000", "A/0", "B/0", 1));
+    h.push(transfer(0, "ok", "t100000", "A/0", "B/0", 1));
+    let mut a = vec![("t100000".to_owned(), "A/0", -1)];
+    let mut b = vec![("t100000".to_owned(), "B/0", 1)];
+    for i in 0..51_000u64 {
         let id = format!("t{i}");
         h.push(transfer(1, "invoke", &id, "A/0", "B/0", 0));
         h.push(transfer(1, "fail", &id, "A/0", "B/0", 0));
@@ -431,7 +431,7 @@ fn far_ids_keep_one_slot_as_the_id_table_grows() {
     h.push(ledger("A", &a, None));
     h.push(ledger("B", &b, None));
     let v = check(&h);
-    // t7 failed yet shows in the ledgers; t200000 is sound.
+    // t7 failed yet shows in the ledgers; t100000 is sound.
     assert_eq!(kinds(&v), vec!["failed-applied"]);
     assert_eq!(ids(&v, "failed-applied"), vec![json!("t7")]);
 }
