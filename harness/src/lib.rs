@@ -17,6 +17,7 @@ pub mod labels;
 pub mod nemesis;
 pub mod probe;
 pub mod reaper;
+pub mod report;
 pub mod recorder;
 pub mod run;
 pub mod schedule;

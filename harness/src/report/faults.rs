@@ -1,0 +1,228 @@
+//! Fault windows from the nemesis's ops: a start (`kill`, `pause`, `partition`, `loss`,
+//! Jepsen's `start`, …) paired with the end that reverts it (`restart`, `resume`,
+//! `heal`, `stop`, `heal-all`). Names it does not know become instants on the timeline
+//! rather than errors, so any nemesis's history can be drawn.
+
+use serde_json::Value;
+
+/// At most this many windows and instants are kept; the rest are only counted.
+const MAX_KEPT: usize = 5_000;
+
+/// A fault from its start to its end.
+#[derive(Debug, Clone)]
+pub(crate) struct Window {
+    /// The start op's `f`, e.g. `kill`.
+    pub(crate) name: String,
+    /// What a person reads, e.g. `kill postgres`.
+    pub(crate) label: String,
+    /// Time of the start op.
+    pub(crate) start: u64,
+    /// Time of the end op; `None` when never reverted in the history.
+    pub(crate) end: Option<u64>,
+    /// Index of the start op.
+    pub(crate) start_index: u64,
+    /// Index and `f` of the end op.
+    pub(crate) end_op: Option<(u64, String)>,
+}
+
+impl Window {
+    /// The end, or `last` (the history's last time) when never reverted.
+    pub(crate) fn end_or(&self, last: u64) -> u64 {
+        self.end.unwrap_or(last)
+    }
+    /// True when the window overlaps `[from, to]`.
+    pub(crate) fn overlaps(&self, from: u64, to: u64, last: u64) -> bool {
+        self.start <= to && self.end_or(last) >= from
+    }
+}
+
+/// A nemesis op that neither starts nor ends a window (an unknown name, a fault that
+/// could not be applied, an end with nothing open).
+#[derive(Debug, Clone)]
+pub(crate) struct Instant {
+    /// What a person reads.
+    pub(crate) label: String,
+    /// Its time.
+    pub(crate) time: u64,
+    /// Its index.
+    pub(crate) index: u64,
+}
+
+/// The fault windows of a history, built one nemesis op at a time.
+#[derive(Debug, Default)]
+pub(crate) struct Faults {
+    /// Windows in order of start (closed or not).
+    pub(crate) windows: Vec<Window>,
+    /// Other nemesis ops.
+    pub(crate) instants: Vec<Instant>,
+    /// Windows and instants not kept past [`MAX_KEPT`].
+    pub(crate) dropped: u64,
+    open: Vec<(usize, String)>,
+}
+
+/// The start names an end name reverts; `None` for a name that is not an end.
+fn reverts(end: &str) -> Option<&'static [&'static str]> {
+    Some(match end {
+        "restart" | "recover" | "start-node" => &["kill", "crash", "stop-node"],
+        "resume" | "unpause" => &["pause"],
+        "heal" | "repair" | "unpartition" => &[
+            "partition",
+            "loss",
+            "isolate",
+            "cut",
+            "halves",
+            "delay",
+            "start-partition",
+        ],
+        "stop" | "stop-partition" => &["start", "start-partition"],
+        "heal-all" | "reset" => &[],
+        _ => return None,
+    })
+}
+
+fn is_start(f: &str) -> bool {
+    matches!(
+        f,
+        "kill"
+            | "crash"
+            | "stop-node"
+            | "pause"
+            | "partition"
+            | "loss"
+            | "isolate"
+            | "cut"
+            | "halves"
+            | "delay"
+            | "start"
+            | "start-partition"
+    )
+}
+
+/// A short description of a fault from its `f` and `value`.
+pub(crate) fn describe(f: &str, value: &Value) -> String {
+    let s = |v: &Value| match v {
+        Value::String(s) => s.clone(),
+        Value::Array(a) => a
+            .iter()
+            .map(|x| x.as_str().map_or_else(|| x.to_string(), str::to_owned))
+            .collect::<Vec<_>>()
+            .join(","),
+        other => other.to_string(),
+    };
+    let detail = match value {
+        Value::Null => String::new(),
+        Value::String(x) => x.clone(),
+        Value::Object(m) => {
+            if let (Some(a), Some(b)) = (m.get("a"), m.get("b")) {
+                format!("{} | {}", s(a), s(b))
+            } else if let Some(n) = m.get("node").or_else(|| m.get("nodes")) {
+                match m.get("p").and_then(Value::as_f64) {
+                    Some(p) => format!("{} ({:.0}% packets dropped)", s(n), p * 100.0),
+                    None => s(n),
+                }
+            } else {
+                value.to_string()
+            }
+        }
+        other => other.to_string(),
+    };
+    let mut label = if detail.is_empty() {
+        f.to_owned()
+    } else {
+        format!("{f} {detail}")
+    };
+    if label.chars().count() > 60 {
+        label = label.chars().take(57).collect::<String>() + "…";
+    }
+    label
+}
+
+impl Faults {
+    /// Takes one nemesis completion (`ok` or `info`) into account.
+    pub(crate) fn observe(&mut self, f: &str, value: &Value, error: bool, time: u64, index: u64) {
+        let label = describe(f, value);
+        if is_start(f) && !error {
+            if self.windows.len() >= MAX_KEPT {
+                self.dropped += 1;
+                return;
+            }
+            self.open.push((self.windows.len(), value.to_string()));
+            self.windows.push(Window {
+                name: f.to_owned(),
+                label,
+                start: time,
+                end: None,
+                start_index: index,
+                end_op: None,
+            });
+            return;
+        }
+        if let (Some(kinds), false) = (reverts(f), error) {
+            let all = kinds.is_empty();
+            let key = value.to_string();
+            let candidates: Vec<usize> = (0..self.open.len())
+                .filter(|&i| all || kinds.contains(&self.windows[self.open[i].0].name.as_str()))
+                .collect();
+            // The window whose fault the end names, else every window of the kinds it
+            // reverts (a `heal` of the whole network).
+            let closing: Vec<usize> = match candidates.iter().find(|&&i| self.open[i].1 == key) {
+                Some(&i) => vec![i],
+                None => candidates,
+            };
+            if !closing.is_empty() {
+                for &i in closing.iter().rev() {
+                    let (w, _) = self.open.remove(i);
+                    self.windows[w].end = Some(time);
+                    self.windows[w].end_op = Some((index, f.to_owned()));
+                }
+                return;
+            }
+        }
+        if self.instants.len() >= MAX_KEPT {
+            self.dropped += 1;
+            return;
+        }
+        let label = if error {
+            format!("{label} (could not be applied)")
+        } else {
+            label
+        };
+        self.instants.push(Instant { label, time, index });
+    }
+
+    /// How many windows were never reverted.
+    pub(crate) fn still_open(&self) -> usize {
+        self.open.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn pairs_by_value_and_heals_all() {
+        let mut f = Faults::default();
+        let k = json!({"kind": "kill", "node": "postgres"});
+        let p = json!({"kind": "isolate", "node": "kafka"});
+        let l = json!({"kind": "loss", "node": "mysql", "p": 0.2});
+        f.observe("kill", &k, false, 10, 1);
+        f.observe("partition", &p, false, 20, 2);
+        f.observe("loss", &l, false, 25, 3);
+        f.observe("restart", &k, false, 30, 4);
+        f.observe("heal", &json!({"nodes": ["kafka", "mysql"]}), false, 40, 5);
+        f.observe("frobnicate", &json!(null), false, 50, 6);
+        f.observe("pause", &json!({"node": "x"}), false, 60, 7);
+        assert_eq!(f.windows.len(), 4);
+        assert_eq!(f.windows[0].label, "kill postgres");
+        assert_eq!(f.windows[0].end, Some(30));
+        assert_eq!(f.windows[1].end, Some(40));
+        assert_eq!(f.windows[2].end, Some(40));
+        assert_eq!(f.windows[2].label, "loss mysql (20% packets dropped)");
+        assert_eq!(f.windows[3].end, None);
+        assert_eq!(f.still_open(), 1);
+        assert_eq!(f.instants.len(), 1);
+        assert_eq!(f.instants[0].label, "frobnicate");
+    }
+}

@@ -1,0 +1,124 @@
+//! The verdict as JUnit XML, the format every CI reads: one `testsuite`, one
+//! `testcase` per model checked. An invalid model is a `failure` whose message gives
+//! the anomaly counts and whose text the first sentences; an unknown one is an
+//! `error` carrying the checker's notes. Shared by `chaosbank check --junit` and
+//! `chaosbank run`.
+
+use super::escape::escape;
+use super::ReportError;
+use checkers::verdict::{Validity, Verdict};
+use std::fmt::Write;
+use std::path::Path;
+
+/// Sentences per anomaly name in a failure's text.
+const SENTENCES: usize = 3;
+
+/// The JUnit XML of `verdict`: a `testsuite` named `suite` with one `testcase` per
+/// model (class name `chaosbank.<suite>`), or one named `verdict` when no model ran.
+pub fn to_xml(verdict: &Verdict, suite: &str) -> String {
+    let mut cases = String::new();
+    let (mut failures, mut errors) = (0, 0);
+    let mut tests = 0;
+    let models: Vec<(String, Validity, Vec<(String, usize)>, Vec<String>)> =
+        if verdict.models.is_empty() {
+            vec![(
+                "verdict".to_owned(),
+                verdict.valid,
+                verdict
+                    .counts
+                    .iter()
+                    .map(|(k, v)| (k.clone(), *v))
+                    .collect(),
+                vec!["no model applied to this history".to_owned()],
+            )]
+        } else {
+            verdict
+                .models
+                .iter()
+                .map(|(name, m)| {
+                    (
+                        name.clone(),
+                        m.valid,
+                        m.counts.iter().map(|(k, v)| (k.clone(), *v)).collect(),
+                        m.notes.clone(),
+                    )
+                })
+                .collect()
+        };
+    for (name, valid, counts, notes) in models {
+        tests += 1;
+        let counts: Vec<(String, usize)> = counts.into_iter().filter(|(_, n)| *n > 0).collect();
+        let _ = write!(
+            cases,
+            "    <testcase name=\"{}\" classname=\"chaosbank.{}\" time=\"0\">\n",
+            escape(&name),
+            escape(suite)
+        );
+        match valid {
+            Validity::Valid => {}
+            Validity::Invalid => {
+                failures += 1;
+                let message = counts
+                    .iter()
+                    .map(|(k, n)| format!("{n} {k}"))
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                let mut text = String::new();
+                for (k, _) in &counts {
+                    for f in verdict
+                        .anomalies
+                        .get(k)
+                        .into_iter()
+                        .flatten()
+                        .take(SENTENCES)
+                    {
+                        let _ = writeln!(text, "{k}: {}", f.sentence);
+                    }
+                }
+                let _ = write!(
+                    cases,
+                    "      <failure type=\"invalid\" message=\"{} model invalid: {}\">{}</failure>\n",
+                    escape(&name),
+                    escape(&message),
+                    escape(&text)
+                );
+            }
+            Validity::Unknown => {
+                errors += 1;
+                let _ = write!(
+                    cases,
+                    "      <error type=\"unknown\" message=\"{} model could not be judged\">{}</error>\n",
+                    escape(&name),
+                    escape(&notes.join("\n"))
+                );
+            }
+        }
+        cases.push_str("    </testcase>\n");
+    }
+    let mut out = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
+    let _ = write!(
+        out,
+        "<testsuites tests=\"{tests}\" failures=\"{failures}\" errors=\"{errors}\">\n  \
+         <testsuite name=\"{}\" tests=\"{tests}\" failures=\"{failures}\" errors=\"{errors}\" \
+         skipped=\"0\" time=\"0\">\n",
+        escape(suite)
+    );
+    out.push_str(&cases);
+    if !verdict.warnings.is_empty() {
+        let _ = write!(
+            out,
+            "    <system-err>{}</system-err>\n",
+            escape(&verdict.warnings.join("\n"))
+        );
+    }
+    out.push_str("  </testsuite>\n</testsuites>\n");
+    out
+}
+
+/// Writes [`to_xml`] of `verdict` to `path`.
+pub fn write_junit(verdict: &Verdict, suite: &str, path: &Path) -> Result<(), ReportError> {
+    std::fs::write(path, to_xml(verdict, suite)).map_err(|source| ReportError::Write {
+        path: path.to_owned(),
+        source,
+    })
+}

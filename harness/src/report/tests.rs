@@ -1,0 +1,259 @@
+//! Tests of the report and the JUnit writer on synthetic histories.
+
+use super::{junit, render_html, ReportOptions};
+use checkers::compose::check_reader;
+use checkers::history::{Op, OpType, Process};
+use checkers::synth::{inject, BankHistory, BankParams, Injection};
+use checkers::verdict::Verdict;
+use serde_json::{json, Value};
+
+/// Milliseconds between two synthetic ops.
+const STEP: u64 = 5_000_000;
+
+/// A synthetic bank history with `kinds` injected, a kill/restart and a
+/// partition/heal, times 5 ms apart and, when `commit_times`, ledger entries that
+/// carry `committed_at`. Returns the JSON Lines text.
+fn fixture(ops: u64, kinds: &[Injection], commit_times: bool) -> String {
+    let mut h = BankHistory::generate(&BankParams {
+        seed: 7,
+        ops,
+        ..BankParams::default()
+    });
+    for (i, k) in kinds.iter().enumerate() {
+        assert!(inject(&mut h, *k, 11 + i as u64).is_some(), "{k:?}");
+    }
+    let mut all: Vec<Op> = Vec::new();
+    let n = h.final_start();
+    let nemesis = |f: &str, v: Value| {
+        Op::new(Process::nemesis(), OpType::Info, f, &v).unwrap_or_else(|e| panic!("{e}"))
+    };
+    let kill = json!({"kind": "kill", "node": "postgres"});
+    let cut = json!({"kind": "isolate", "node": "kafka"});
+    for op in h.ops() {
+        let at = op.index;
+        if at == n / 5 {
+            all.push(nemesis("kill", kill.clone()));
+        } else if at == n / 3 {
+            all.push(nemesis("restart", kill.clone()));
+        } else if at == n / 2 {
+            all.push(nemesis("partition", cut.clone()));
+        } else if at == 3 * n / 4 {
+            all.push(nemesis("heal", cut.clone()));
+        }
+        all.push(op);
+    }
+    let mut text = String::new();
+    for (i, mut op) in all.into_iter().enumerate() {
+        op.index = i as u64;
+        op.time = Some(i as u64 * STEP);
+        if commit_times && op.f == "final-ledger" {
+            let mut v: Value = op.value_as().unwrap_or(Value::Null);
+            if let Some(es) = v.get_mut("entries").and_then(Value::as_array_mut) {
+                for e in es {
+                    let id = e["transfer"].as_str().unwrap_or("t0");
+                    let k: u64 = id
+                        .trim_start_matches(|c: char| !c.is_ascii_digit())
+                        .parse()
+                        .unwrap_or(0);
+                    let credit = e["amount"].as_i64().unwrap_or(0) > 0;
+                    e["committed_at"] = json!(
+                        k * 2 * STEP
+                            + if credit {
+                                3_000_000 + k % 7 * 1_000_000
+                            } else {
+                                0
+                            }
+                    );
+                }
+            }
+            op.value = serde_json::value::to_raw_value(&v).unwrap_or_else(|e| panic!("{e}"));
+        }
+        text.push_str(&serde_json::to_string(&op).unwrap_or_else(|e| panic!("{e}")));
+        text.push('\n');
+    }
+    text
+}
+
+fn report(text: &str) -> (Verdict, String) {
+    let verdict = check_reader(text.as_bytes(), None).unwrap_or_else(|e| panic!("{e}"));
+    let page = render_html(text.as_bytes(), &verdict, &ReportOptions::default())
+        .unwrap_or_else(|e| panic!("{e}"));
+    (verdict, page)
+}
+
+#[test]
+fn shows_verdict_sentences_and_faults() {
+    let text = fixture(
+        800,
+        &[Injection::Lost, Injection::Duplicated, Injection::Parked],
+        true,
+    );
+    let (verdict, page) = report(&text);
+    assert_eq!(verdict.valid.as_str(), "invalid");
+    assert!(page.contains("id=\"verdict\">INVALID<"), "no verdict badge");
+    for (name, list) in &verdict.anomalies {
+        assert!(
+            page.contains(&format!("id=\"a-{name}\"")),
+            "no section for {name}"
+        );
+        for f in list {
+            assert!(
+                page.contains(&super::escape(&f.sentence)),
+                "missing: {}",
+                f.sentence
+            );
+        }
+    }
+    assert!(page.contains("kill postgres"), "no kill window label");
+    assert!(
+        page.contains("partition kafka"),
+        "no partition window label"
+    );
+    assert!(page.contains("card parked"), "parked is not apart");
+    assert!(page.contains("transfers with both commit times"));
+    assert!(!page.contains("http://") && !page.contains("https://") && !page.contains("<script"));
+}
+
+#[test]
+fn valid_history_and_missing_commit_times() {
+    let (verdict, page) = report(&fixture(300, &[], false));
+    assert_eq!(verdict.valid.as_str(), "valid");
+    assert!(page.contains("id=\"verdict\">VALID<"));
+    assert!(page.contains("Not recorded: the ledger entries carry no commit time"));
+    assert!(page.contains("<h2>Anomalies</h2><p>None.</p>"));
+}
+
+#[test]
+fn escapes_html_in_ids_and_values() {
+    let evil = "<img src=x onerror=alert(1)>&\"'";
+    let text = [
+        json!({"process": "setup", "type": "ok", "f": "init", "value": {"balances": {"A/0": 10, "B/0": 0}}}),
+        json!({"process": 0, "type": "invoke", "f": "transfer", "time": 1, "value": {"id": evil, "from": "A/0", "to": "B/0", "amount": 5}}),
+        json!({"process": 0, "type": "ok", "f": "transfer", "time": 2, "value": {"id": evil, "from": "A/0", "to": "B/0", "amount": 5}}),
+        json!({"process": "nemesis", "type": "info", "f": "<kill>", "time": 3, "value": {"node": "<b>pg</b>"}}),
+        json!({"process": "final", "type": "ok", "f": "final-ledger", "time": 4, "value": {"bank": "A", "entries": [{"transfer": evil, "account": "A/0", "amount": -5}], "balances": {"A/0": 5}}}),
+        json!({"process": "final", "type": "ok", "f": "final-ledger", "time": 5, "value": {"bank": "B", "entries": [], "balances": {"B/0": 0}}}),
+    ]
+    .iter()
+    .map(|v| v.to_string() + "\n")
+    .collect::<String>();
+    let (verdict, page) = report(&text);
+    assert!(verdict.count("lost") >= 1);
+    assert!(!page.contains("<img"), "an id reached the page unescaped");
+    assert!(
+        !page.contains("<b>pg"),
+        "a fault value reached the page unescaped"
+    );
+    assert!(page.contains("&lt;img src=x onerror=alert(1)&gt;&amp;"));
+    assert!(page.contains("&lt;kill&gt;"));
+    let xml = junit::to_xml(&verdict, "x<y");
+    assert!(!xml.contains("<img"));
+    well_formed(&xml).unwrap_or_else(|e| panic!("{e}\n{xml}"));
+}
+
+#[test]
+fn junit_fails_invalid_and_passes_valid() {
+    let (bad, _) = report(&fixture(400, &[Injection::Lost], false));
+    let xml = junit::to_xml(&bad, "bank");
+    well_formed(&xml).unwrap_or_else(|e| panic!("{e}\n{xml}"));
+    assert!(xml.contains("<testcase name=\"bank\""));
+    assert!(xml.contains("<failure type=\"invalid\" message=\"bank model invalid: 1 lost"));
+    let first = &bad.anomalies["lost"][0].sentence;
+    assert!(xml.contains(&super::escape(first)));
+    let (good, _) = report(&fixture(400, &[], false));
+    let xml = junit::to_xml(&good, "bank");
+    well_formed(&xml).unwrap_or_else(|e| panic!("{e}\n{xml}"));
+    assert!(xml.contains("failures=\"0\"") && !xml.contains("<failure"));
+}
+
+#[test]
+fn big_history_makes_a_small_page() {
+    // 200 k ops in a debug test; `report` was measured at 1 M ops as well.
+    let text = fixture(200_000, &[Injection::Lost], true);
+    let (_, page) = report(&text);
+    assert!(page.len() < 1_500_000, "page of {} bytes", page.len());
+    assert!(
+        page.contains("share of ok, fail and info completions"),
+        "not downsampled"
+    );
+}
+
+/// A small well-formedness check: one root, tags nested and closed, attributes quoted,
+/// only the five predefined entities or character references.
+fn well_formed(xml: &str) -> Result<(), String> {
+    let body = xml
+        .strip_prefix("<?xml version=\"1.0\" encoding=\"UTF-8\"?>")
+        .ok_or("no XML declaration")?;
+    let mut stack: Vec<String> = Vec::new();
+    let mut roots = 0;
+    let mut rest = body;
+    while let Some(lt) = rest.find('<') {
+        check_text(&rest[..lt])?;
+        let gt = rest[lt..].find('>').ok_or("unclosed tag")? + lt;
+        let tag = &rest[lt + 1..gt];
+        rest = &rest[gt + 1..];
+        if let Some(name) = tag.strip_prefix('/') {
+            match stack.pop() {
+                Some(open) if open == name => {}
+                other => return Err(format!("</{name}> closes {other:?}")),
+            }
+            continue;
+        }
+        let empty = tag.ends_with('/');
+        let tag = tag.trim_end_matches('/');
+        let name: String = tag.chars().take_while(|c| !c.is_whitespace()).collect();
+        if name.is_empty()
+            || !name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        {
+            return Err(format!("bad tag name {name:?}"));
+        }
+        let mut attrs = tag[name.len()..].trim();
+        while !attrs.is_empty() {
+            let eq = attrs
+                .find('=')
+                .ok_or(format!("attribute without value in <{name}>"))?;
+            let after = attrs[eq + 1..]
+                .strip_prefix('"')
+                .ok_or("unquoted attribute")?;
+            let close = after.find('"').ok_or("unterminated attribute")?;
+            check_text(&after[..close])?;
+            if after[..close].contains('<') {
+                return Err("< in attribute".into());
+            }
+            attrs = after[close + 1..].trim();
+        }
+        if stack.is_empty() {
+            roots += 1;
+        }
+        if !empty {
+            stack.push(name);
+        }
+    }
+    check_text(rest)?;
+    if !stack.is_empty() || roots != 1 {
+        return Err(format!("unclosed {stack:?} or {roots} roots"));
+    }
+    Ok(())
+}
+
+fn check_text(t: &str) -> Result<(), String> {
+    if t.contains('>') && t.contains("]]>") {
+        return Err("]]> in text".into());
+    }
+    let mut rest = t;
+    while let Some(amp) = rest.find('&') {
+        let semi = rest[amp..].find(';').ok_or("bare &")? + amp;
+        let ent = &rest[amp + 1..semi];
+        let ok = matches!(ent, "amp" | "lt" | "gt" | "quot" | "apos")
+            || ent
+                .strip_prefix('#')
+                .is_some_and(|n| n.parse::<u32>().is_ok());
+        if !ok {
+            return Err(format!("unknown entity &{ent};"));
+        }
+        rest = &rest[semi + 1..];
+    }
+    Ok(())
+}
