@@ -18,6 +18,8 @@
 //! assert_eq!(verdict.count("wrong-total"), 1);
 //! ```
 
+#![warn(missing_docs)]
+
 pub mod bank;
 pub mod compose;
 mod fxhash;

@@ -435,3 +435,19 @@ fn far_ids_keep_one_slot_as_the_id_table_grows() {
     assert_eq!(kinds(&v), vec!["failed-applied"]);
     assert_eq!(ids(&v, "failed-applied"), vec![json!("t7")]);
 }
+
+#[test]
+fn without_init_ledgers_judge_transfers_but_not_balances() {
+    let h = vec![
+        transfer(0, "invoke", "t1", "A/0", "B/0", 5),
+        transfer(0, "ok", "t1", "A/0", "B/0", 5),
+        ledger("A", DEBIT, Some(json!({"A/0": 95}))),
+        ledger("B", CREDIT, Some(json!({"B/0": 105}))),
+    ];
+    let v = check(&h);
+    assert!(v.anomalies.is_empty(), "{:?}", v.anomalies);
+    assert_eq!(v.valid, Validity::Unknown);
+    let mut h = h;
+    h[3] = ledger("B", &[], Some(json!({"B/0": 105})));
+    assert_eq!(kinds(&check(&h)), vec!["lost"]);
+}
