@@ -21,6 +21,12 @@ pub struct CheckArgs {
     /// How many findings of each anomaly the summary shows.
     #[arg(long, default_value_t = 5)]
     pub show: usize,
+    /// Also write a self-contained HTML report of the history and verdict to FILE.
+    #[arg(long, value_name = "FILE")]
+    pub report: Option<std::path::PathBuf>,
+    /// Also write the verdict as JUnit XML (one testcase per model) to FILE.
+    #[arg(long, value_name = "FILE")]
+    pub junit: Option<std::path::PathBuf>,
 }
 
 fn parse_model(s: &str) -> Result<Model, String> {
@@ -67,6 +73,23 @@ pub fn run(args: CheckArgs) -> ExitCode {
     if let Err(e) = written.and_then(|()| out.flush()) {
         eprintln!("chaosbank check: cannot write the verdict: {e}");
         return ExitCode::from(2);
+    }
+    if let Some(path) = &args.junit {
+        if let Err(e) = harness::report::junit::write_junit(&verdict, "chaosbank-check", path) {
+            eprintln!("chaosbank check: {e}");
+            return ExitCode::from(2);
+        }
+    }
+    if let Some(path) = &args.report {
+        let made = if args.history.as_os_str() == "-" {
+            Err("--report needs a history file, not standard input".to_owned())
+        } else {
+            harness::report::write_html(&args.history, &verdict, path).map_err(|e| e.to_string())
+        };
+        if let Err(e) = made {
+            eprintln!("chaosbank check: {e}");
+            return ExitCode::from(2);
+        }
     }
     ExitCode::from(verdict.valid.exit_code())
 }

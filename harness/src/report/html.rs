@@ -6,7 +6,7 @@
 use super::escape::escape;
 use super::faults::Window;
 use super::scan::{Bar, OpLine, Scan, MAX_BARS, MAX_LANES};
-use super::series::{Hist, BUCKETS};
+use super::series::{Hist, Merge, BUCKETS};
 use checkers::history::OpType;
 use checkers::verdict::{Finding, Validity, Verdict};
 use serde_json::Value;
@@ -38,7 +38,7 @@ h3{font-size:15px;margin:18px 0 6px}
 .hero{display:flex;gap:18px;align-items:center;background:#fff;border:1px solid #d0d7de;border-radius:10px;padding:16px 20px}
 .badge{font-size:26px;font-weight:800;letter-spacing:.04em;color:#fff;padding:10px 20px;border-radius:8px;white-space:nowrap}
 .valid{background:#1a7f37}.invalid{background:#cf222e}.unknown{background:#bf8700}
-.lead{font-size:16px}.lead p{margin:2px 0}
+.lead{font-size:16px}.lead p{margin:2px 0}.lead .first{font-size:14px;color:#57606a}
 .cards{display:flex;flex-wrap:wrap;gap:10px;margin:14px 0 4px}
 .card{background:#fff;border:1px solid #d0d7de;border-left:6px solid #cf222e;border-radius:8px;padding:8px 14px;min-width:130px;text-decoration:none;color:inherit}
 .card b{display:block;font-size:24px;line-height:1.1}
@@ -299,6 +299,15 @@ fn header(s: &mut String, title: &str, verdict: &Verdict, scan: &Scan, axis: &Ax
             }
         )
     };
+    let first = violations
+        .first()
+        .and_then(|(n, _)| verdict.anomalies.get(*n)?.first())
+        .map_or(String::new(), |f| {
+            format!(
+                "<p class=\"first\">For example: {}</p>",
+                escape(&f.sentence)
+            )
+        });
     let length = if axis.timed {
         format!(" over {}", duration(axis.end))
     } else {
@@ -308,11 +317,12 @@ fn header(s: &mut String, title: &str, verdict: &Verdict, scan: &Scan, axis: &Ax
         s,
         "<h1>chaosbank report</h1><p class=\"sub\">{}</p>\
          <div class=\"hero\"><div class=\"badge {class}\" id=\"verdict\">{}</div>\
-         <div class=\"lead\"><p><b>{}</b></p><p>{}</p><p>{} ops{} — {} client completions, \
+         <div class=\"lead\"><p><b>{}</b></p>{}<p>{}</p><p>{} ops{} — {} client completions, \
          {} never completed.</p></div></div>\n",
         escape(title),
         escape(&class.to_uppercase()),
         escape(&lead),
+        first,
         escape(&faults),
         thousands(scan.ops),
         escape(&length),
@@ -546,20 +556,21 @@ fn timeline(s: &mut String, verdict: &Verdict, scan: &Scan, axis: &Axis) {
             );
         }
         if lh >= 9.0 || i % 2 == 0 {
-            let mut label: Vec<String> = procs.iter().map(u64::to_string).collect();
-            if *n as usize > procs.len() {
-                label.truncate(2);
-                label.push(format!("+{}", *n as usize - label.len()));
-            }
-            let label = format!("p {}", label.join(","));
+            let label = if *n > 3 {
+                format!("{} processes", thousands(*n))
+            } else {
+                let list: Vec<String> = procs.iter().map(u64::to_string).collect();
+                format!("p {}", list.join(","))
+            };
             let _ = write!(
                 g,
                 "<text class=\"ax\" x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"end\" font-size=\"{:.0}\">\
-                 <title>lane {i}: processes {}</title>{}</text>",
+                 <title>lane {i}: processes {}{}</title>{}</text>",
                 L - 6.0,
                 y + lh * 0.5 + 3.5,
                 lh.clamp(8.0, 11.0),
                 escape(&procs.iter().map(u64::to_string).collect::<Vec<_>>().join(", ")),
+                if *n as usize > procs.len() { ", …" } else { "" },
                 escape(&label)
             );
         }
@@ -641,13 +652,15 @@ fn timeline(s: &mut String, verdict: &Verdict, scan: &Scan, axis: &Axis) {
         );
         for b in &scan.open {
             let x0 = axis.x(b.start);
+            let mid = y + (open_row - 6.0) / 2.0;
             let _ = write!(
                 g,
-                "<rect x=\"{x0:.1}\" y=\"{y:.1}\" width=\"{:.1}\" height=\"{:.1}\" fill=\"{OPEN}\" \
-                 fill-opacity=\"0.35\" stroke=\"{OPEN}\" stroke-width=\"0.5\"><title>{}</title></rect>",
-                (axis.x(b.end) - x0).max(1.5),
+                "<g><title>{}</title><line x1=\"{x0:.1}\" x2=\"{:.1}\" y1=\"{mid:.1}\" \
+                 y2=\"{mid:.1}\" stroke=\"{OPEN}\" stroke-opacity=\"0.5\" stroke-dasharray=\"2 2\"/>\
+                 <rect x=\"{x0:.1}\" y=\"{y:.1}\" width=\"3\" height=\"{:.1}\" fill=\"{OPEN}\"/></g>",
+                escape(&bar_title(b, axis)),
+                axis.x(b.end),
                 open_row - 6.0,
-                escape(&bar_title(b, axis))
             );
         }
     }
@@ -665,7 +678,7 @@ fn timeline(s: &mut String, verdict: &Verdict, scan: &Scan, axis: &Axis) {
         top + 9.0
     );
     for line in scan.slice_ops.values() {
-        if named.contains(&line.index) && line.process != "final" {
+        if named.contains(&line.index) && line.process.parse::<u64>().is_ok() {
             let x = axis.x(line.time);
             let _ = write!(
                 g,
@@ -708,14 +721,31 @@ fn timeline(s: &mut String, verdict: &Verdict, scan: &Scan, axis: &Axis) {
 
 fn charts(s: &mut String, scan: &Scan, axis: &Axis) {
     s.push_str("<h2>Throughput and latency</h2>");
-    let width = scan.series.width();
-    let cols: Vec<(u64, &super::scan::Cell)> = scan
+    // At most 100 columns: a person reads trends, not 240 slivers.
+    let base = scan.series.width();
+    let used = scan
         .series
         .cells()
         .iter()
         .enumerate()
-        .map(|(i, c)| (i as u64 * width, c))
-        .take_while(|(t, _)| *t <= axis.end)
+        .take_while(|(i, _)| *i as u64 * base <= axis.end)
+        .count();
+    let group = used.div_ceil(100).max(1);
+    let width = base * group as u64;
+    let cols: Vec<(u64, [u64; 3], Hist)> = scan.series.cells()[..used]
+        .chunks(group)
+        .enumerate()
+        .map(|(i, chunk)| {
+            let mut done = [0u64; 3];
+            let mut latency = Hist::default();
+            for c in chunk {
+                for (d, n) in done.iter_mut().zip(c.done) {
+                    *d += n;
+                }
+                latency.merge(c.latency.clone());
+            }
+            (i as u64 * width, done, latency)
+        })
         .collect();
     let per_s = if axis.timed { 1e9 / width as f64 } else { 1.0 };
     let unit = if axis.timed {
@@ -727,7 +757,7 @@ fn charts(s: &mut String, scan: &Scan, axis: &Axis) {
     let (top, h) = (10.0, 150.0);
     let max = cols
         .iter()
-        .map(|(_, c)| c.done.iter().sum::<u64>() as f64 * per_s)
+        .map(|(_, done, _)| done.iter().sum::<u64>() as f64 * per_s)
         .fold(0.0, f64::max)
         .max(1.0);
     let mut g = String::new();
@@ -745,12 +775,12 @@ fn charts(s: &mut String, scan: &Scan, axis: &Axis) {
         );
     }
     let mut paths = [String::new(), String::new(), String::new()];
-    for (t, c) in &cols {
+    for (t, done, _) in &cols {
         let x0 = axis.x(*t);
         let x1 = axis.x(t + width).max(x0 + 0.8);
         let mut y = top + h;
         for k in 0..3 {
-            let v = c.done[k] as f64 * per_s;
+            let v = done[k] as f64 * per_s;
             if v <= 0.0 {
                 continue;
             }
@@ -787,14 +817,7 @@ fn charts(s: &mut String, scan: &Scan, axis: &Axis) {
     // Latency: p50, p99 and max per bucket of invoke time, log scale.
     let lat: Vec<(u64, u64, u64, u64)> = cols
         .iter()
-        .filter_map(|(t, c)| {
-            Some((
-                *t,
-                c.latency.quantile(0.5)?,
-                c.latency.quantile(0.99)?,
-                c.latency.max(),
-            ))
-        })
+        .filter_map(|(t, _, h)| Some((*t, h.quantile(0.5)?, h.quantile(0.99)?, h.max())))
         .collect();
     s.push_str("<div class=\"panel\"><h3>Latency: invoke → completion, by invoke time</h3>");
     if lat.is_empty() || !axis.timed {
@@ -910,7 +933,7 @@ fn commits(s: &mut String, scan: &Scan) {
     let n = (b1 - b0 + 1) as f64;
     let peak = bins.iter().map(|b| b.2).max().unwrap_or(1).max(1) as f64;
     let (top, ph) = (8.0, 120.0);
-    let bw = (W - L - R) / n;
+    let bw = ((W - L - R) / n).min(36.0);
     let mut g = String::new();
     for (i, upper, count) in &bins {
         let x = L + (i - b0) as f64 * bw;

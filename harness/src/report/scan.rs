@@ -18,7 +18,7 @@ pub(crate) const MAX_BARS: usize = 2_500;
 /// Lanes drawn; later processes share a last lane, `other`.
 pub(crate) const MAX_LANES: usize = 40;
 /// Never-completed invokes drawn.
-const MAX_OPEN_DRAWN: usize = 500;
+const MAX_OPEN_DRAWN: usize = 200;
 /// Distinct `f` names counted.
 const MAX_FS: usize = 30;
 /// Ops kept for the findings' slices.
@@ -85,13 +85,14 @@ pub(crate) struct Bar {
     pub(crate) f: String,
 }
 
-/// Client processes to lanes: a process keeps its lane until it ends `info`; a new
-/// process takes the lowest lane free since its invoke.
+/// Client processes to lanes: a process keeps its lane while the lane is free when it
+/// invokes again; a new process takes the free lane idle the longest (so a crashed
+/// process's lane is reused, a busy one's is not).
 #[derive(Debug, Default)]
 pub(crate) struct Lanes {
     of: HashMap<u64, usize>,
+    owner: Vec<Option<u64>>,
     end: Vec<u64>,
-    taken: Vec<bool>,
     /// The first processes of each lane (for labels), and how many there were.
     pub(crate) procs: Vec<(Vec<u64>, u64)>,
     /// Ops that fell into the shared last lane.
@@ -100,22 +101,31 @@ pub(crate) struct Lanes {
 
 impl Lanes {
     fn place(&mut self, p: u64, start: u64, end: u64, last: bool) -> usize {
-        let lane = match self.of.get(&p) {
-            Some(&l) => l,
+        let mine = self
+            .of
+            .get(&p)
+            .copied()
+            .filter(|&l| self.owner[l] == Some(p) && self.end[l] <= start);
+        let lane = match mine {
+            Some(l) => l,
             None => {
-                let free = (0..self.end.len()).find(|&i| !self.taken[i] && self.end[i] <= start);
-                let l = match free {
+                let idle = (0..self.end.len())
+                    .filter(|&i| self.end[i] <= start)
+                    .min_by_key(|&i| (self.end[i], i));
+                let l = match idle {
                     Some(l) => l,
                     None if self.end.len() < MAX_LANES => {
                         self.end.push(0);
-                        self.taken.push(false);
+                        self.owner.push(None);
                         self.procs.push((Vec::new(), 0));
                         self.end.len() - 1
                     }
                     None => MAX_LANES,
                 };
                 if l < MAX_LANES {
-                    self.taken[l] = true;
+                    if let Some(old) = self.owner[l].replace(p) {
+                        self.of.remove(&old);
+                    }
                     self.of.insert(p, l);
                     let (list, n) = &mut self.procs[l];
                     if list.len() < 6 {
@@ -130,7 +140,7 @@ impl Lanes {
             self.end[lane] = self.end[lane].max(end);
             if last {
                 self.of.remove(&p);
-                self.taken[lane] = false;
+                self.owner[lane] = None;
             }
         } else {
             self.overflow += 1;
@@ -525,13 +535,15 @@ impl Scan {
         let mut open: Vec<_> = self.pending.drain().collect();
         open.sort_by_key(|(_, (i, ..))| *i);
         self.open_count = open.len() as u64;
-        for (p, (invoke, start, f, _)) in open {
+        // Drawn: an even sample across the run.
+        let step = open.len().div_ceil(MAX_OPEN_DRAWN).max(1);
+        for (i, (p, (invoke, start, f, _))) in open.into_iter().enumerate() {
             if let Some(c) = self.by_f.get_mut(&f) {
                 c[3] += 1;
             } else if self.by_f.len() < MAX_FS {
                 self.by_f.insert(f.clone(), [0, 0, 0, 1]);
             }
-            if self.open.len() < MAX_OPEN_DRAWN {
+            if i % step == 0 {
                 self.open.push(Bar {
                     lane: usize::MAX,
                     start,

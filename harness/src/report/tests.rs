@@ -43,27 +43,28 @@ fn fixture(ops: u64, kinds: &[Injection], commit_times: bool) -> String {
         all.push(op);
     }
     let mut text = String::new();
+    let mut invoked: std::collections::HashMap<String, u64> = Default::default();
     for (i, mut op) in all.into_iter().enumerate() {
         op.index = i as u64;
         op.time = Some(i as u64 * STEP);
+        if op.f == "transfer" && op.op_type == OpType::Invoke {
+            if let Ok(v) = op.value_as::<Value>() {
+                invoked.insert(v["id"].to_string(), i as u64 * STEP);
+            }
+        }
         if commit_times && op.f == "final-ledger" {
             let mut v: Value = op.value_as().unwrap_or(Value::Null);
             if let Some(es) = v.get_mut("entries").and_then(Value::as_array_mut) {
-                for e in es {
-                    let id = e["transfer"].as_str().unwrap_or("t0");
-                    let k: u64 = id
-                        .trim_start_matches(|c: char| !c.is_ascii_digit())
-                        .parse()
-                        .unwrap_or(0);
+                for (j, e) in es.iter_mut().enumerate() {
+                    let debit = invoked
+                        .get(&e["transfer"].to_string())
+                        .copied()
+                        .unwrap_or(0)
+                        + 2_000_000;
+                    let j = j as u64;
+                    let lag = 1_000_000 + (j * j % 101) * (j % 5 + 1) * 150_000;
                     let credit = e["amount"].as_i64().unwrap_or(0) > 0;
-                    e["committed_at"] = json!(
-                        k * 2 * STEP
-                            + if credit {
-                                3_000_000 + k % 7 * 1_000_000
-                            } else {
-                                0
-                            }
-                    );
+                    e["committed_at"] = json!(if credit { debit + lag } else { debit });
                 }
             }
             op.value = serde_json::value::to_raw_value(&v).unwrap_or_else(|e| panic!("{e}"));
