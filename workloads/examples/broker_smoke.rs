@@ -59,7 +59,13 @@ async fn kafka_smoke(bootstrap: &str, n: usize, tag: &str, write: bool) -> Resul
         kafka::create_topic(bootstrap, &topic, 1).await?;
         let producer = kafka::Producer::connect(bootstrap, true)?;
         for i in 0..n {
-            let w = producer.send(&topic, format!("k{i}").as_bytes(), format!("v{i}").as_bytes()).await?;
+            let w = producer
+                .send(
+                    &topic,
+                    format!("k{i}").as_bytes(),
+                    format!("v{i}").as_bytes(),
+                )
+                .await?;
             if i == 0 || i + 1 == n {
                 println!("produced #{i} at {}/{}", w.partition, w.offset);
             }
@@ -67,7 +73,8 @@ async fn kafka_smoke(bootstrap: &str, n: usize, tag: &str, write: bool) -> Resul
         println!("produced {n} in {:?}", t0.elapsed());
     }
     // SMOKE_GROUP=G reuses a group (to see committed offsets survive a restart).
-    let group = std::env::var("SMOKE_GROUP").unwrap_or_else(|_| format!("smoke-{tag}-{}", std::process::id()));
+    let group = std::env::var("SMOKE_GROUP")
+        .unwrap_or_else(|_| format!("smoke-{tag}-{}", std::process::id()));
     let consumer = kafka::Consumer::connect(bootstrap, &group, &[topic.as_str()])?;
     let mut first = None;
     let mut seen = BTreeSet::new();
@@ -75,7 +82,9 @@ async fn kafka_smoke(bootstrap: &str, n: usize, tag: &str, write: bool) -> Resul
     while seen.len() < n && Instant::now() < deadline {
         if let Some(r) = consumer.poll(Duration::from_secs(1)).await? {
             first.get_or_insert(r.offset);
-            seen.insert(String::from_utf8_lossy(r.payload.as_deref().unwrap_or_default()).into_owned());
+            seen.insert(
+                String::from_utf8_lossy(r.payload.as_deref().unwrap_or_default()).into_owned(),
+            );
             consumer.commit(&r)?;
         }
     }
@@ -99,7 +108,9 @@ async fn rocketmq_smoke(namesrv: &str, n: usize, tag: &str, write: bool) -> Resu
     if write {
         let producer = rocketmq::Producer::start(&rt, namesrv, &format!("smoke-p-{tag}")).await?;
         for i in 0..n {
-            let s = producer.send(&topic, &format!("k{i}"), format!("v{i}").as_bytes(), 10_000).await?;
+            let s = producer
+                .send(&topic, &format!("k{i}"), format!("v{i}").as_bytes(), 10_000)
+                .await?;
             if i == 0 || i + 1 == n {
                 println!("sent #{i}: {s:?}");
             }
@@ -108,7 +119,8 @@ async fn rocketmq_smoke(namesrv: &str, n: usize, tag: &str, write: bool) -> Resu
         producer.shutdown().await;
     }
     let group = format!("smoke-c-{tag}-{}", std::process::id());
-    let (consumer, mut rx) = rocketmq::PushConsumer::start_channel(&rt, namesrv, &group, &topic).await?;
+    let (consumer, mut rx) =
+        rocketmq::PushConsumer::start_channel(&rt, namesrv, &group, &topic).await?;
     let mut seen = BTreeSet::new();
     let deadline = Instant::now() + Duration::from_secs(90);
     while seen.len() < n && Instant::now() < deadline {
@@ -116,7 +128,11 @@ async fn rocketmq_smoke(namesrv: &str, n: usize, tag: &str, write: bool) -> Resu
             seen.insert(String::from_utf8_lossy(&d.body).into_owned());
         }
     }
-    println!("consumed {} distinct of {n} in {:?}", seen.len(), t0.elapsed());
+    println!(
+        "consumed {} distinct of {n} in {:?}",
+        seen.len(),
+        t0.elapsed()
+    );
     consumer.shutdown().await;
     rt.shutdown().await;
     if seen.len() != n {
@@ -159,7 +175,9 @@ async fn rocketmq_tx(namesrv: &str, tag: &str, keys: &[&str], wait_secs: u64) ->
         namesrv,
         &format!("smoke-tx-p-{tag}"),
         &[topic.as_str()],
-        Tx { checks: checks.clone() },
+        Tx {
+            checks: checks.clone(),
+        },
     )
     .await?;
     for &key in keys {
@@ -167,9 +185,14 @@ async fn rocketmq_tx(namesrv: &str, tag: &str, keys: &[&str], wait_secs: u64) ->
         println!("tx send {key}: {sent:?}");
     }
     let group = format!("smoke-tx-c-{tag}-{}", std::process::id());
-    let (consumer, mut rx) = rocketmq::PushConsumer::start_channel(&rt, namesrv, &group, &topic).await?;
+    let (consumer, mut rx) =
+        rocketmq::PushConsumer::start_channel(&rt, namesrv, &group, &topic).await?;
     let mut seen = BTreeSet::new();
-    let want: BTreeSet<String> = keys.iter().filter(|k| **k != "rollback").map(|k| k.to_string()).collect();
+    let want: BTreeSet<String> = keys
+        .iter()
+        .filter(|k| **k != "rollback")
+        .map(|k| k.to_string())
+        .collect();
     let deadline = Instant::now() + Duration::from_secs(wait_secs);
     while seen.len() < want.len() && Instant::now() < deadline {
         if let Ok(Some(d)) = tokio::time::timeout(Duration::from_secs(1), rx.recv()).await {
@@ -180,11 +203,17 @@ async fn rocketmq_tx(namesrv: &str, tag: &str, keys: &[&str], wait_secs: u64) ->
     // Give a stray rollback or duplicate a moment to show up (it must not).
     let mut extra = 0;
     while let Ok(Some(d)) = tokio::time::timeout(Duration::from_secs(3), rx.recv()).await {
-        println!("extra delivery {:?} (reconsume {})", d.key, d.reconsume_times);
+        println!(
+            "extra delivery {:?} (reconsume {})",
+            d.key, d.reconsume_times
+        );
         extra += 1;
         seen.insert(d.key.unwrap_or_default());
     }
-    println!("consumed keys {seen:?}; check-backs {}", checks.load(Ordering::SeqCst));
+    println!(
+        "consumed keys {seen:?}; check-backs {}",
+        checks.load(Ordering::SeqCst)
+    );
     consumer.shutdown().await;
     producer.shutdown().await;
     rt.shutdown().await;

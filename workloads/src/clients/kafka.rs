@@ -88,7 +88,10 @@ impl Producer {
         let mut config = base_config(bootstrap);
         config
             .set("acks", "all")
-            .set("enable.idempotence", if idempotent { "true" } else { "false" })
+            .set(
+                "enable.idempotence",
+                if idempotent { "true" } else { "false" },
+            )
             .set("message.timeout.ms", "30000")
             .set("linger.ms", "0");
         let inner = config.create().context("creating the Kafka producer")?;
@@ -99,23 +102,40 @@ impl Producer {
     pub async fn send(&self, topic: &str, key: &[u8], payload: &[u8]) -> Result<Written> {
         let record = FutureRecord::to(topic).key(key).payload(payload);
         match self.inner.send(record, Duration::from_secs(30)).await {
-            Ok(delivery) => Ok(Written { partition: delivery.partition, offset: delivery.offset }),
+            Ok(delivery) => Ok(Written {
+                partition: delivery.partition,
+                offset: delivery.offset,
+            }),
             Err((err, _)) => Err(anyhow!(err).context(format!("producing to {topic}"))),
         }
     }
 
     /// Sends one record to an explicit partition.
-    pub async fn send_to(&self, topic: &str, partition: i32, key: &[u8], payload: &[u8]) -> Result<Written> {
-        let record = FutureRecord::to(topic).partition(partition).key(key).payload(payload);
+    pub async fn send_to(
+        &self,
+        topic: &str,
+        partition: i32,
+        key: &[u8],
+        payload: &[u8],
+    ) -> Result<Written> {
+        let record = FutureRecord::to(topic)
+            .partition(partition)
+            .key(key)
+            .payload(payload);
         match self.inner.send(record, Duration::from_secs(30)).await {
-            Ok(delivery) => Ok(Written { partition: delivery.partition, offset: delivery.offset }),
+            Ok(delivery) => Ok(Written {
+                partition: delivery.partition,
+                offset: delivery.offset,
+            }),
             Err((err, _)) => Err(anyhow!(err).context(format!("producing to {topic}/{partition}"))),
         }
     }
 
     /// Waits until every outstanding record is acknowledged or `timeout` passes.
     pub fn flush(&self, timeout: Duration) -> Result<()> {
-        self.inner.flush(timeout).context("flushing the Kafka producer")
+        self.inner
+            .flush(timeout)
+            .context("flushing the Kafka producer")
     }
 }
 
@@ -138,7 +158,9 @@ impl Consumer {
             .set("heartbeat.interval.ms", "1000")
             .set("isolation.level", "read_uncommitted");
         let inner: StreamConsumer = config.create().context("creating the Kafka consumer")?;
-        inner.subscribe(topics).with_context(|| format!("subscribing to {topics:?}"))?;
+        inner
+            .subscribe(topics)
+            .with_context(|| format!("subscribing to {topics:?}"))?;
         Ok(Self { inner })
     }
 
@@ -175,7 +197,10 @@ impl Consumer {
     /// The group's committed offsets for the partitions currently assigned to this member:
     /// `(topic, partition, next offset or None)`.
     pub fn committed(&self, timeout: Duration) -> Result<Vec<(String, i32, Option<i64>)>> {
-        let tpl = self.inner.committed(timeout).context("reading committed offsets")?;
+        let tpl = self
+            .inner
+            .committed(timeout)
+            .context("reading committed offsets")?;
         let out = tpl
             .elements()
             .iter()
@@ -194,7 +219,11 @@ impl Consumer {
     /// Partitions currently assigned to this member.
     pub fn assignment(&self) -> Result<Vec<(String, i32)>> {
         let tpl = self.inner.assignment().context("reading the assignment")?;
-        let out = tpl.elements().iter().map(|e| (e.topic().to_owned(), e.partition())).collect();
+        let out = tpl
+            .elements()
+            .iter()
+            .map(|e| (e.topic().to_owned(), e.partition()))
+            .collect();
         drop(tpl);
         Ok(out)
     }
@@ -202,22 +231,23 @@ impl Consumer {
 
 /// True if `err` is a transient broker-unavailable condition worth retrying.
 pub fn is_transient(err: &anyhow::Error) -> bool {
-    err.chain().any(|cause| match cause.downcast_ref::<KafkaError>() {
-        Some(k) => matches!(
-            k.rdkafka_error_code(),
-            Some(
-                RDKafkaErrorCode::BrokerTransportFailure
-                    | RDKafkaErrorCode::AllBrokersDown
-                    | RDKafkaErrorCode::MessageTimedOut
-                    | RDKafkaErrorCode::RequestTimedOut
-                    | RDKafkaErrorCode::NotCoordinator
-                    | RDKafkaErrorCode::CoordinatorLoadInProgress
-                    | RDKafkaErrorCode::CoordinatorNotAvailable
-                    | RDKafkaErrorCode::LeaderNotAvailable
-                    | RDKafkaErrorCode::NotLeaderForPartition
-                    | RDKafkaErrorCode::OperationTimedOut
-            )
-        ),
-        None => false,
-    })
+    err.chain()
+        .any(|cause| match cause.downcast_ref::<KafkaError>() {
+            Some(k) => matches!(
+                k.rdkafka_error_code(),
+                Some(
+                    RDKafkaErrorCode::BrokerTransportFailure
+                        | RDKafkaErrorCode::AllBrokersDown
+                        | RDKafkaErrorCode::MessageTimedOut
+                        | RDKafkaErrorCode::RequestTimedOut
+                        | RDKafkaErrorCode::NotCoordinator
+                        | RDKafkaErrorCode::CoordinatorLoadInProgress
+                        | RDKafkaErrorCode::CoordinatorNotAvailable
+                        | RDKafkaErrorCode::LeaderNotAvailable
+                        | RDKafkaErrorCode::NotLeaderForPartition
+                        | RDKafkaErrorCode::OperationTimedOut
+                )
+            ),
+            None => false,
+        })
 }

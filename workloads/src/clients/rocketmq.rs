@@ -19,8 +19,7 @@ use anyhow::{anyhow, Context, Result};
 use rocketmq_client_rust::{
     ClientRuntime, ClientRuntimeConfig, ConsumeConcurrentlyContext, ConsumeConcurrentlyStatus,
     DefaultMQProducer, DefaultMQPushConsumer, LocalTransactionState, MQPushConsumer as _,
-    MessageListenerConcurrently,
-    TelemetryHandle, TransactionListener, TransactionMQProducer,
+    MessageListenerConcurrently, TelemetryHandle, TransactionListener, TransactionMQProducer,
 };
 use rocketmq_model::common::consumer::consume_from_where::ConsumeFromWhere;
 use rocketmq_model::common::message::message_ext::MessageExt;
@@ -88,14 +87,22 @@ fn sent_from(result: SendResult) -> Result<Sent> {
     }
     Ok(Sent {
         msg_id: result.msg_id.map(|m| m.to_string()).unwrap_or_default(),
-        queue_id: result.message_queue.as_ref().map(|q| q.queue_id()).unwrap_or(-1),
+        queue_id: result
+            .message_queue
+            .as_ref()
+            .map(|q| q.queue_id())
+            .unwrap_or(-1),
         queue_offset: result.queue_offset,
         transaction_id: result.transaction_id,
     })
 }
 
 fn message(topic: &str, key: &str, body: &[u8]) -> Message {
-    Message::builder().topic(topic).key(key).body_slice(body).build_unchecked()
+    Message::builder()
+        .topic(topic)
+        .key(key)
+        .body_slice(body)
+        .build_unchecked()
 }
 
 /// A plain producer (synchronous sends: each `send` returns once the broker stored it).
@@ -110,7 +117,10 @@ impl Producer {
             .producer_group(group.to_owned())
             .name_server_addr(namesrv.to_owned())
             .build();
-        inner.start().await.map_err(|e| err("starting the RocketMQ producer", e))?;
+        inner
+            .start()
+            .await
+            .map_err(|e| err("starting the RocketMQ producer", e))?;
         Ok(Self { inner })
     }
 
@@ -188,7 +198,13 @@ pub struct PushConsumer {
 impl PushConsumer {
     /// Starts consuming `topic` (all tags). `handler` runs on a client thread for each
     /// message, one at a time per queue; returning `false` asks for redelivery later.
-    pub async fn start<F>(rt: &Runtime, namesrv: &str, group: &str, topic: &str, handler: F) -> Result<Self>
+    pub async fn start<F>(
+        rt: &Runtime,
+        namesrv: &str,
+        group: &str,
+        topic: &str,
+        handler: F,
+    ) -> Result<Self>
     where
         F: Fn(&Delivered) -> bool + Send + Sync + 'static,
     {
@@ -203,7 +219,10 @@ impl PushConsumer {
             .await
             .map_err(|e| err(&format!("subscribing to {topic}"), e))?;
         inner.register_message_listener_concurrently(Listener(handler));
-        inner.start().await.map_err(|e| err("starting the RocketMQ consumer", e))?;
+        inner
+            .start()
+            .await
+            .map_err(|e| err("starting the RocketMQ consumer", e))?;
         Ok(Self { inner })
     }
 
@@ -217,7 +236,10 @@ impl PushConsumer {
         topic: &str,
     ) -> Result<(Self, mpsc::UnboundedReceiver<Delivered>)> {
         let (tx, rx) = mpsc::unbounded_channel();
-        let consumer = Self::start(rt, namesrv, group, topic, move |d: &Delivered| tx.send(d.clone()).is_ok()).await?;
+        let consumer = Self::start(rt, namesrv, group, topic, move |d: &Delivered| {
+            tx.send(d.clone()).is_ok()
+        })
+        .await?;
         Ok((consumer, rx))
     }
 
@@ -292,7 +314,12 @@ impl<H: TxHandler> TransactionListener for TxBridge<H> {
 
     fn check_local_transaction(&self, msg: &MessageExt) -> LocalTransactionState {
         let d = Delivered::from_ext(msg);
-        let half = HalfMessage { topic: d.topic, key: d.key, body: d.body, transaction_id: d.transaction_id };
+        let half = HalfMessage {
+            topic: d.topic,
+            key: d.key,
+            body: d.body,
+            transaction_id: d.transaction_id,
+        };
         self.0.check(&half).into()
     }
 }
@@ -323,10 +350,18 @@ impl TxProducer {
         let mut inner = TransactionMQProducer::builder(rt.client())
             .producer_group(group.to_owned())
             .name_server_addr(namesrv.to_owned())
-            .topics(topics.iter().map(|t| t.to_string()).collect::<Vec<String>>())
+            .topics(
+                topics
+                    .iter()
+                    .map(|t| t.to_string())
+                    .collect::<Vec<String>>(),
+            )
             .transaction_listener(TxBridge(handler))
             .build();
-        inner.start().await.map_err(|e| err("starting the RocketMQ transactional producer", e))?;
+        inner
+            .start()
+            .await
+            .map_err(|e| err("starting the RocketMQ transactional producer", e))?;
         Ok(Self { inner })
     }
 
@@ -343,7 +378,10 @@ impl TxProducer {
                 .ok_or_else(|| anyhow!("transactional send to {topic}: no send result"))?,
         )
         .context("storing the half message")?;
-        let decision = result.local_transaction_state.map(TxDecision::from).unwrap_or(TxDecision::Unknown);
+        let decision = result
+            .local_transaction_state
+            .map(TxDecision::from)
+            .unwrap_or(TxDecision::Unknown);
         Ok(TxSent { half, decision })
     }
 
