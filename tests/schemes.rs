@@ -1,11 +1,11 @@
 //! The schemes end to end under real faults, judged by the checker: the dual-write
-//! control is convicted, the outbox is cleared, and a consumer without deduplication is
-//! convicted of duplicates. Each case is a real `chaosbank run` (cluster, workload,
-//! fault schedule, drain, final ledgers, check); the figures are printed (run with
-//! `--nocapture` to see them).
+//! control is convicted, the outbox and txmsg schemes are cleared, and a consumer
+//! without deduplication is convicted of duplicates. Each case is a real
+//! `chaosbank run` (cluster, workload, fault schedule, drain, final ledgers, check);
+//! the figures are printed (run with `--nocapture` to see them).
 //!
 //! Runs are serialized (one cluster at a time) and short (20 s each); the whole file
-//! takes about five minutes.
+//! takes about eight minutes.
 
 use harness::run::{self, RunConfig, RunReport, SystemKind};
 use harness::schedule::FaultKind;
@@ -119,6 +119,32 @@ async fn outbox_is_valid_in_every_seed() {
         );
     }
     eprintln!("outbox valid in {} of {} seeds", SEEDS.len(), SEEDS.len());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn txmsg_is_valid_in_every_seed() {
+    if !chaosbank_tests::binaries_built("rocketmq") {
+        eprintln!("skipped: the RocketMQ binaries are not built (docker/build-brokers.sh)");
+        return;
+    }
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let scratch = Scratch::new("txmsg");
+    for seed in SEEDS {
+        let r = run_one(&config(SystemKind::TxMsg, seed, &scratch)).await;
+        assert!(r.faults > 0, "seed {seed} drew no faults");
+        assert!(r.drained, "seed {seed}: txmsg did not drain");
+        assert_eq!(
+            r.verdict.valid,
+            checkers::Validity::Valid,
+            "txmsg seed {seed} convicted:\n{}",
+            checkers::render::summary(&r.verdict, 5)
+        );
+        assert!(
+            r.figures.cross_bank_completed > 0,
+            "seed {seed}: no cross-bank transfer completed"
+        );
+    }
+    eprintln!("txmsg valid in {} of {} seeds", SEEDS.len(), SEEDS.len());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -13,6 +13,7 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::future::Future;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -23,13 +24,18 @@ use crate::bank::{
     Applied, Bank, BankId, Credited, DeadLetter, DebitExtra, Permanent, Table, Transfer,
 };
 use crate::clients::rocketmq::{
-    Delivered, HalfMessage, PushConsumer, Runtime, TxDecision, TxHandler, TxProducer,
+    Delivered, HalfMessage, Producer, PushConsumer, Runtime, TxDecision, TxHandler, TxProducer,
 };
 use crate::system::{Backlog, Common, Endpoints, FinalState, Options, Outcome, System};
 
 /// How long a local transaction whose commit outcome is unknown stays "maybe" for
 /// check-backs before an absent `txstate` row means it rolled back.
 const UNCERTAIN_GRACE: Duration = Duration::from_secs(30);
+/// The key of the message `setup` sends to create each topic and see each consumer
+/// receive (a consumer subscribed before its topic exists waits for a rebalance round).
+const WARMUP: &str = "warmup";
+/// The longest `setup` waits for the consumers to receive the warm-up messages.
+const WARMUP_TIMEOUT: Duration = Duration::from_secs(90);
 /// The longest a listener waits for one database call.
 const DB_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -173,43 +179,64 @@ impl TxHandler for Listener {
     }
 }
 
-/// The consumer's message handler: credit with dedup; park after `max_attempts`.
-fn consume(
-    d: &Delivered,
-    bank: &Bank,
-    handle: &tokio::runtime::Handle,
+/// A consumer's credit loop: each delivered message is credited (with dedup) with
+/// retries and backoff, and parked after `max_attempts` failures.
+///
+/// The push consumer's handler must not block (a blocking handler exhausted the client
+/// runtime's blocking lane and sent messages to the retry topic, ~30 s late), so the
+/// wrapper's channel mode acknowledges a message once it is queued here. That is
+/// at-most-once past the queue if this process dies: fine while the consumer runs in
+/// the harness process (its death ends the run), to be replaced by an acknowledgement
+/// after the credit when the consumer moves to its own container.
+async fn credit_loop(
+    bank: Bank,
+    mut rx: tokio::sync::mpsc::UnboundedReceiver<Delivered>,
     dedup: bool,
     max_attempts: u32,
-) -> bool {
-    let Some(t) = transfer_of(&d.body) else {
-        tracing::error!("txmsg consumer: dropping malformed message {}", d.msg_id);
-        return true;
-    };
-    let (b, t2) = (bank.clone(), t.clone());
-    let result = wait_on(handle, async move { b.credit(&t2, dedup).await });
-    let err = match result {
-        Some(Ok(Credited::Applied | Credited::Duplicate)) => return true,
-        Some(Err(e)) => e,
-        None => anyhow::anyhow!("credit timed out"),
-    };
-    let attempts = u32::try_from(d.reconsume_times).unwrap_or(0) + 1;
-    if err.downcast_ref::<Permanent>().is_none() && attempts < max_attempts {
-        tracing::debug!(
-            "txmsg consumer: credit {} attempt {attempts}: {err:#}",
-            t.id
-        );
-        return false;
+    ready: Arc<AtomicBool>,
+) {
+    while let Some(d) = rx.recv().await {
+        if d.key.as_deref() == Some(WARMUP) {
+            ready.store(true, Ordering::Relaxed);
+            continue;
+        }
+        let Some(t) = transfer_of(&d.body) else {
+            tracing::error!("txmsg consumer: dropping malformed message {}", d.msg_id);
+            continue;
+        };
+        let mut backoff = Duration::from_millis(50);
+        let mut attempts = 0;
+        loop {
+            attempts += 1;
+            let err = match tokio::time::timeout(DB_TIMEOUT, bank.credit(&t, dedup)).await {
+                Ok(Ok(Credited::Applied | Credited::Duplicate)) => break,
+                Ok(Err(e)) => e,
+                Err(_) => anyhow::anyhow!("credit timed out"),
+            };
+            if err.downcast_ref::<Permanent>().is_some() || attempts >= max_attempts {
+                let letter = DeadLetter {
+                    transfer: t.id,
+                    reason: format!("failed {attempts} times; last: {err:#}"),
+                };
+                tracing::warn!(
+                    "txmsg consumer: parking transfer {}: {}",
+                    t.id,
+                    letter.reason
+                );
+                while let Err(e) = bank.park(&letter).await {
+                    tracing::debug!("txmsg consumer: parking {}: {e:#}", t.id);
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                }
+                break;
+            }
+            tracing::debug!(
+                "txmsg consumer: credit {} attempt {attempts}: {err:#}",
+                t.id
+            );
+            tokio::time::sleep(backoff).await;
+            backoff = (backoff * 2).min(Duration::from_secs(2));
+        }
     }
-    let letter = DeadLetter {
-        transfer: t.id,
-        reason: format!("failed {attempts} times; last: {err:#}"),
-    };
-    let b = bank.clone();
-    // Parked, or redelivered later if parking itself fails.
-    matches!(
-        wait_on(handle, async move { b.park(&letter).await }),
-        Some(Ok(()))
-    )
 }
 
 /// The transactional-message scheme.
@@ -284,24 +311,46 @@ impl System for TxMsg {
         let topics = [BankId::A.credit_topic(), BankId::B.credit_topic()];
         let producer =
             TxProducer::start(&client, &self.namesrv, "chaosbank-tx", &topics, listener).await?;
-        let banks = self.db_banks().await?;
-        let (dedup, max_attempts) = (self.common.options.dedup, self.common.options.max_attempts);
+        // Create the topics before anyone subscribes.
+        let warm = Producer::start(&client, &self.namesrv, "chaosbank-warmup").await?;
         for id in BankId::ALL {
-            let bank = banks[id as usize].clone();
-            let handle = self.db.handle.clone();
-            let consumer = PushConsumer::start(
+            warm.send(id.credit_topic(), WARMUP, b"warmup", 10_000)
+                .await?;
+        }
+        warm.shutdown().await;
+        let (dedup, max_attempts) = (self.common.options.dedup, self.common.options.max_attempts);
+        let mut ready = Vec::new();
+        for id in BankId::ALL {
+            let (consumer, rx) = PushConsumer::start_channel(
                 &client,
                 &self.namesrv,
                 &format!("bank-{}", id.name().to_lowercase()),
                 id.credit_topic(),
-                move |d: &Delivered| consume(d, &bank, &handle, dedup, max_attempts),
             )
             .await?;
+            let seen = Arc::new(AtomicBool::new(false));
+            ready.push(seen.clone());
+            let bank = self.common.bank(id).clone();
+            self.common.spawn(
+                format!("txmsg consumer of bank {}", id.name()),
+                async move {
+                    credit_loop(bank, rx, dedup, max_attempts, seen).await;
+                    Ok(())
+                },
+            );
             self.consumers
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
                 .push(consumer);
         }
+        let waited = Instant::now();
+        while !ready.iter().all(|r| r.load(Ordering::Relaxed)) {
+            if waited.elapsed() > WARMUP_TIMEOUT {
+                bail!("the consumers did not receive their warm-up messages within {WARMUP_TIMEOUT:?}");
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        tracing::info!("txmsg consumers ready in {:.1?}", waited.elapsed());
         *self.producer.lock().unwrap_or_else(|e| e.into_inner()) = Some(Arc::new(producer));
         *self.client.lock().unwrap_or_else(|e| e.into_inner()) = Some(client);
         Ok(())
@@ -397,6 +446,8 @@ impl System for TxMsg {
                 }
             })
         });
+        // The credit loops end once their queues are empty.
+        self.common.stop().await;
     }
 
     async fn final_state(&self) -> Result<FinalState> {
