@@ -214,11 +214,11 @@ pub(crate) fn page(title: &str, verdict: &Verdict, scan: &Scan, per_anomaly: usi
         timed: scan.timed,
     };
     let mut s = String::with_capacity(256 * 1024);
-    let _ = write!(
+    let _ = writeln!(
         s,
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
          <meta name=\"viewport\" content=\"width=device-width,initial-scale=1\">\
-         <title>{} — {}</title><style>{CSS}</style></head><body><main>\n",
+         <title>{} — {}</title><style>{CSS}</style></head><body><main>",
         escape(verdict.valid.as_str().to_uppercase().as_str()),
         escape(title)
     );
@@ -228,13 +228,13 @@ pub(crate) fn page(title: &str, verdict: &Verdict, scan: &Scan, per_anomaly: usi
     charts(&mut s, scan, &axis);
     commits(&mut s, scan);
     anomalies(&mut s, verdict, scan, &axis, per_anomaly);
-    let _ = write!(
+    let _ = writeln!(
         s,
         "<footer>Made by chaosbank from {} ops. Self-contained: no script, nothing fetched. \
          Drawing limits: up to {MAX_BARS} ops drawn one by one (past that, a grid of counts \
          per lane and time bucket), {MAX_LANES} lanes, {BUCKETS} time buckets, {per_anomaly} \
          findings per anomaly in detail. <code>chaosbank check --json</code> lists every \
-         finding.</footer>\n</main></body></html>\n",
+         finding.</footer>\n</main></body></html>",
         thousands(scan.ops)
     );
     s
@@ -313,12 +313,12 @@ fn header(s: &mut String, title: &str, verdict: &Verdict, scan: &Scan, axis: &Ax
     } else {
         String::new()
     };
-    let _ = write!(
+    let _ = writeln!(
         s,
         "<h1>chaosbank report</h1><p class=\"sub\">{}</p>\
          <div class=\"hero\"><div class=\"badge {class}\" id=\"verdict\">{}</div>\
          <div class=\"lead\"><p><b>{}</b></p>{}<p>{}</p><p>{} ops{} — {} client completions, \
-         {} never completed.</p></div></div>\n",
+         {} never completed.</p></div></div>",
         escape(title),
         escape(&class.to_uppercase()),
         escape(&lead),
@@ -883,13 +883,13 @@ fn charts(s: &mut String, scan: &Scan, axis: &Axis) {
         );
     }
     x_axis(&mut g, axis, top + h, top);
-    let _ = write!(
+    let _ = writeln!(
         s,
         "<svg viewBox=\"0 0 {W} {:.0}\" role=\"img\" aria-label=\"latency\">{g}</svg>\
          <div class=\"legend\"><span><i class=\"sw\" style=\"background:#0969da\"></i>p50</span>\
          <span><i class=\"sw\" style=\"background:#8250df\"></i>p99</span>\
          <span><i class=\"sw\" style=\"background:#8c959f\"></i>max</span>\
-         <span>log scale; shaded: fault windows</span></div></div>\n",
+         <span>log scale; shaded: fault windows</span></div></div>",
         top + h + 22.0
     );
 }
@@ -904,7 +904,7 @@ fn commits(s: &mut String, scan: &Scan) {
         } else {
             "no transfer has both a debit and a credit entry with a commit time"
         };
-        let _ = write!(s, "<p>Not recorded: {why}.</p></div>\n");
+        let _ = writeln!(s, "<p>Not recorded: {why}.</p></div>");
         return;
     }
     let h = &c.hist;
@@ -958,11 +958,11 @@ fn commits(s: &mut String, scan: &Scan) {
             escape(&duration(Hist::upper(i)))
         );
     }
-    let _ = write!(
+    let _ = writeln!(
         s,
         "<svg viewBox=\"0 0 {W} {:.0}\" role=\"img\" aria-label=\"commit latency histogram\">{g}</svg>\
          <p class=\"more\">Credit commit time − debit commit time per transfer, from the ledger \
-         field{} {}; log-scale bins.</p></div>\n",
+         field{} {}; log-scale bins.</p></div>",
         top + ph + 22.0,
         if c.fields.len() == 1 { "" } else { "s" },
         escape(&c.fields.join(", "))

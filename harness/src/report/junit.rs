@@ -13,6 +13,9 @@ use std::path::Path;
 /// Anomaly names that do not break a model by themselves.
 const NOT_VIOLATIONS: [&str; 2] = ["parked", "recovered"];
 
+/// A testcase to write: model name, verdict, counts per anomaly, notes.
+type Case = (String, Validity, Vec<(String, usize)>, Vec<String>);
+
 /// Sentences per anomaly name in a failure's text.
 const SENTENCES: usize = 3;
 
@@ -22,38 +25,37 @@ pub fn to_xml(verdict: &Verdict, suite: &str) -> String {
     let mut cases = String::new();
     let (mut failures, mut errors) = (0, 0);
     let mut tests = 0;
-    let models: Vec<(String, Validity, Vec<(String, usize)>, Vec<String>)> =
-        if verdict.models.is_empty() {
-            vec![(
-                "verdict".to_owned(),
-                verdict.valid,
-                verdict
-                    .counts
-                    .iter()
-                    .map(|(k, v)| (k.clone(), *v))
-                    .collect(),
-                vec!["no model applied to this history".to_owned()],
-            )]
-        } else {
+    let models: Vec<Case> = if verdict.models.is_empty() {
+        vec![(
+            "verdict".to_owned(),
+            verdict.valid,
             verdict
-                .models
+                .counts
                 .iter()
-                .map(|(name, m)| {
-                    (
-                        name.clone(),
-                        m.valid,
-                        m.counts.iter().map(|(k, v)| (k.clone(), *v)).collect(),
-                        m.notes.clone(),
-                    )
-                })
-                .collect()
-        };
+                .map(|(k, v)| (k.clone(), *v))
+                .collect(),
+            vec!["no model applied to this history".to_owned()],
+        )]
+    } else {
+        verdict
+            .models
+            .iter()
+            .map(|(name, m)| {
+                (
+                    name.clone(),
+                    m.valid,
+                    m.counts.iter().map(|(k, v)| (k.clone(), *v)).collect(),
+                    m.notes.clone(),
+                )
+            })
+            .collect()
+    };
     for (name, valid, counts, notes) in models {
         tests += 1;
         let counts: Vec<(String, usize)> = counts.into_iter().filter(|(_, n)| *n > 0).collect();
-        let _ = write!(
+        let _ = writeln!(
             cases,
-            "    <testcase name=\"{}\" classname=\"chaosbank.{}\" time=\"0\">\n",
+            "    <testcase name=\"{}\" classname=\"chaosbank.{}\" time=\"0\">",
             escape(&name),
             escape(suite)
         );
@@ -84,9 +86,9 @@ pub fn to_xml(verdict: &Verdict, suite: &str) -> String {
                         let _ = writeln!(text, "{k}: {}", f.sentence);
                     }
                 }
-                let _ = write!(
+                let _ = writeln!(
                     cases,
-                    "      <failure type=\"invalid\" message=\"{} model invalid: {}\">{}</failure>\n",
+                    "      <failure type=\"invalid\" message=\"{} model invalid: {}\">{}</failure>",
                     escape(&name),
                     escape(&message),
                     escape(&text)
@@ -94,9 +96,9 @@ pub fn to_xml(verdict: &Verdict, suite: &str) -> String {
             }
             Validity::Unknown => {
                 errors += 1;
-                let _ = write!(
+                let _ = writeln!(
                     cases,
-                    "      <error type=\"unknown\" message=\"{} model could not be judged\">{}</error>\n",
+                    "      <error type=\"unknown\" message=\"{} model could not be judged\">{}</error>",
                     escape(&name),
                     escape(&notes.join("\n"))
                 );
@@ -105,18 +107,18 @@ pub fn to_xml(verdict: &Verdict, suite: &str) -> String {
         cases.push_str("    </testcase>\n");
     }
     let mut out = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
-    let _ = write!(
+    let _ = writeln!(
         out,
         "<testsuites tests=\"{tests}\" failures=\"{failures}\" errors=\"{errors}\">\n  \
          <testsuite name=\"{}\" tests=\"{tests}\" failures=\"{failures}\" errors=\"{errors}\" \
-         skipped=\"0\" time=\"0\">\n",
+         skipped=\"0\" time=\"0\">",
         escape(suite)
     );
     out.push_str(&cases);
     if !verdict.warnings.is_empty() {
-        let _ = write!(
+        let _ = writeln!(
             out,
-            "    <system-err>{}</system-err>\n",
+            "    <system-err>{}</system-err>",
             escape(&verdict.warnings.join("\n"))
         );
     }
