@@ -120,6 +120,47 @@ pub async fn ensure(engine: &Engine, name: &str, opts: &BuildOptions) -> Result<
     .await
 }
 
+/// Removes `chaosbank/<name>:<12 hex>` tags that are not in `keep` (older recipes).
+/// An image a container still uses is left alone. Returns the tags removed.
+pub async fn prune(engine: &Engine, keep: &[String]) -> Result<Vec<String>> {
+    let mut filters = HashMap::new();
+    filters.insert("reference".to_string(), vec!["chaosbank/*".to_string()]);
+    let opts = bollard::query_parameters::ListImagesOptions {
+        filters: Some(filters),
+        ..Default::default()
+    };
+    let images = engine
+        .api()
+        .list_images(Some(opts))
+        .await
+        .map_err(Error::docker("list images"))?;
+    let mut removed = Vec::new();
+    for tag in images.into_iter().flat_map(|i| i.repo_tags) {
+        // Only tags this module makes (12 hex digits): `chaosbank/base:dev` and other
+        // hand-made tags are someone's on purpose.
+        let ours = tag
+            .strip_prefix("chaosbank/")
+            .and_then(|t| t.split_once(':'))
+            .is_some_and(|(_, h)| h.len() == 12 && h.bytes().all(|b| b.is_ascii_hexdigit()));
+        if keep.contains(&tag) || !ours {
+            continue;
+        }
+        let r = engine
+            .api()
+            .remove_image(
+                &tag,
+                None::<bollard::query_parameters::RemoveImageOptions>,
+                None,
+            )
+            .await;
+        match r {
+            Ok(_) => removed.push(tag),
+            Err(e) => tracing::info!("kept {tag}: {e}"),
+        }
+    }
+    Ok(removed)
+}
+
 /// The recipe hash of image `name`: its files, the base image id, the binaries.
 pub fn recipe_hash(recipe: &Path, base_id: Option<&str>, bins: &[PathBuf]) -> Result<String> {
     let mut h = Sha256::new();

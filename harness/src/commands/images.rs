@@ -18,6 +18,10 @@ pub struct ImagesArgs {
     /// Hide the builds' own output (progress lines and timings are still shown).
     #[arg(long, short, default_value_t = false)]
     pub quiet: bool,
+    /// Afterwards, remove chaosbank images of older recipes (those no container uses;
+    /// only with every image selected, so no current tag is mistaken for an old one).
+    #[arg(long, default_value_t = false)]
+    pub prune: bool,
     /// Images to build (default: all of base, postgres, mariadb, kafka-api, rocketmq).
     #[arg(value_parser = clap::builder::PossibleValuesParser::new(images::NAMES))]
     pub names: Vec<String>,
@@ -64,6 +68,19 @@ async fn build_and_list(args: ImagesArgs) -> anyhow::Result<ExitCode> {
             Err(e) => {
                 failed = true;
                 println!("{name:<10} {:<32} {:>9}  FAILED: {e:#}", "-", "-");
+            }
+        }
+    }
+    if args.prune {
+        if !args.names.is_empty() || failed {
+            eprintln!("not pruning: --prune needs every image built (no names, no failures)");
+        } else {
+            let keep: Vec<String> = rows
+                .iter()
+                .filter_map(|(_, r)| r.as_ref().ok().map(|i| i.reference.clone()))
+                .collect();
+            for tag in images::prune(&engine, &keep).await? {
+                println!("removed old image {tag}");
             }
         }
     }
