@@ -258,3 +258,33 @@ fn check_text(t: &str) -> Result<(), String> {
     }
     Ok(())
 }
+
+#[test]
+fn queue_findings_and_unknown_verdicts() {
+    let queue = [
+        json!({"process": 0, "type": "invoke", "f": "enqueue", "time": 1, "value": "<e1>"}),
+        json!({"process": 0, "type": "ok", "f": "enqueue", "time": 2, "value": "<e1>"}),
+        json!({"process": 1, "type": "invoke", "f": "drain", "time": 3, "value": null}),
+        json!({"process": 1, "type": "ok", "f": "drain", "time": 4, "value": []}),
+    ]
+    .iter()
+    .map(|v| v.to_string() + "\n")
+    .collect::<String>();
+    let (verdict, page) = report(&queue);
+    assert!(verdict.count("lost") == 1, "{verdict:?}");
+    assert!(page.contains(&super::escape(&verdict.anomalies["lost"][0].sentence)));
+    assert!(page.contains("element &quot;&lt;e1&gt;&quot;"));
+    let reads = [
+        json!({"process": 0, "type": "invoke", "f": "read", "time": 1, "value": null}),
+        json!({"process": 0, "type": "ok", "f": "read", "time": 2, "value": {"A/0": 1}}),
+    ]
+    .iter()
+    .map(|v| v.to_string() + "\n")
+    .collect::<String>();
+    let (verdict, page) = report(&reads);
+    assert_eq!(verdict.valid.as_str(), "unknown");
+    assert!(page.contains("id=\"verdict\">UNKNOWN<"));
+    let xml = junit::to_xml(&verdict, "bank");
+    well_formed(&xml).unwrap_or_else(|e| panic!("{e}\n{xml}"));
+    assert!(xml.contains("<error type=\"unknown\"") && xml.contains("errors=\"1\""));
+}
