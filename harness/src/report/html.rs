@@ -184,7 +184,8 @@ impl Axis {
             .into_iter()
             .map(|m| m * pow)
             .find(|s| *s >= raw)
-            .unwrap_or(10.0 * pow);
+            .unwrap_or(10.0 * pow)
+            .max(if self.timed { 0.0 } else { 1.0 });
         let mut out = Vec::new();
         let mut v = 0.0;
         while v <= span + 1e-9 && out.len() < 40 {
@@ -767,10 +768,11 @@ fn charts(s: &mut String, scan: &Scan, axis: &Axis) {
         let _ = write!(
             g,
             "<line x1=\"{L}\" x2=\"{}\" y1=\"{y:.1}\" y2=\"{y:.1}\" stroke=\"#eaeef2\"/>\
-             <text class=\"ax\" x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"end\">{:.0}</text>",
+             <text class=\"ax\" x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"end\">{:.*}</text>",
             W - R,
             L - 6.0,
             y + 4.0,
+            if max < 10.0 { 1 } else { 0 },
             max * frac
         );
     }

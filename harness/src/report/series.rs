@@ -19,10 +19,10 @@ pub(crate) struct Buckets<T> {
 }
 
 impl<T: Merge> Buckets<T> {
-    /// Empty buckets of one microsecond each.
+    /// Empty buckets of one nanosecond (or op) each; they widen as time goes on.
     pub(crate) fn new() -> Self {
         Buckets {
-            width: 1_000,
+            width: 1,
             cells: (0..BUCKETS).map(|_| T::default()).collect(),
         }
     }
