@@ -4,6 +4,7 @@
 #
 #   bash docker/setup.sh            # engine + host packages
 #   bash docker/setup.sh --brokers  # also build the broker binaries (tansu, rocketmq)
+#   bash docker/setup.sh --tests    # --brokers, plus what the test suite needs (chromium)
 #
 # Environment:
 #   CHAOSBANK_CACHE  where built broker binaries are cached (default ~/.cache/chaosbank)
@@ -15,10 +16,12 @@ die() { printf '[setup] error: %s\n' "$*" >&2; exit 1; }
 
 CACHE="${CHAOSBANK_CACHE:-$HOME/.cache/chaosbank}"
 want_brokers=0
+want_tests=0
 for arg in "$@"; do
   case "$arg" in
     --brokers) want_brokers=1 ;;
-    -h|--help) sed -n '2,11p' "$0"; exit 0 ;;
+    --tests) want_brokers=1; want_tests=1 ;;
+    -h|--help) sed -n '2,12p' "$0"; exit 0 ;;
     *) die "unknown flag '$arg' (try --help)" ;;
   esac
 done
@@ -44,8 +47,13 @@ command -v iptables >/dev/null || need+=(iptables)
 command -v nsenter >/dev/null || need+=(util-linux)
 command -v cmake >/dev/null || need+=(cmake)
 command -v pkg-config >/dev/null || need+=(pkg-config)
-[ -e /usr/include/curl/curl.h ] || need+=(libcurl4-openssl-dev)
+[ -e /usr/include/curl/curl.h ] || [ -e /usr/include/x86_64-linux-gnu/curl/curl.h ] \
+  || [ -e "/usr/include/$(uname -m)-linux-gnu/curl/curl.h" ] || need+=(libcurl4-openssl-dev)
 [ -e /usr/include/openssl/ssl.h ] || need+=(libssl-dev)
+# The report test renders report.html in headless Chromium.
+if [ "$want_tests" = 1 ] && ! command -v chromium >/dev/null && [ -z "${CHROMIUM:-}" ]; then
+  need+=(chromium)
+fi
 [ ${#need[@]} = 0 ] || apt_install "${need[@]}"
 
 # 2. Docker engine: use the one that answers, else start one (root only).
