@@ -64,6 +64,12 @@ elif [ -n "${DOCKER_HOST:-}" ]; then
 else
   is_root || die "no Docker engine answers on /var/run/docker.sock; start one (e.g. 'sudo systemctl start docker') or set DOCKER_HOST"
   command -v dockerd >/dev/null || apt_install docker.io
+  # A dockerd killed with its session leaves a pid file that stops the next one.
+  for pidfile in /var/run/docker.pid /run/docker/containerd/containerd.pid; do
+    if [ -f "$pidfile" ] && ! kill -0 "$(cat "$pidfile" 2>/dev/null)" 2>/dev/null; then
+      log "removing stale $pidfile"; rm -f "$pidfile"
+    fi
+  done
   log "starting dockerd (log: /var/log/chaosbank-dockerd.log)"
   nohup dockerd >/var/log/chaosbank-dockerd.log 2>&1 &
   for _ in $(seq 1 60); do engine_answers && break; sleep 1; done
