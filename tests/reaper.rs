@@ -31,6 +31,22 @@ fn hold(args: &[&str], watchdog: bool) -> (Child, String) {
     (child, run)
 }
 
+/// Waits for a child to exit; kills it and fails the test if it takes over a minute.
+fn wait_within_a_minute(child: &mut Child) -> std::process::ExitStatus {
+    let start = Instant::now();
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status;
+        }
+        if start.elapsed() > Duration::from_secs(60) {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("chaosbank-hold did not exit within a minute");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
 fn signal(child: &Child, sig: i32) {
     // SAFETY: sending a signal to a child we spawned and have not reaped.
     assert_eq!(unsafe { libc::kill(child.id() as i32, sig) }, 0);
@@ -70,7 +86,7 @@ async fn ctrl_c_tears_down() {
     let engine = engine().await;
     let (mut child, run) = hold(&["postgres"], false);
     signal(&child, libc::SIGINT);
-    let status = child.wait().unwrap();
+    let status = wait_within_a_minute(&mut child);
     assert!(status.success(), "{status}");
     assert_gone(&engine, &run, Duration::ZERO).await;
 }
@@ -80,7 +96,7 @@ async fn a_kept_cluster_survives_the_reaper_until_removed() {
     let _turn = TURN.lock().await;
     let engine = engine().await;
     let (mut child, run) = hold(&["--keep", "postgres"], true);
-    assert!(child.wait().unwrap().success());
+    assert!(wait_within_a_minute(&mut child).success());
     // Its harness is gone, but it was kept on purpose.
     tokio::time::sleep(Duration::from_millis(500)).await;
     reaper::sweep(&engine, Sweep::Orphans).await.unwrap();

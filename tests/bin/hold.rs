@@ -19,6 +19,16 @@ async fn main() -> std::process::ExitCode {
             }
         }
     }
+    // One SIGINT stream for the whole life of the process: a signal that arrives between
+    // two `ctrl_c()` futures would be lost, and this one keeps it pending.
+    let mut sigint = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())
+    {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("error: cannot watch SIGINT: {e}");
+            return std::process::ExitCode::from(1);
+        }
+    };
     let cluster = tokio::select! {
         c = b.start() => match c {
             Ok(c) => c,
@@ -27,7 +37,7 @@ async fn main() -> std::process::ExitCode {
                 return std::process::ExitCode::from(1);
             }
         },
-        _ = tokio::signal::ctrl_c() => return std::process::ExitCode::from(130),
+        _ = sigint.recv() => return std::process::ExitCode::from(130),
     };
     println!("ready {}", cluster.run_id());
     let _ = std::io::stdout().flush();
@@ -35,7 +45,7 @@ async fn main() -> std::process::ExitCode {
         cluster.detach();
         return std::process::ExitCode::SUCCESS;
     }
-    let _ = tokio::signal::ctrl_c().await;
+    sigint.recv().await;
     match cluster.down().await {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
