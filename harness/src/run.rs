@@ -95,7 +95,7 @@ impl RunConfig {
             dedup: true,
             drain_timeout: Duration::from_secs(120),
             fault_interval: Duration::from_secs(8),
-            fault_hold: Duration::from_secs(4),
+            fault_hold: Duration::from_secs(5),
             pgbench: false,
             targets: TARGETS.iter().map(|t| t.to_string()).collect(),
         }

@@ -39,7 +39,7 @@ pub struct RunArgs {
     #[arg(long, default_value = "8s", value_parser = parse_duration)]
     pub fault_interval: Duration,
     /// Mean time a fault holds.
-    #[arg(long, default_value = "4s", value_parser = parse_duration)]
+    #[arg(long, default_value = "5s", value_parser = parse_duration)]
     pub fault_hold: Duration,
     /// Nodes the faults may target, comma-separated (nodes the scheme lacks are skipped).
     #[arg(long, default_value = "postgres,mariadb,kafka,broker")]
