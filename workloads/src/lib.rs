@@ -3,8 +3,8 @@
 // The RocketMQ client's types are deep: proving them `Send` needs a higher limit.
 #![recursion_limit = "256"]
 
-pub mod clients;
 pub mod bank;
+pub mod clients;
 pub mod components;
 pub mod dual_write;
 pub mod outbox;
