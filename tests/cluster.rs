@@ -1,7 +1,7 @@
 //! Clusters: each engine starts and answers its protocol; ports are on 127.0.0.1 only;
 //! everything is labelled; passwords are random; teardown leaves nothing.
 
-use chaosbank_tests::{assert_gone, binaries_built, engine, Sql};
+use chaosbank_tests::{assert_gone, engine, require_binaries, Sql};
 use harness::labels;
 use harness::{Cluster, NodeKind};
 use std::time::{Duration, Instant};
@@ -109,28 +109,19 @@ async fn a_named_image_replaces_the_built_one() {
 #[tokio::test(flavor = "multi_thread")]
 async fn brokers_answer_their_protocols() {
     let engine = engine().await;
-    let mut b = Cluster::builder().ready_timeout(Duration::from_secs(90));
-    let mut want = Vec::new();
-    if binaries_built("kafka-api") {
-        b = b.kafka();
-        want.push("kafka");
-    } else {
-        eprintln!("SKIP kafka: tansu is not built yet (bash docker/build-brokers.sh)");
-    }
-    if binaries_built("rocketmq") {
-        b = b.rocketmq();
-        want.extend(["broker", "namesrv"]);
-    } else {
-        eprintln!("SKIP rocketmq: its binaries are not built yet (bash docker/build-brokers.sh)");
-    }
-    if want.is_empty() {
-        return;
-    }
+    require_binaries("kafka-api");
+    require_binaries("rocketmq");
+    let b = Cluster::builder()
+        .ready_timeout(Duration::from_secs(90))
+        .kafka()
+        .rocketmq();
+    let want = ["kafka", "broker", "namesrv"];
     let start = Instant::now();
     let cluster = b.start().await.expect("brokers start");
     eprintln!("{want:?} up in {:.1?}", start.elapsed());
     let run = cluster.run_id().to_string();
-    if let Ok(k) = cluster.endpoint("kafka") {
+    {
+        let k = cluster.endpoint("kafka").expect("a kafka endpoint");
         let brokers = harness::probe::kafka::probe(k.port)
             .await
             .expect("metadata");
@@ -142,7 +133,9 @@ async fn brokers_answer_their_protocols() {
             k.port
         );
     }
-    if let (Ok(ns), Ok(br)) = (cluster.endpoint("namesrv"), cluster.endpoint("broker")) {
+    {
+        let ns = cluster.endpoint("namesrv").expect("a namesrv endpoint");
+        let br = cluster.endpoint("broker").expect("a broker endpoint");
         assert_eq!(br.kind, NodeKind::Broker);
         let r = harness::probe::rocketmq::probe(ns.port, Some(br.port))
             .await

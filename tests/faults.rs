@@ -279,20 +279,10 @@ async fn heal_all_undoes_every_fault_and_a_schedule_plays_in_pairs() {
 #[tokio::test(flavor = "multi_thread")]
 async fn killed_brokers_stop_answering_and_come_back() {
     let _ = engine().await;
-    let mut b = Cluster::builder();
-    let mut nodes = Vec::new();
-    if chaosbank_tests::binaries_built("kafka-api") {
-        b = b.kafka();
-        nodes.push("kafka");
-    }
-    if chaosbank_tests::binaries_built("rocketmq") {
-        b = b.rocketmq();
-        nodes.push("broker");
-    }
-    if nodes.is_empty() {
-        eprintln!("SKIP: no broker binaries built yet (bash docker/build-brokers.sh)");
-        return;
-    }
+    chaosbank_tests::require_binaries("kafka-api");
+    chaosbank_tests::require_binaries("rocketmq");
+    let b = Cluster::builder().kafka().rocketmq();
+    let nodes = ["kafka", "broker"];
     let cluster = b.start().await.expect("brokers start");
     let nemesis = cluster.nemesis();
     for node in nodes {

@@ -10,14 +10,13 @@
 use harness::run::{self, RunConfig, RunReport, SystemKind};
 use harness::schedule::FaultKind;
 use std::path::PathBuf;
-use std::sync::Mutex;
 use std::time::Duration;
 
 /// The seeds every scheme is run with: the same fault schedules for each scheme.
 const SEEDS: [u64; 3] = [11, 12, 13];
 
 /// One cluster at a time on a small machine.
-static SERIAL: Mutex<()> = Mutex::new(());
+static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 /// A folder for the runs' histories, removed when dropped.
 struct Scratch(PathBuf);
@@ -73,7 +72,7 @@ fn convicted(r: &RunReport) -> bool {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn dual_write_is_convicted_in_most_seeds() {
-    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let _serial = SERIAL.lock().await;
     let scratch = Scratch::new("dual-write");
     let mut guilty = Vec::new();
     for (i, seed) in SEEDS.into_iter().enumerate() {
@@ -101,7 +100,7 @@ async fn dual_write_is_convicted_in_most_seeds() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn outbox_is_valid_in_every_seed() {
-    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let _serial = SERIAL.lock().await;
     let scratch = Scratch::new("outbox");
     for (i, seed) in SEEDS.into_iter().enumerate() {
         let mut cfg = config(SystemKind::Outbox, seed, &scratch);
@@ -125,11 +124,8 @@ async fn outbox_is_valid_in_every_seed() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn txmsg_is_valid_in_every_seed() {
-    if !chaosbank_tests::binaries_built("rocketmq") {
-        eprintln!("skipped: the RocketMQ binaries are not built (docker/build-brokers.sh)");
-        return;
-    }
-    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    chaosbank_tests::require_binaries("rocketmq");
+    let _serial = SERIAL.lock().await;
     let scratch = Scratch::new("txmsg");
     for seed in SEEDS {
         let r = run_one(&config(SystemKind::TxMsg, seed, &scratch)).await;
@@ -151,7 +147,7 @@ async fn txmsg_is_valid_in_every_seed() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_consumer_without_dedup_is_convicted_of_duplicates() {
-    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let _serial = SERIAL.lock().await;
     let scratch = Scratch::new("no-dedup");
     // Killing a bank's database between the relay's publish and its "sent" mark makes
     // the relay publish again; a consumer's commit whose answer is lost makes it credit

@@ -15,13 +15,20 @@ pub async fn engine() -> Engine {
     }
 }
 
-/// Whether the host-built broker binaries an image needs exist (the brokers' tests skip
-/// with a message when they do not).
-pub fn binaries_built(image: &str) -> bool {
+/// Fails the test, saying how to build them, unless the host-built broker binaries an
+/// image needs exist (the README's test command builds them first).
+pub fn require_binaries(image: &str) {
     let tools = harness::images::cache_dir().join("tools");
-    harness::images::binaries(image)
+    let missing: Vec<String> = harness::images::binaries(image)
         .iter()
-        .all(|(_, rel)| tools.join(rel).is_file())
+        .filter(|(_, rel)| !tools.join(rel).is_file())
+        .map(|(_, rel)| tools.join(rel).display().to_string())
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "the {image} image needs broker binaries that are not built: {}; run `bash docker/setup.sh --brokers`",
+        missing.join(", ")
+    );
 }
 
 /// A connection to a SQL node, with a bound on connecting.
