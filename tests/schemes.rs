@@ -54,6 +54,19 @@ fn config(system: SystemKind, seed: u64, out: &Scratch) -> RunConfig {
 
 async fn run_one(cfg: &RunConfig) -> RunReport {
     let report = run::run(cfg).await.expect("the run completes");
+    // The run store: the streamed history, its verdict and report, and `latest`.
+    let dir = report.history.parent().expect("the run's folder");
+    for file in ["history.jsonl", "verdict.json", "report.html"] {
+        assert!(
+            dir.join(file).is_file(),
+            "the run left no {file} in {dir:?}"
+        );
+    }
+    assert_eq!(
+        std::fs::canonicalize(cfg.out.join("latest")).ok(),
+        std::fs::canonicalize(dir).ok(),
+        "runs/latest does not point at the newest run"
+    );
     eprintln!(
         "{}\n{}",
         report.summary(),

@@ -3,7 +3,8 @@
 //! final ledgers and dead letters into the history → check → verdict and figures.
 //!
 //! The history goes to `<out>/<system>/<UTC timestamp>-<seed>/history.jsonl` as the run
-//! goes, with `verdict.json` next to it. The cluster is removed whatever happens (its
+//! goes, with `verdict.json` and `report.html` next to it and `<out>/latest` pointing
+//! at it. The cluster is removed whatever happens (its
 //! drop, the watchdog, or the next run's reaper).
 
 use anyhow::{bail, Context, Result};
@@ -444,7 +445,33 @@ async fn drive(
     });
     std::fs::write(dir.join("verdict.json"), serde_json::to_vec_pretty(&out)?)
         .with_context(|| format!("writing {}", dir.join("verdict.json").display()))?;
+    write_report(&dir, &history, &report.verdict, cfg);
     Ok(report)
+}
+
+/// Writes `report.html` beside the history and points `<out>/latest` at the run. Either
+/// failing is logged, never fatal: the history and verdict are already on disk.
+fn write_report(
+    dir: &std::path::Path,
+    history: &std::path::Path,
+    verdict: &Verdict,
+    cfg: &RunConfig,
+) {
+    let options = crate::report::ReportOptions {
+        title: format!("{} seed {}", cfg.system.name(), cfg.seed),
+        ..Default::default()
+    };
+    let html = dir.join("report.html");
+    if let Err(e) = crate::report::write_html_with(history, verdict, &html, &options) {
+        tracing::warn!("could not write {}: {e}", html.display());
+    }
+    let latest = cfg.out.join("latest");
+    let target = dir.strip_prefix(&cfg.out).unwrap_or(dir);
+    let _ = std::fs::remove_file(&latest);
+    #[cfg(unix)]
+    if let Err(e) = std::os::unix::fs::symlink(target, &latest) {
+        tracing::warn!("could not point {} at the run: {e}", latest.display());
+    }
 }
 
 /// Reads the final state, retrying while the databases come back.
