@@ -217,6 +217,24 @@ fn kafka_check_exact(
     Ok(counts)
 }
 
+/// Each record read is the one acknowledged at its place (partition, offset).
+fn kafka_check_positions(
+    written: &BTreeMap<(i32, i64), String>,
+    got: &[kafka::Record],
+) -> Result<()> {
+    for r in got {
+        let at = written.get(&(r.partition, r.offset));
+        let payload = String::from_utf8_lossy(r.payload.as_deref().unwrap_or_default());
+        ensure!(
+            at.map(String::as_str) == Some(&*payload),
+            "{payload} read at {}/{}, where {at:?} was acknowledged",
+            r.partition,
+            r.offset
+        );
+    }
+    Ok(())
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn kafka_produce_consume_round_trip() {
     with_cluster(Brokers::Kafka, async |cluster| {
@@ -234,18 +252,7 @@ async fn kafka_produce_consume_round_trip() {
 
         let got = kafka_read_all(&bootstrap, "round-trip-readers", topic, sent.len()).await?;
         kafka_check_exact(&sent, &got)?;
-        // Each record read is the one acknowledged at its place.
-        for r in &got {
-            let at = written.get(&(r.partition, r.offset));
-            let payload = String::from_utf8_lossy(r.payload.as_deref().unwrap_or_default());
-            ensure!(
-                at.map(String::as_str) == Some(&*payload),
-                "{payload} read at {}/{}, where {at:?} was acknowledged",
-                r.partition,
-                r.offset
-            );
-        }
-        Ok(())
+        kafka_check_positions(&written, &got)
     })
     .await;
 }
@@ -265,17 +272,7 @@ async fn kafka_acknowledged_records_survive_a_broker_kill() {
             .await
             .context("reading back after the kill")?;
         kafka_check_exact(&sent, &got).context("after the broker kill")?;
-        for r in &got {
-            let at = written.get(&(r.partition, r.offset));
-            let payload = String::from_utf8_lossy(r.payload.as_deref().unwrap_or_default());
-            ensure!(
-                at.map(String::as_str) == Some(&*payload),
-                "after the kill {payload} is at {}/{}, where {at:?} was acknowledged",
-                r.partition,
-                r.offset
-            );
-        }
-        Ok(())
+        kafka_check_positions(&written, &got).context("after the broker kill")
     })
     .await;
 }
