@@ -34,6 +34,7 @@ use bollard::query_parameters::{CreateContainerOptions, StartContainerOptions};
 use rand::distributions::Alphanumeric;
 use rand::Rng;
 use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -163,6 +164,8 @@ impl ClusterBuilder {
             network: network.clone(),
             nodes: Mutex::new(BTreeMap::new()),
             ready_timeout: self.ready_timeout,
+            build: self.build.clone(),
+            owner: Mutex::new(None),
         });
         // From here on, dropping `cluster` (error, cancellation) removes the run.
         let cluster = Cluster {
@@ -184,10 +187,16 @@ impl ClusterBuilder {
 
         let password = random_string(24, false);
         let root_password = random_string(24, false);
+        *cluster
+            .inner
+            .owner
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()) = Some(owner.clone());
         for s in &services {
             for kind in s.nodes() {
+                let env = kind.env(0, &password, &root_password);
                 let node = cluster
-                    .create_node(*kind, &images[s], &owner, &password, &root_password)
+                    .create_node(*kind, &images[s], &owner, env, Vec::new())
                     .await?;
                 cluster
                     .inner
@@ -234,6 +243,8 @@ pub(crate) struct Inner {
     pub(crate) network: String,
     pub(crate) nodes: Mutex<BTreeMap<String, Node>>,
     pub(crate) ready_timeout: Duration,
+    build: BuildOptions,
+    owner: Mutex<Option<Owner>>,
 }
 
 impl Inner {
@@ -366,13 +377,66 @@ impl Cluster {
         }
     }
 
+    /// Starts one of chaosbank's own processes in a node container: `binary` (built for
+    /// this host's Debian release; see `docker/node`) is mounted read-only and run with
+    /// `CHAOSBANK_NODE_CONFIG=<config>`; returns once it answers `health` as ready.
+    pub async fn add_app(&self, kind: NodeKind, binary: &Path, config: &str) -> Result<Node> {
+        if !kind.is_app() {
+            return Err(Error::Config(format!(
+                "{} is an engine, not a chaosbank node",
+                kind.name()
+            )));
+        }
+        let binary = binary.canonicalize().map_err(Error::io(format!(
+            "find the node binary {}",
+            binary.display()
+        )))?;
+        let image = match std::env::var("CHAOSBANK_IMAGE_NODE")
+            .ok()
+            .filter(|v| !v.is_empty())
+        {
+            Some(r) => r,
+            None => {
+                images::ensure(&self.inner.engine, "node", &self.inner.build)
+                    .await?
+                    .reference
+            }
+        };
+        let owner = self
+            .inner
+            .owner
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+            .ok_or_else(|| Error::Config("the cluster is not started".to_string()))?;
+        let env = vec![
+            format!("{}={config}", workloads::node::CONFIG_ENV),
+            format!(
+                "RUST_LOG={}",
+                std::env::var("CHAOSBANK_NODE_LOG").unwrap_or_else(|_| {
+                    "info,sqlx=error,rocketmq=warn,librdkafka=off,rdkafka=off".to_string()
+                })
+            ),
+        ];
+        let binds = vec![format!(
+            "{}:/usr/local/bin/chaosbank-node:ro",
+            binary.display()
+        )];
+        let node = self.create_node(kind, &image, &owner, env, binds).await?;
+        self.inner
+            .lock_nodes()
+            .insert(kind.name().to_string(), node.clone());
+        self.inner.wait_ready(kind.name()).await?;
+        Ok(node)
+    }
+
     async fn create_node(
         &self,
         kind: NodeKind,
         image: &str,
         owner: &Owner,
-        password: &str,
-        root_password: &str,
+        env: Vec<String>,
+        binds: Vec<String>,
     ) -> Result<Node> {
         let engine = &self.inner.engine;
         let container = format!("chaosbank-{}-{}", self.inner.run, kind.name());
@@ -397,11 +461,12 @@ impl Cluster {
             let body = ContainerCreateBody {
                 image: Some(image.to_string()),
                 hostname: Some(kind.name().to_string()),
-                env: Some(kind.env(host_port, password, root_password)),
+                env: Some(with_port(&env, kind, host_port)),
                 cmd: kind.cmd(),
                 labels: Some(owner.labels(Some(kind.name()))),
                 exposed_ports: Some(HashMap::from([(key.clone(), HashMap::new())])),
                 host_config: Some(HostConfig {
+                    binds: (!binds.is_empty()).then(|| binds.clone()),
                     port_bindings: Some(HashMap::from([(key, Some(vec![binding]))])),
                     network_mode: Some(self.inner.network.clone()),
                     ..Default::default()
@@ -429,6 +494,9 @@ impl Cluster {
             {
                 Ok(()) => {
                     let sql = matches!(kind, NodeKind::Postgres | NodeKind::Mariadb);
+                    let password = env_value(&env, "POSTGRES_PASSWORD")
+                        .or_else(|| env_value(&env, "MARIADB_PASSWORD"))
+                        .unwrap_or_default();
                     return Ok(Node {
                         kind,
                         container,
@@ -439,7 +507,7 @@ impl Cluster {
                             host: "127.0.0.1".to_string(),
                             port: host_port,
                             user: sql.then(|| service::SQL_USER.to_string()),
-                            password: sql.then(|| password.to_string()),
+                            password: sql.then_some(password),
                             database: sql.then(|| service::SQL_USER.to_string()),
                         },
                     });
@@ -494,6 +562,30 @@ impl Drop for Cluster {
             }
         }
     }
+}
+
+/// The environment with the host port filled in for the brokers that advertise it.
+fn with_port(env: &[String], kind: NodeKind, host_port: u16) -> Vec<String> {
+    let key = match kind {
+        NodeKind::Kafka => "KAFKA_PORT=",
+        NodeKind::Broker => "BROKER_PORT=",
+        _ => return env.to_vec(),
+    };
+    env.iter()
+        .map(|e| {
+            if e.starts_with(key) {
+                format!("{key}{host_port}")
+            } else {
+                e.clone()
+            }
+        })
+        .collect()
+}
+
+/// The value of `KEY=value` in an environment list.
+fn env_value(env: &[String], key: &str) -> Option<String> {
+    env.iter()
+        .find_map(|e| e.strip_prefix(key)?.strip_prefix('=').map(str::to_string))
 }
 
 /// A port on 127.0.0.1 that is free right now.

@@ -19,7 +19,14 @@ use std::time::{Duration, Instant, SystemTime};
 use tokio::io::{AsyncBufReadExt, BufReader};
 
 /// The images chaosbank builds, base first.
-pub const NAMES: [&str; 5] = ["base", "postgres", "mariadb", "kafka-api", "rocketmq"];
+pub const NAMES: [&str; 6] = [
+    "base",
+    "postgres",
+    "mariadb",
+    "kafka-api",
+    "rocketmq",
+    "node",
+];
 
 /// How [`ensure`] builds.
 #[derive(Clone, Debug, Default)]

@@ -9,6 +9,7 @@
 #![warn(missing_docs)]
 
 pub mod cluster;
+pub mod deploy;
 pub mod docker;
 pub mod error;
 pub mod generator;

@@ -33,15 +33,21 @@ enum Command {
     ///
     /// Example: chaosbank run --system dual-write --nemesis kill,partition --time-limit 30s
     Run(commands::run::RunArgs),
+    /// Run one of a scheme's processes (inside a node container; started by `run`).
+    #[command(hide = true)]
+    Node,
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    commands::init_logging();
+    if !matches!(cli.command, Command::Node) {
+        commands::init_logging();
+    }
     match cli.command {
         Command::Check(args) => commands::check::run(args),
         Command::Images(args) => commands::images::run(args),
         Command::Cluster(cmd) => commands::cluster::run(cmd),
         Command::Run(args) => commands::run::run(args),
+        Command::Node => workloads::node::main(),
     }
 }

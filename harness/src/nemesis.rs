@@ -21,7 +21,7 @@ use crate::error::{Error, Result};
 use bollard::query_parameters::{InspectContainerOptions, StartContainerOptions};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 /// The node name that stands for the host (the harness and its clients).
 pub const HOST: &str = "host";
@@ -68,6 +68,17 @@ pub enum Fault {
         /// Probability that a packet is dropped, 0..=1.
         p: f64,
     },
+    /// Add `ms` milliseconds of latency, each way, to the links between chaosbank's
+    /// node containers and `node`: for an engine, its links from every node container;
+    /// for a node container, all its links to the engines. The kernel here has no
+    /// netem, so this is done by the userspace proxies every node container reaches the
+    /// engines through; the harness's own links (reads, final state) are not slowed.
+    Delay {
+        /// The node.
+        node: String,
+        /// Added latency per direction, milliseconds.
+        ms: u64,
+    },
 }
 
 impl Fault {
@@ -80,6 +91,7 @@ impl Fault {
                 ("partition", "heal")
             }
             Fault::Loss { .. } => ("loss", "heal"),
+            Fault::Delay { .. } => ("delay", "heal"),
         }
     }
 
@@ -89,7 +101,7 @@ impl Fault {
             Fault::Isolate { node } | Fault::Loss { node, .. } => vec![node.clone()],
             Fault::Cut { a, b } => vec![a.clone(), b.clone()],
             Fault::Halves { a, b } => a.iter().chain(b).cloned().collect(),
-            Fault::Kill { .. } | Fault::Pause { .. } => Vec::new(),
+            Fault::Kill { .. } | Fault::Pause { .. } | Fault::Delay { .. } => Vec::new(),
         }
     }
 }
@@ -103,6 +115,7 @@ impl std::fmt::Display for Fault {
             Fault::Halves { a, b } => write!(f, "partition {} | {}", a.join(","), b.join(",")),
             Fault::Cut { a, b } => write!(f, "cut {a} <-> {b}"),
             Fault::Loss { node, p } => write!(f, "drop {:.0}% of {node}'s packets", p * 100.0),
+            Fault::Delay { node, ms } => write!(f, "delay {node}'s links by {ms} ms"),
         }
     }
 }
@@ -199,6 +212,9 @@ impl Nemesis {
                 o.extend(stat);
                 self.rules(ns, &[&i], &[&o]).await?;
             }
+            Fault::Delay { node, ms } => {
+                self.delay(node, *ms).await?;
+            }
         }
         tracing::info!("nemesis: {fault} ({:.0?})", started.elapsed());
         Ok(Event::new(fault.names().0, fault))
@@ -224,6 +240,9 @@ impl Nemesis {
                     .unpause_container(&c)
                     .await
                     .map_err(Error::docker(format!("unpause {c}")))?;
+            }
+            Fault::Delay { node, .. } => {
+                self.delay(node, 0).await?;
             }
             _ => {
                 for node in fault.net_nodes() {
@@ -327,10 +346,58 @@ impl Nemesis {
                 healed.push(node);
             }
         }
+        // Proxies of the node containers: no added latency (a restarted node has none).
+        let apps: Vec<_> = self
+            .inner
+            .lock_nodes()
+            .values()
+            .filter(|n| n.kind.is_app())
+            .cloned()
+            .collect();
+        for n in apps {
+            let addr = n.endpoint.addr();
+            if let Err(e) = workloads::node::set_delay(&addr, None, Duration::ZERO).await {
+                tracing::debug!("heal-all: resetting {}'s proxies: {e:#}", n.endpoint.node);
+            }
+        }
         Ok(Event::new(
             "heal-all",
             serde_json::json!({ "resumed": resumed, "restarted": restarted, "flushed": healed }),
         ))
+    }
+
+    /// Sets the latency the node containers' proxies add on their links to `node` (an
+    /// engine), or on all links of `node` (a node container); 0 removes it.
+    pub async fn delay(&self, node: &str, ms: u64) -> Result<Event> {
+        let target = self.inner.node(node)?;
+        let apps: Vec<_> = self
+            .inner
+            .lock_nodes()
+            .values()
+            .filter(|n| n.kind.is_app())
+            .cloned()
+            .collect();
+        let (nodes, engine): (Vec<_>, Option<&str>) = if target.kind.is_app() {
+            (vec![target.clone()], None)
+        } else {
+            (apps, Some(node))
+        };
+        if nodes.is_empty() {
+            return Err(Error::Config(format!(
+                "cannot delay {node}: latency is added by the node containers' proxies and this cluster has none"
+            )));
+        }
+        let d = std::time::Duration::from_millis(ms);
+        for n in &nodes {
+            workloads::node::set_delay(&n.endpoint.addr(), engine, d)
+                .await
+                .map_err(|e| Error::Config(format!("delay on {}: {e:#}", n.endpoint.node)))?;
+        }
+        let fault = Fault::Delay {
+            node: node.to_string(),
+            ms,
+        };
+        Ok(Event::new(if ms == 0 { "heal" } else { "delay" }, fault))
     }
 
     fn container(&self, node: &str) -> Result<String> {

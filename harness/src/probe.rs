@@ -113,3 +113,13 @@ pub async fn within<T>(f: impl Future<Output = T>) -> Result<T, NotReady> {
         .await
         .map_err(|_| NotReady::Retry("no answer within 5 s".to_string()))
 }
+
+/// A node container's control port answers `health` with "ready" (its role started).
+pub async fn node(port: u16) -> Result<(), NotReady> {
+    let addr = format!("127.0.0.1:{port}");
+    match workloads::node::health(&addr, Duration::from_secs(2)).await {
+        Ok(true) => Ok(()),
+        Ok(false) => Err(NotReady::Retry(format!("{addr}: started, not ready yet"))),
+        Err(e) => Err(NotReady::Retry(format!("{addr}: {e:#}"))),
+    }
+}

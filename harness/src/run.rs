@@ -25,23 +25,25 @@ use crate::generator::{Generator, Invocation, WorkloadConfig};
 use crate::recorder::Recorder;
 use crate::schedule::{FaultKind, Schedule, ScheduleConfig};
 
-/// The nodes faults target: the engines. (The relay, producers and consumers run in
-/// the harness process for now, so only faults that cut a node off from the host —
-/// kill, pause, isolate, loss — reach the links they use.)
-pub const TARGETS: [&str; 4] = ["postgres", "mariadb", "kafka", "broker"];
+/// The nodes faults target: the engines and the scheme's own node containers (those a
+/// run does not have are dropped).
+pub const TARGETS: [&str; 7] = [
+    "postgres", "mariadb", "kafka", "broker", "producer", "relay", "consumer",
+];
 
 /// Maps the CLI's nemesis names to fault kinds: `kill`, `pause`, `partition` (a node
-/// isolated from everyone, the host included), `loss`, plus the schedule's own names
-/// (`isolate`, `halves`, `cut`); `none` for no faults.
+/// isolated from everyone, the host included), `loss`, `latency` (= `delay`), plus the
+/// schedule's own names (`isolate`, `halves`, `cut`); `none` for no faults.
 pub fn parse_nemesis(list: &str) -> Result<Vec<FaultKind>> {
     let mut kinds = Vec::new();
     for name in list.split(',').map(str::trim).filter(|s| !s.is_empty()) {
         match name {
             "none" => {}
             "partition" => kinds.push(FaultKind::Isolate),
+            "latency" => kinds.push(FaultKind::Delay),
             other => match FaultKind::parse(other) {
                 Some(k) => kinds.push(k),
-                None => bail!("unknown nemesis {other:?} (kill, pause, partition, loss, isolate, halves, cut, none)"),
+                None => bail!("unknown nemesis {other:?} (kill, pause, partition, loss, latency, isolate, halves, cut, delay, none)"),
             },
         }
     }
@@ -76,6 +78,11 @@ pub struct RunConfig {
     /// The nodes faults may target (default [`TARGETS`]; nodes the cluster lacks are
     /// dropped).
     pub targets: Vec<String>,
+    /// Run the scheme's processes as tasks of the harness instead of in node containers.
+    pub in_process: bool,
+    /// The node binary mounted into node containers (default: see
+    /// [`crate::deploy::node_binary`]).
+    pub node_binary: Option<PathBuf>,
 }
 
 impl RunConfig {
@@ -99,6 +106,8 @@ impl RunConfig {
             fault_hold: Duration::from_secs(5),
             pgbench: false,
             targets: TARGETS.iter().map(|t| t.to_string()).collect(),
+            in_process: false,
+            node_binary: None,
         }
     }
 }
@@ -260,8 +269,24 @@ async fn run_on(cfg: &RunConfig, cluster: &Cluster, dir: PathBuf) -> Result<RunR
         connections: (cfg.concurrency as u32) + 4,
         ..Options::default()
     };
-    let sys: Arc<dyn System> = Arc::from(system::build(cfg.system, &endpoints, &options)?);
-    let result = drive(cfg, cluster, sys.clone(), dir).await;
+    let binary = if cfg.in_process {
+        None
+    } else {
+        Some(crate::deploy::node_binary(cfg.node_binary.as_deref())?)
+    };
+    let workload = WorkloadConfig::new(cfg.seed);
+    let balances = workload.initial_balances();
+    let local = system::build(cfg.system, &endpoints, &options)?;
+    let sys = crate::deploy::deploy(
+        cluster,
+        local,
+        cfg.system,
+        &options,
+        &balances,
+        binary.as_deref(),
+    )
+    .await?;
+    let result = drive(cfg, cluster, sys.clone(), workload, dir).await;
     sys.teardown().await;
     result
 }
@@ -270,14 +295,10 @@ async fn drive(
     cfg: &RunConfig,
     cluster: &Cluster,
     sys: Arc<dyn System>,
+    workload: WorkloadConfig,
     dir: PathBuf,
 ) -> Result<RunReport> {
-    let workload = WorkloadConfig::new(cfg.seed);
     let balances = workload.initial_balances();
-    sys.setup(&balances)
-        .await
-        .context("setting up the scheme")?;
-
     let start = Instant::now();
     let recorder = Arc::new(Recorder::create(&dir.join("history.jsonl"), start)?);
     recorder.named(
@@ -373,6 +394,7 @@ async fn drive(
             .unwrap_or_default()
     );
     sys.stop().await;
+    crate::deploy::stop_nodes(cluster).await;
 
     let state = final_state(sys.as_ref()).await?;
     for ledger in &state.ledgers {

@@ -29,20 +29,23 @@ pub enum FaultKind {
     Cut,
     /// [`Fault::Loss`].
     Loss,
+    /// [`Fault::Delay`] (needs node containers: the latency is added by their proxies).
+    Delay,
 }
 
 impl FaultKind {
     /// Every kind.
-    pub const ALL: [FaultKind; 6] = [
+    pub const ALL: [FaultKind; 7] = [
         FaultKind::Kill,
         FaultKind::Pause,
         FaultKind::Isolate,
         FaultKind::Halves,
         FaultKind::Cut,
         FaultKind::Loss,
+        FaultKind::Delay,
     ];
 
-    /// Parses `kill`, `pause`, `isolate`, `halves`, `cut` or `loss`.
+    /// Parses `kill`, `pause`, `isolate`, `halves`, `cut`, `loss` or `delay`.
     pub fn parse(s: &str) -> Option<FaultKind> {
         FaultKind::ALL.into_iter().find(|k| k.name() == s)
     }
@@ -56,6 +59,7 @@ impl FaultKind {
             FaultKind::Halves => "halves",
             FaultKind::Cut => "cut",
             FaultKind::Loss => "loss",
+            FaultKind::Delay => "delay",
         }
     }
 }
@@ -222,6 +226,11 @@ fn draw(rng: &mut ChaCha8Rng, kind: FaultKind, targets: &[String]) -> Fault {
             node: one(rng),
             // 10 %, 20 %, … 50 %.
             p: f64::from(rng.gen_range(1..=5u8)) / 10.0,
+        },
+        FaultKind::Delay => Fault::Delay {
+            node: one(rng),
+            // 50, 100, 200, 500 or 1000 ms each way.
+            ms: [50, 100, 200, 500, 1000][rng.gen_range(0..5)],
         },
         FaultKind::Cut => {
             let mut two: Vec<&String> = targets.choose_multiple(rng, 2).collect();

@@ -96,12 +96,20 @@ pub enum NodeKind {
     Namesrv,
     /// The RocketMQ broker.
     Broker,
+    /// A scheme's producer process (the node image, `chaosbank node`).
+    Producer,
+    /// A scheme's outbox relay process (the node image).
+    Relay,
+    /// A scheme's consumer process (the node image).
+    Consumer,
 }
 
 /// The user name chaosbank creates in both databases (and the database's name).
 pub const SQL_USER: &str = "chaosbank";
 /// The RocketMQ name server's port inside the run network.
 pub const NAMESRV_PORT: u16 = 9876;
+/// The control port of the node containers ([`workloads::node::CONTROL_PORT`]).
+pub const CONTROL_PORT: u16 = workloads::node::CONTROL_PORT;
 
 impl NodeKind {
     /// The node's name: its network alias and the last part of its container name.
@@ -112,7 +120,28 @@ impl NodeKind {
             NodeKind::Kafka => "kafka",
             NodeKind::Namesrv => "namesrv",
             NodeKind::Broker => "broker",
+            NodeKind::Producer => "producer",
+            NodeKind::Relay => "relay",
+            NodeKind::Consumer => "consumer",
         }
+    }
+
+    /// The node kind that runs a scheme's role.
+    pub fn of_role(role: workloads::system::Role) -> NodeKind {
+        match role {
+            workloads::system::Role::Producer => NodeKind::Producer,
+            workloads::system::Role::Relay => NodeKind::Relay,
+            workloads::system::Role::Consumer => NodeKind::Consumer,
+        }
+    }
+
+    /// True for the node containers that run chaosbank's own processes (the schemes'
+    /// producers, relays and consumers) rather than an engine.
+    pub fn is_app(self) -> bool {
+        matches!(
+            self,
+            NodeKind::Producer | NodeKind::Relay | NodeKind::Consumer
+        )
     }
 
     /// The port the server listens on inside the container, given the host port:
@@ -123,6 +152,7 @@ impl NodeKind {
             NodeKind::Mariadb => 3306,
             NodeKind::Namesrv => NAMESRV_PORT,
             NodeKind::Kafka | NodeKind::Broker => host_port,
+            NodeKind::Producer | NodeKind::Relay | NodeKind::Consumer => CONTROL_PORT,
         }
     }
 
@@ -131,6 +161,9 @@ impl NodeKind {
         match self {
             NodeKind::Namesrv => Some(vec!["namesrv".to_string()]),
             NodeKind::Broker => Some(vec!["broker".to_string()]),
+            NodeKind::Producer | NodeKind::Relay | NodeKind::Consumer => {
+                Some(vec!["node".to_string()])
+            }
             _ => None,
         }
     }
@@ -163,6 +196,8 @@ impl NodeKind {
                     &format!("{}:{NAMESRV_PORT}", NodeKind::Namesrv.name()),
                 ),
             ],
+            // Their whole configuration comes in `CHAOSBANK_NODE_CONFIG`.
+            NodeKind::Producer | NodeKind::Relay | NodeKind::Consumer => Vec::new(),
         }
     }
 }
@@ -221,6 +256,9 @@ impl Endpoint {
             NodeKind::Kafka => format!("kafka bootstrap server {}", self.addr()),
             NodeKind::Namesrv => format!("rocketmq name server {}", self.addr()),
             NodeKind::Broker => format!("rocketmq broker {}", self.addr()),
+            NodeKind::Producer | NodeKind::Relay | NodeKind::Consumer => {
+                format!("chaosbank {} control port {}", self.node, self.addr())
+            }
         }
     }
 
@@ -252,5 +290,6 @@ pub async fn probe(e: &Endpoint, namesrv_port: Option<u16>) -> Result<(), NotRea
                 .ok_or_else(|| NotReady::Retry("no name server in this cluster".to_string()))?;
             probe::rocketmq::probe(ns, Some(e.port)).await.map(drop)
         }
+        NodeKind::Producer | NodeKind::Relay | NodeKind::Consumer => probe::node(e.port).await,
     }
 }

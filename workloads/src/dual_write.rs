@@ -7,18 +7,15 @@
 //! rolls the debit back while the broker may still deliver it (phantom, and the client
 //! was told `fail`); a redelivered message is credited twice (duplicate).
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
 use async_trait::async_trait;
 
-use crate::bank::{BankId, DebitExtra, Transfer};
+use crate::bank::{DebitExtra, Transfer};
 use crate::clients::kafka::Producer;
-use crate::system::{
-    Backlog, Common, Endpoints, FinalState, Options, Outcome, SharedProducer, System,
-};
+use crate::system::{Backlog, Common, Endpoints, Options, Outcome, Role, SharedProducer, System};
 
 /// How long the in-transaction publish may take before the transaction rolls back.
 const PUBLISH_TIMEOUT: Duration = Duration::from_secs(5);
@@ -44,11 +41,25 @@ impl System for DualWrite {
         "dual-write"
     }
 
-    async fn setup(&self, balances: &BTreeMap<String, i64>) -> Result<()> {
-        self.common.setup(balances).await?;
+    fn common(&self) -> &Common {
+        &self.common
+    }
+
+    async fn start(&self, role: Role) -> Result<()> {
         // The control never deduplicates, whatever the options say.
-        self.common.spawn_consumers(false);
+        if role == Role::Consumer {
+            self.common.spawn_consumers(false);
+        }
         Ok(())
+    }
+
+    async fn producing(&self) -> i64 {
+        let producer = self.producer.clone();
+        // Sends that timed out for the client may still be retried by the producer.
+        tokio::task::spawn_blocking(move || producer.flush(Duration::from_millis(500)))
+            .await
+            .map(|r| i64::from(r.is_err()))
+            .unwrap_or(1)
     }
 
     async fn transfer(&self, t: &Transfer) -> Outcome {
@@ -83,34 +94,11 @@ impl System for DualWrite {
             .await
     }
 
-    async fn read(&self, bank: BankId) -> Outcome {
-        self.common.read(bank).await
-    }
-
     async fn backlog(&self) -> Result<Backlog> {
-        let producer = self.producer.clone();
-        // Sends that timed out for the client may still be retried by the producer.
-        let producing =
-            tokio::task::spawn_blocking(move || producer.flush(Duration::from_millis(500)))
-                .await
-                .map(|r| i64::from(r.is_err()))
-                .unwrap_or(1);
         Ok(Backlog {
             outbox: 0,
             lag: self.common.lag().await?,
-            producing,
+            producing: self.producing().await,
         })
-    }
-
-    async fn stop(&self) {
-        self.common.stop().await;
-    }
-
-    async fn final_state(&self) -> Result<FinalState> {
-        self.common.final_state().await
-    }
-
-    async fn teardown(&self) {
-        self.common.teardown().await;
     }
 }

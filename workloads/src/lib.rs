@@ -1,4 +1,7 @@
-//! The systems under test. (Work in progress: see issue 4.)
+//! The systems under test: the banks ([`bank`]), the schemes ([`dual_write`],
+//! [`outbox`], [`txmsg`]) behind the [`system::System`] protocol, their long-running
+//! [`components`], the broker [`clients`], and [`node`], which runs one of a scheme's
+//! processes in its own container.
 
 // The RocketMQ client's types are deep: proving them `Send` needs a higher limit.
 #![recursion_limit = "256"]
@@ -7,6 +10,7 @@ pub mod bank;
 pub mod clients;
 pub mod components;
 pub mod dual_write;
+pub mod node;
 pub mod outbox;
 pub mod system;
 pub mod txmsg;

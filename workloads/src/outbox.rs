@@ -5,7 +5,6 @@
 //! credits and records the message id in one transaction, then commits its offset.
 //! At-least-once delivery plus deduplication gives exactly-once effects.
 
-use std::collections::BTreeMap;
 use std::time::Duration;
 
 use anyhow::Result;
@@ -13,7 +12,7 @@ use async_trait::async_trait;
 
 use crate::bank::{BankId, DebitExtra, Transfer};
 use crate::components::{self, RelayConfig};
-use crate::system::{Backlog, Common, Endpoints, FinalState, Options, Outcome, System};
+use crate::system::{Backlog, Common, Endpoints, Options, Outcome, Role, System};
 
 /// The outbox scheme.
 pub struct Outbox {
@@ -35,22 +34,30 @@ impl System for Outbox {
         "outbox"
     }
 
-    async fn setup(&self, balances: &BTreeMap<String, i64>) -> Result<()> {
-        self.common.setup(balances).await?;
-        for id in BankId::ALL {
-            let cfg = RelayConfig {
-                bank: id,
-                bank_url: self.common.url(id).to_string(),
-                bootstrap: self.common.bootstrap.clone(),
-                batch: 100,
-                idle: Duration::from_millis(20),
-            };
-            self.common.spawn(
-                format!("relay of bank {}", id.name()),
-                components::run_relay(cfg, self.common.stop_signal()),
-            );
+    fn common(&self) -> &Common {
+        &self.common
+    }
+
+    async fn start(&self, role: Role) -> Result<()> {
+        match role {
+            Role::Producer => {}
+            Role::Relay => {
+                for id in BankId::ALL {
+                    let cfg = RelayConfig {
+                        bank: id,
+                        bank_url: self.common.url(id).to_string(),
+                        bootstrap: self.common.bootstrap.clone(),
+                        batch: 100,
+                        idle: Duration::from_millis(20),
+                    };
+                    self.common.spawn(
+                        format!("relay of bank {}", id.name()),
+                        components::run_relay(cfg, self.common.stop_signal()),
+                    );
+                }
+            }
+            Role::Consumer => self.common.spawn_consumers(self.common.options.dedup),
         }
-        self.common.spawn_consumers(self.common.options.dedup);
         Ok(())
     }
 
@@ -65,24 +72,14 @@ impl System for Outbox {
         let topic = t.to_bank().credit_topic();
         self.common
             .timed(async {
-                let applied = self
-                    .common
-                    .bank(t.from_bank())
-                    .debit(
-                        t,
-                        DebitExtra::Outbox {
-                            topic,
-                            payload: &payload,
-                        },
-                    )
-                    .await;
+                let extra = DebitExtra::Outbox {
+                    topic,
+                    payload: &payload,
+                };
+                let applied = self.common.bank(t.from_bank()).debit(t, extra).await;
                 Outcome::of_applied(applied, t)
             })
             .await
-    }
-
-    async fn read(&self, bank: BankId) -> Outcome {
-        self.common.read(bank).await
     }
 
     async fn backlog(&self) -> Result<Backlog> {
@@ -95,17 +92,5 @@ impl System for Outbox {
             lag: self.common.lag().await?,
             producing: 0,
         })
-    }
-
-    async fn stop(&self) {
-        self.common.stop().await;
-    }
-
-    async fn final_state(&self) -> Result<FinalState> {
-        self.common.final_state().await
-    }
-
-    async fn teardown(&self) {
-        self.common.teardown().await;
     }
 }

@@ -21,7 +21,8 @@ use crate::bank::{Applied, Bank, BankId, DeadLetter, FinalLedger, Transfer};
 use crate::components::{self, ConsumerConfig};
 
 /// The outcome of one client operation, as the history records it.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum Outcome {
     /// It happened; the op's completion value.
     Ok(Value),
@@ -80,36 +81,101 @@ pub struct FinalState {
     pub dead_letters: Vec<DeadLetter>,
 }
 
+/// One of the processes a scheme is made of. Each runs in its own node container (or,
+/// with `--in-process`, as tasks of the harness).
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "kebab-case")]
+pub enum Role {
+    /// Takes transfer requests: the debit, and the publish or half message the scheme
+    /// ties to it (for txmsg also the check listener).
+    Producer,
+    /// Publishes outbox rows (outbox only).
+    Relay,
+    /// Credits the receiving bank from the broker.
+    Consumer,
+}
+
+impl Role {
+    /// The role's name, also its node's name (`producer`, `relay`, `consumer`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Role::Producer => "producer",
+            Role::Relay => "relay",
+            Role::Consumer => "consumer",
+        }
+    }
+
+    /// Parses a role name.
+    pub fn parse(s: &str) -> Option<Role> {
+        [Role::Producer, Role::Relay, Role::Consumer]
+            .into_iter()
+            .find(|r| r.name() == s)
+    }
+}
+
+impl fmt::Display for Role {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
 /// A scheme under test.
 #[async_trait]
 pub trait System: Send + Sync {
     /// `dual-write`, `outbox` or `txmsg`.
     fn name(&self) -> &'static str;
-    /// Creates schemas, seeds the accounts with `balances`, creates topics, starts the
-    /// background components (relays, consumers).
-    async fn setup(&self, balances: &BTreeMap<String, i64>) -> Result<()>;
+    /// The banks, options and components every scheme shares.
+    fn common(&self) -> &Common;
+    /// Creates schemas, seeds the accounts with `balances`, creates topics (Kafka).
+    async fn setup(&self, balances: &BTreeMap<String, i64>) -> Result<()> {
+        self.common().setup(balances).await
+    }
+    /// Starts one of the scheme's processes ([`SystemKind::roles`]) in this process.
+    async fn start(&self, role: Role) -> Result<()>;
+    /// True once what [`System::start`] started serves (a txmsg consumer has seen its
+    /// warm-up message).
+    fn ready(&self) -> bool {
+        true
+    }
+    /// Sends the producer has not had acknowledged yet (dual-write's producer retries).
+    async fn producing(&self) -> i64 {
+        0
+    }
     /// Moves money; `Ok` means the sending side committed (the credit may be pending).
     async fn transfer(&self, t: &Transfer) -> Outcome;
     /// Reads every balance of one bank in one transaction.
-    async fn read(&self, bank: BankId) -> Outcome;
+    async fn read(&self, bank: BankId) -> Outcome {
+        self.common().read(bank).await
+    }
     /// What is still in flight.
     async fn backlog(&self) -> Result<Backlog>;
     /// Stops the background components (before the final read).
-    async fn stop(&self);
+    async fn stop(&self) {
+        self.common().stop().await
+    }
     /// Both ledgers and the parked messages.
-    async fn final_state(&self) -> Result<FinalState>;
-    /// Closes connections.
-    async fn teardown(&self);
+    async fn final_state(&self) -> Result<FinalState> {
+        self.common().final_state().await
+    }
+    /// Stops the components and closes connections.
+    async fn teardown(&self) {
+        self.common().teardown().await
+    }
 }
 
 /// The schemes chaosbank knows.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum SystemKind {
     /// Scheme 0, the control: debit and publish in one DB transaction, no dedup.
+    #[serde(rename = "dual-write")]
     DualWrite,
     /// Scheme 1: transactional outbox + relay + deduplicating consumer (Kafka API).
+    #[serde(rename = "outbox")]
     Outbox,
     /// Scheme 2: RocketMQ transactional messages with a deduplicating consumer.
+    #[serde(rename = "txmsg")]
     TxMsg,
 }
 
@@ -133,6 +199,14 @@ impl SystemKind {
         }
     }
 
+    /// The processes the scheme is made of, in start order.
+    pub fn roles(self) -> &'static [Role] {
+        match self {
+            SystemKind::Outbox => &[Role::Producer, Role::Relay, Role::Consumer],
+            SystemKind::DualWrite | SystemKind::TxMsg => &[Role::Producer, Role::Consumer],
+        }
+    }
+
     /// True when the scheme runs over the Kafka API (else RocketMQ).
     pub fn uses_kafka(self) -> bool {
         !matches!(self, SystemKind::TxMsg)
@@ -146,7 +220,7 @@ impl fmt::Display for SystemKind {
 }
 
 /// Where the engines are.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub struct Endpoints {
     /// Bank A's PostgreSQL URL.
     pub bank_a: String,
@@ -159,7 +233,8 @@ pub struct Endpoints {
 }
 
 /// How a scheme behaves.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
 pub struct Options {
     /// Consumers record message ids and skip ones seen (the switch that shows the
     /// checker catches duplicates when off). The dual-write control never dedups.

@@ -26,7 +26,7 @@ use crate::bank::{
 use crate::clients::rocketmq::{
     Delivered, HalfMessage, Producer, PushConsumer, Runtime, TxDecision, TxHandler, TxProducer,
 };
-use crate::system::{Backlog, Common, Endpoints, FinalState, Options, Outcome, System};
+use crate::system::{Backlog, Common, Endpoints, Options, Outcome, Role, System};
 
 /// How long a local transaction whose commit outcome is unknown stays "maybe" for
 /// check-backs before an absent `txstate` row means it rolled back.
@@ -34,8 +34,9 @@ const UNCERTAIN_GRACE: Duration = Duration::from_secs(30);
 /// The key of the message `setup` sends to create each topic and see each consumer
 /// receive (a consumer subscribed before its topic exists waits for a rebalance round).
 const WARMUP: &str = "warmup";
-/// The longest `setup` waits for the consumers to receive the warm-up messages.
-const WARMUP_TIMEOUT: Duration = Duration::from_secs(90);
+/// A consumer that has not seen a warm-up message (it restarted after its group consumed
+/// it) counts as ready after this long.
+const WARMUP_TIMEOUT: Duration = Duration::from_secs(20);
 /// The longest a listener waits for one database call.
 const DB_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -179,63 +180,55 @@ impl TxHandler for Listener {
     }
 }
 
-/// A consumer's credit loop: each delivered message is credited (with dedup) with
-/// retries and backoff, and parked after `max_attempts` failures.
-///
-/// The push consumer's handler must not block (a blocking handler exhausted the client
-/// runtime's blocking lane and sent messages to the retry topic, ~30 s late), so the
-/// wrapper's channel mode acknowledges a message once it is queued here. That is
-/// at-most-once past the queue if this process dies: fine while the consumer runs in
-/// the harness process (its death ends the run), to be replaced by an acknowledgement
-/// after the credit when the consumer moves to its own container.
-async fn credit_loop(
-    bank: Bank,
-    mut rx: tokio::sync::mpsc::UnboundedReceiver<Delivered>,
-    dedup: bool,
-    max_attempts: u32,
-    ready: Arc<AtomicBool>,
-) {
-    while let Some(d) = rx.recv().await {
-        if d.key.as_deref() == Some(WARMUP) {
-            ready.store(true, Ordering::Relaxed);
-            continue;
+/// Runs `f` (which blocks) without stalling the async runtime this thread may belong to.
+fn blocking<T>(f: impl FnOnce() -> T) -> T {
+    match tokio::runtime::Handle::try_current() {
+        Ok(h) if h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
+            tokio::task::block_in_place(f)
         }
-        let Some(t) = transfer_of(&d.body) else {
-            tracing::error!("txmsg consumer: dropping malformed message {}", d.msg_id);
-            continue;
+        _ => f(),
+    }
+}
+
+/// Credits one delivered transfer (with dedup), retrying with backoff; after
+/// `max_attempts` failures it parks the message. True when the message is done with
+/// (credited, a duplicate, or parked), false when it must be delivered again.
+async fn credit_one(bank: Bank, t: Transfer, dedup: bool, max_attempts: u32) -> bool {
+    let mut backoff = Duration::from_millis(50);
+    let mut attempts = 0;
+    loop {
+        attempts += 1;
+        let err = match tokio::time::timeout(DB_TIMEOUT, bank.credit(&t, dedup)).await {
+            Ok(Ok(Credited::Applied | Credited::Duplicate)) => return true,
+            Ok(Err(e)) => e,
+            Err(_) => anyhow::anyhow!("credit timed out"),
         };
-        let mut backoff = Duration::from_millis(50);
-        let mut attempts = 0;
-        loop {
-            attempts += 1;
-            let err = match tokio::time::timeout(DB_TIMEOUT, bank.credit(&t, dedup)).await {
-                Ok(Ok(Credited::Applied | Credited::Duplicate)) => break,
-                Ok(Err(e)) => e,
-                Err(_) => anyhow::anyhow!("credit timed out"),
+        if err.downcast_ref::<Permanent>().is_some() || attempts >= max_attempts {
+            let letter = DeadLetter {
+                transfer: t.id,
+                reason: format!("failed {attempts} times; last: {err:#}"),
             };
-            if err.downcast_ref::<Permanent>().is_some() || attempts >= max_attempts {
-                let letter = DeadLetter {
-                    transfer: t.id,
-                    reason: format!("failed {attempts} times; last: {err:#}"),
-                };
-                tracing::warn!(
-                    "txmsg consumer: parking transfer {}: {}",
-                    t.id,
-                    letter.reason
-                );
-                while let Err(e) = bank.park(&letter).await {
-                    tracing::debug!("txmsg consumer: parking {}: {e:#}", t.id);
-                    tokio::time::sleep(Duration::from_secs(1)).await;
-                }
-                break;
-            }
-            tracing::debug!(
-                "txmsg consumer: credit {} attempt {attempts}: {err:#}",
-                t.id
+            tracing::warn!(
+                "txmsg consumer: parking transfer {}: {}",
+                t.id,
+                letter.reason
             );
-            tokio::time::sleep(backoff).await;
-            backoff = (backoff * 2).min(Duration::from_secs(2));
+            for _ in 0..30 {
+                match bank.park(&letter).await {
+                    Ok(()) => return true,
+                    Err(e) => tracing::debug!("txmsg consumer: parking {}: {e:#}", t.id),
+                }
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+            // Not parked: deliver it again later.
+            return false;
         }
+        tracing::debug!(
+            "txmsg consumer: credit {} attempt {attempts}: {err:#}",
+            t.id
+        );
+        tokio::time::sleep(backoff).await;
+        backoff = (backoff * 2).min(Duration::from_secs(2));
     }
 }
 
@@ -244,14 +237,16 @@ pub struct TxMsg {
     common: Common,
     namesrv: String,
     db: Arc<DbRuntime>,
-    client: Mutex<Option<Runtime>>,
+    client: Mutex<Option<Arc<Runtime>>>,
     producer: Mutex<Option<Arc<TxProducer>>>,
     consumers: Mutex<Vec<PushConsumer>>,
+    /// Per consumer: it has seen its warm-up message (or started long enough ago).
+    warm: Mutex<Vec<(Arc<AtomicBool>, Instant)>>,
     shared: Arc<Mutex<Shared>>,
 }
 
 impl TxMsg {
-    /// Pools for both banks and the name server address; clients start in `setup`.
+    /// Pools for both banks and the name server address; clients start in `start`.
     pub fn new(endpoints: &Endpoints, options: &Options) -> Result<TxMsg> {
         let Some(namesrv) = endpoints.rocketmq.clone() else {
             bail!("the txmsg scheme needs a RocketMQ name server");
@@ -263,6 +258,7 @@ impl TxMsg {
             client: Mutex::new(None),
             producer: Mutex::new(None),
             consumers: Mutex::new(Vec::new()),
+            warm: Mutex::new(Vec::new()),
             shared: Arc::new(Mutex::new(Shared::default())),
         })
     }
@@ -292,17 +288,22 @@ impl TxMsg {
             .unwrap_or_else(|e| e.into_inner())
             .clone()
     }
-}
 
-#[async_trait]
-impl System for TxMsg {
-    fn name(&self) -> &'static str {
-        "txmsg"
+    /// The process's RocketMQ client runtime, made on first use.
+    fn client(&self) -> Result<Arc<Runtime>> {
+        let mut client = self.client.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(rt) = client.as_ref() {
+            return Ok(rt.clone());
+        }
+        let rt = Arc::new(Runtime::new("txmsg")?);
+        *client = Some(rt.clone());
+        Ok(rt)
     }
 
-    async fn setup(&self, balances: &BTreeMap<String, i64>) -> Result<()> {
-        self.common.setup_banks(balances).await?;
-        let client = Runtime::new("txmsg")?;
+    /// The transactional producer and its check listener; sends the warm-up messages
+    /// that create the topics.
+    async fn start_producer(&self) -> Result<()> {
+        let client = self.client()?;
         let listener = Listener {
             banks: self.db_banks().await?,
             handle: self.db.handle.clone(),
@@ -311,49 +312,100 @@ impl System for TxMsg {
         let topics = [BankId::A.credit_topic(), BankId::B.credit_topic()];
         let producer =
             TxProducer::start(&client, &self.namesrv, "chaosbank-tx", &topics, listener).await?;
-        // Create the topics before anyone subscribes.
+        // Create the topics (a consumer subscribed before its topic exists waits for a
+        // rebalance round) and give each consumer group a first message to see.
         let warm = Producer::start(&client, &self.namesrv, "chaosbank-warmup").await?;
         for id in BankId::ALL {
             warm.send(id.credit_topic(), WARMUP, b"warmup", 10_000)
                 .await?;
         }
         warm.shutdown().await;
+        *self.producer.lock().unwrap_or_else(|e| e.into_inner()) = Some(Arc::new(producer));
+        Ok(())
+    }
+
+    /// One push consumer per bank. Each message is credited on the consumer's own
+    /// thread and acknowledged only after the credit (or parking) committed, so a
+    /// consumer killed mid-way gets the message redelivered (deduplicated).
+    async fn start_consumers(&self) -> Result<()> {
+        let client = self.client()?;
         let (dedup, max_attempts) = (self.common.options.dedup, self.common.options.max_attempts);
-        let mut ready = Vec::new();
+        let banks = self.db_banks().await?;
         for id in BankId::ALL {
-            let (consumer, rx) = PushConsumer::start_channel(
+            let seen = Arc::new(AtomicBool::new(false));
+            let (bank, handle, flag) = (
+                banks[id as usize].clone(),
+                self.db.handle.clone(),
+                seen.clone(),
+            );
+            let consumer = PushConsumer::start(
                 &client,
                 &self.namesrv,
                 &format!("bank-{}", id.name().to_lowercase()),
                 id.credit_topic(),
+                move |d: &Delivered| {
+                    if d.key.as_deref() == Some(WARMUP) {
+                        flag.store(true, Ordering::Relaxed);
+                        return true;
+                    }
+                    let Some(t) = transfer_of(&d.body) else {
+                        tracing::error!("txmsg consumer: dropping malformed message {}", d.msg_id);
+                        return true;
+                    };
+                    let bank = bank.clone();
+                    blocking(|| {
+                        let (tx, rx) = std::sync::mpsc::sync_channel(1);
+                        handle.spawn(async move {
+                            let _ = tx.send(credit_one(bank, t, dedup, max_attempts).await);
+                        });
+                        rx.recv().unwrap_or(false)
+                    })
+                },
             )
             .await?;
-            let seen = Arc::new(AtomicBool::new(false));
-            ready.push(seen.clone());
-            let bank = self.common.bank(id).clone();
-            self.common.spawn(
-                format!("txmsg consumer of bank {}", id.name()),
-                async move {
-                    credit_loop(bank, rx, dedup, max_attempts, seen).await;
-                    Ok(())
-                },
-            );
+            self.warm
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push((seen, Instant::now()));
             self.consumers
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
                 .push(consumer);
         }
-        let waited = Instant::now();
-        while !ready.iter().all(|r| r.load(Ordering::Relaxed)) {
-            if waited.elapsed() > WARMUP_TIMEOUT {
-                bail!("the consumers did not receive their warm-up messages within {WARMUP_TIMEOUT:?}");
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        tracing::info!("txmsg consumers ready in {:.1?}", waited.elapsed());
-        *self.producer.lock().unwrap_or_else(|e| e.into_inner()) = Some(Arc::new(producer));
-        *self.client.lock().unwrap_or_else(|e| e.into_inner()) = Some(client);
         Ok(())
+    }
+}
+
+#[async_trait]
+impl System for TxMsg {
+    fn name(&self) -> &'static str {
+        "txmsg"
+    }
+
+    fn common(&self) -> &Common {
+        &self.common
+    }
+
+    async fn setup(&self, balances: &BTreeMap<String, i64>) -> Result<()> {
+        self.common.setup_banks(balances).await
+    }
+
+    async fn start(&self, role: Role) -> Result<()> {
+        match role {
+            Role::Producer => self.start_producer().await,
+            Role::Consumer => self.start_consumers().await,
+            Role::Relay => bail!("the txmsg scheme has no relay"),
+        }
+    }
+
+    /// Every consumer has seen its warm-up message, or (a consumer restarted after its
+    /// group consumed the warm-up) has run for [`WARMUP_TIMEOUT`].
+    fn ready(&self) -> bool {
+        self.warm
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .all(|(seen, since)| seen.load(Ordering::Relaxed) || since.elapsed() > WARMUP_TIMEOUT)
     }
 
     async fn transfer(&self, t: &Transfer) -> Outcome {
@@ -402,10 +454,6 @@ impl System for TxMsg {
         }
     }
 
-    async fn read(&self, bank: BankId) -> Outcome {
-        self.common.read(bank).await
-    }
-
     async fn backlog(&self) -> Result<Backlog> {
         // Every committed cross-bank debit has a txstate row; every credit a dedup row.
         let mut pending = 0;
@@ -441,17 +489,12 @@ impl System for TxMsg {
                 if let Some(p) = producer.and_then(|p| Arc::try_unwrap(p).ok()) {
                     p.shutdown().await;
                 }
-                if let Some(rt) = client {
+                if let Some(rt) = client.and_then(|c| Arc::try_unwrap(c).ok()) {
                     rt.shutdown().await;
                 }
             })
         });
-        // The credit loops end once their queues are empty.
         self.common.stop().await;
-    }
-
-    async fn final_state(&self) -> Result<FinalState> {
-        self.common.final_state().await
     }
 
     async fn teardown(&self) {

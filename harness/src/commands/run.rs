@@ -16,8 +16,8 @@ pub struct RunArgs {
     /// The scheme under test: dual-write (the control), outbox, txmsg.
     #[arg(long, default_value = "outbox", value_parser = parse_system)]
     pub system: SystemKind,
-    /// Faults to draw from, comma-separated: kill, pause, partition, loss (also
-    /// isolate, halves, cut), or none.
+    /// Faults to draw from, comma-separated: kill, pause, partition, loss, latency
+    /// (also isolate, halves, cut, delay), or none.
     #[arg(long, default_value = "kill,pause,partition,loss")]
     pub nemesis: String,
     /// How long the workload and the faults run (e.g. 60s, 2m).
@@ -41,9 +41,21 @@ pub struct RunArgs {
     /// Mean time a fault holds.
     #[arg(long, default_value = "5s", value_parser = parse_duration)]
     pub fault_hold: Duration,
-    /// Nodes the faults may target, comma-separated (nodes the scheme lacks are skipped).
-    #[arg(long, default_value = "postgres,mariadb,kafka,broker")]
+    /// Nodes the faults may target, comma-separated (nodes the scheme lacks are skipped):
+    /// the engines and the scheme's own producer, relay and consumer nodes.
+    #[arg(
+        long,
+        default_value = "postgres,mariadb,kafka,broker,producer,relay,consumer"
+    )]
     pub targets: String,
+    /// Run the scheme's producer, relay and consumer as tasks of this process instead
+    /// of in node containers (faults then reach them only through the engines).
+    #[arg(long)]
+    pub in_process: bool,
+    /// The binary the node containers run (default: this chaosbank; or
+    /// $CHAOSBANK_NODE_BIN).
+    #[arg(long)]
+    pub node_binary: Option<PathBuf>,
     /// Also measure raw pgbench TPS on the same PostgreSQL container (adds ~15 s).
     #[arg(long)]
     pub pgbench: bool,
@@ -94,6 +106,8 @@ pub fn run(args: RunArgs) -> ExitCode {
                 .filter(|t| !t.is_empty())
                 .collect(),
             out: args.out,
+            in_process: args.in_process,
+            node_binary: args.node_binary,
             ..RunConfig::new(seed)
         };
         println!(

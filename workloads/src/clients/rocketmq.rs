@@ -27,7 +27,6 @@ use rocketmq_model::common::message::message_single::Message;
 use rocketmq_model::common::message::MessageTrait;
 use rocketmq_model::result::{SendResult, SendStatus};
 use rocketmq_runtime::{RuntimeConfig, RuntimeOwner};
-use tokio::sync::mpsc;
 
 fn err(context: &str, e: impl std::fmt::Display) -> anyhow::Error {
     anyhow!("{context}: {e}")
@@ -224,23 +223,6 @@ impl PushConsumer {
             .await
             .map_err(|e| err("starting the RocketMQ consumer", e))?;
         Ok(Self { inner })
-    }
-
-    /// Like [`PushConsumer::start`], but hands each message to the returned channel and
-    /// acknowledges it as soon as it is queued there (at-most-once past this point if the
-    /// process dies before the receiver handles it).
-    pub async fn start_channel(
-        rt: &Runtime,
-        namesrv: &str,
-        group: &str,
-        topic: &str,
-    ) -> Result<(Self, mpsc::UnboundedReceiver<Delivered>)> {
-        let (tx, rx) = mpsc::unbounded_channel();
-        let consumer = Self::start(rt, namesrv, group, topic, move |d: &Delivered| {
-            tx.send(d.clone()).is_ok()
-        })
-        .await?;
-        Ok((consumer, rx))
     }
 
     pub async fn shutdown(mut self) {

@@ -1,0 +1,342 @@
+//! A scheme's process in its own container: `chaosbank node`, one [`Role`] per node
+//! container (producer, relay or consumer), so the nemesis can kill, pause and
+//! partition the systems under test like the engines.
+//!
+//! A node reads its [`NodeConfig`] as JSON from `CHAOSBANK_NODE_CONFIG`, starts a
+//! [`Forwarder`] per engine link (it reaches every engine through `127.0.0.1:<port>`
+//! inside its container: the brokers advertise `127.0.0.1:<port>`, and the forwarders
+//! are where the latency fault is injected), starts its role — retrying while the
+//! engines are down, as after a restart in the middle of a fault — and serves its
+//! control port ([`CONTROL_PORT`]) with the JSON-lines [`wire`] protocol:
+//! [`Request::Health`], [`Request::Transfer`] (producers), [`Request::Delay`],
+//! [`Request::Producing`]. The harness's side of it is [`remote::Remote`].
+
+pub mod forward;
+pub mod remote;
+pub mod wire;
+
+use std::net::SocketAddr;
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{bail, Context, Result};
+use serde::{Deserialize, Serialize};
+use tokio::net::TcpListener;
+
+use crate::bank::Transfer;
+use crate::system::{self, Endpoints, Options, Outcome, Role, System, SystemKind};
+pub use forward::Forwarder;
+
+/// The environment variable that carries a node's [`NodeConfig`] as JSON.
+pub const CONFIG_ENV: &str = "CHAOSBANK_NODE_CONFIG";
+/// The port a node serves its control protocol on, inside its container.
+pub const CONTROL_PORT: u16 = 7000;
+
+/// One link a node reaches an engine through: `127.0.0.1:listen` → `target`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Forward {
+    /// The port on the node's loopback.
+    pub listen: u16,
+    /// `host:port` on the run network (e.g. `postgres:5432`).
+    pub target: String,
+}
+
+impl Forward {
+    /// The target's host (the engine's node name).
+    pub fn target_host(&self) -> &str {
+        self.target
+            .rsplit_once(':')
+            .map_or(&self.target, |(h, _)| h)
+    }
+}
+
+/// Everything a node process needs.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct NodeConfig {
+    /// The scheme.
+    pub system: SystemKind,
+    /// Which of its processes this node is.
+    pub role: Role,
+    /// The engines as the node reaches them (through its forwarders).
+    pub endpoints: Endpoints,
+    /// The scheme's options.
+    pub options: Options,
+    /// The engine links to forward.
+    pub forwards: Vec<Forward>,
+    /// Where to serve the control protocol (default [`CONTROL_PORT`]).
+    #[serde(default = "default_control_port")]
+    pub control_port: u16,
+}
+
+fn default_control_port() -> u16 {
+    CONTROL_PORT
+}
+
+/// A request on a node's control port.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "kebab-case")]
+pub enum Request {
+    /// Is the role started and serving?
+    Health,
+    /// Run one transfer (producers only).
+    Transfer {
+        /// The transfer.
+        transfer: Transfer,
+    },
+    /// Set the latency this node's forwarders add, each way: on the links to `engine`
+    /// (a node name such as `postgres`), or on all links when `None`.
+    Delay {
+        /// The engine whose links to slow, or all.
+        engine: Option<String>,
+        /// Milliseconds each way; 0 removes the delay.
+        ms: u64,
+    },
+    /// How many sends the producer has not had acknowledged.
+    Producing,
+}
+
+/// A node's answer.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(tag = "reply", rename_all = "kebab-case")]
+pub enum Response {
+    /// The answer to [`Request::Health`].
+    Health {
+        /// The role is started and ready.
+        ready: bool,
+        /// The node's role.
+        role: Role,
+    },
+    /// The answer to [`Request::Transfer`].
+    Outcome {
+        /// What happened.
+        outcome: Outcome,
+    },
+    /// The answer to [`Request::Producing`].
+    Producing {
+        /// Unacknowledged sends.
+        n: i64,
+    },
+    /// Done (e.g. a delay set); `links` says how many forwarders it touched.
+    Done {
+        /// Forwarders changed.
+        links: usize,
+    },
+    /// The request could not be served.
+    Error {
+        /// Why.
+        message: String,
+    },
+}
+
+/// What a node's control handler works on.
+struct State {
+    role: Role,
+    sys: Arc<dyn System>,
+    started: AtomicBool,
+    forwarders: Vec<(Forward, Forwarder)>,
+}
+
+impl State {
+    async fn handle(&self, req: Request) -> Response {
+        let started = self.started.load(Ordering::Acquire);
+        match req {
+            Request::Health => Response::Health {
+                ready: started && self.sys.ready(),
+                role: self.role,
+            },
+            Request::Transfer { transfer } => {
+                if self.role != Role::Producer {
+                    return Response::Error {
+                        message: format!("the {} takes no transfers", self.role),
+                    };
+                }
+                let outcome = if started {
+                    self.sys.transfer(&transfer).await
+                } else {
+                    // Nothing was attempted.
+                    Outcome::Fail("the producer is still starting".to_string())
+                };
+                Response::Outcome { outcome }
+            }
+            Request::Delay { engine, ms } => {
+                let mut links = 0;
+                for (f, fwd) in &self.forwarders {
+                    if engine.as_deref().is_none_or(|e| e == f.target_host()) {
+                        fwd.set_delay(Duration::from_millis(ms));
+                        links += 1;
+                    }
+                }
+                tracing::info!(
+                    "delay {} ms on links to {}",
+                    ms,
+                    engine.as_deref().unwrap_or("every engine")
+                );
+                Response::Done { links }
+            }
+            Request::Producing => Response::Producing {
+                n: if started {
+                    self.sys.producing().await
+                } else {
+                    0
+                },
+            },
+        }
+    }
+}
+
+/// Runs a node until SIGTERM or SIGINT (then stops its role cleanly).
+pub async fn serve(cfg: NodeConfig) -> Result<()> {
+    if !cfg.system.roles().contains(&cfg.role) {
+        bail!("the {} scheme has no {}", cfg.system, cfg.role);
+    }
+    let mut forwarders = Vec::new();
+    for f in &cfg.forwards {
+        let listen = SocketAddr::from(([127, 0, 0, 1], f.listen));
+        let fwd = Forwarder::start(listen, f.target.clone())
+            .await
+            .with_context(|| format!("forwarding {listen} to {}", f.target))?;
+        forwarders.push((f.clone(), fwd));
+    }
+    let sys: Arc<dyn System> = Arc::from(system::build(cfg.system, &cfg.endpoints, &cfg.options)?);
+    let state = Arc::new(State {
+        role: cfg.role,
+        sys: sys.clone(),
+        started: AtomicBool::new(false),
+        forwarders,
+    });
+    let listener = TcpListener::bind(("0.0.0.0", cfg.control_port))
+        .await
+        .with_context(|| format!("binding the control port {}", cfg.control_port))?;
+    tracing::info!(
+        "chaosbank node: {} of {}, control port {}",
+        cfg.role,
+        cfg.system,
+        cfg.control_port
+    );
+    // Start the role, retrying while the engines are away (a node restarted during a
+    // fault comes up before the fault ends).
+    let starter = {
+        let state = state.clone();
+        tokio::spawn(async move {
+            let mut wait = Duration::from_millis(500);
+            loop {
+                match state.sys.start(state.role).await {
+                    Ok(()) => {
+                        state.started.store(true, Ordering::Release);
+                        tracing::info!("{} started", state.role);
+                        return;
+                    }
+                    Err(e) => {
+                        tracing::warn!("starting the {}: {e:#}; retrying in {wait:?}", state.role);
+                        tokio::time::sleep(wait).await;
+                        wait = (wait * 2).min(Duration::from_secs(5));
+                    }
+                }
+            }
+        })
+    };
+    let handler = {
+        let state = state.clone();
+        move |req: Request| {
+            let state = state.clone();
+            async move { state.handle(req).await }
+        }
+    };
+    let result = tokio::select! {
+        r = wire::serve(listener, handler) => r,
+        _ = shutdown_signal() => {
+            tracing::info!("stopping the {}", cfg.role);
+            Ok(())
+        }
+    };
+    starter.abort();
+    sys.teardown().await;
+    for (_, f) in &state.forwarders {
+        f.shutdown();
+    }
+    result
+}
+
+async fn shutdown_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    match (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) {
+        (Ok(mut term), Ok(mut int)) => {
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = int.recv() => {}
+            }
+        }
+        _ => std::future::pending().await,
+    }
+}
+
+/// Asks a node whether its role is started and ready.
+pub async fn health(addr: &str, timeout: Duration) -> Result<bool> {
+    let mut client = wire::Client::new(addr.to_string());
+    match client.call(&Request::Health, timeout).await? {
+        Response::Health { ready, .. } => Ok(ready),
+        other => bail!("unexpected answer to health: {other:?}"),
+    }
+}
+
+/// Sets the latency a node's forwarders add on its links to `engine` (all links when
+/// `None`); returns how many links it changed.
+pub async fn set_delay(addr: &str, engine: Option<&str>, delay: Duration) -> Result<usize> {
+    let mut client = wire::Client::new(addr.to_string());
+    let req = Request::Delay {
+        engine: engine.map(str::to_string),
+        ms: delay.as_millis() as u64,
+    };
+    match client.call(&req, Duration::from_secs(5)).await? {
+        Response::Done { links } => Ok(links),
+        other => bail!("unexpected answer to delay: {other:?}"),
+    }
+}
+
+/// The entry point of `chaosbank node` (and of the tests' `chaosbank-node` binary): reads
+/// [`CONFIG_ENV`], logs to stderr (filtered by `RUST_LOG`), serves until told to stop.
+/// Exit code 2 for a missing or malformed configuration, 1 when serving fails.
+pub fn main() -> ExitCode {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=error,rocketmq=warn"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+    let cfg: NodeConfig = match std::env::var(CONFIG_ENV) {
+        Ok(json) => match serde_json::from_str(&json) {
+            Ok(cfg) => cfg,
+            Err(e) => {
+                eprintln!("error: {CONFIG_ENV} is not a node configuration: {e}");
+                return ExitCode::from(2);
+            }
+        },
+        Err(_) => {
+            eprintln!("error: {CONFIG_ENV} is not set (a node is started by the harness)");
+            return ExitCode::from(2);
+        }
+    };
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(4)
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    match rt.block_on(serve(cfg)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(1)
+        }
+    }
+}

@@ -1,0 +1,135 @@
+//! The harness's side of a scheme deployed in node containers: a [`System`] whose
+//! transfers go to the producer node's control port, while set-up, reads, backlog and
+//! the final state go straight to the engines (they observe the system; they are not
+//! part of it).
+
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use anyhow::{bail, Result};
+use async_trait::async_trait;
+
+use super::wire::{CallError, Client};
+use super::{Request, Response};
+use crate::bank::{BankId, Transfer};
+use crate::system::{Backlog, Common, FinalState, Outcome, Role, System};
+
+/// How much longer than the scheme's op timeout the harness waits for a producer's
+/// answer before calling the transfer `info`.
+const SLACK: Duration = Duration::from_secs(5);
+
+/// A deployed scheme, seen from the harness.
+pub struct Remote {
+    /// The same scheme built on the host's endpoints, for everything but transfers.
+    local: Box<dyn System>,
+    producer: String,
+    /// Idle connections to the producer (one per concurrent caller at most).
+    clients: Mutex<Vec<Client>>,
+}
+
+impl Remote {
+    /// `local` is the scheme built on the host's endpoints (never started);
+    /// `producer` the producer node's control address on 127.0.0.1.
+    pub fn new(local: Box<dyn System>, producer: String) -> Remote {
+        Remote {
+            local,
+            producer,
+            clients: Mutex::new(Vec::new()),
+        }
+    }
+
+    fn client(&self) -> Client {
+        self.clients
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .pop()
+            .unwrap_or_else(|| Client::new(self.producer.clone()))
+    }
+
+    fn put_back(&self, c: Client) {
+        self.clients
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(c);
+    }
+
+    async fn call(&self, req: &Request, timeout: Duration) -> Result<Response, CallError> {
+        let mut client = self.client();
+        let r = client.call(req, timeout).await;
+        self.put_back(client);
+        r
+    }
+}
+
+#[async_trait]
+impl System for Remote {
+    fn name(&self) -> &'static str {
+        self.local.name()
+    }
+
+    fn common(&self) -> &Common {
+        self.local.common()
+    }
+
+    async fn setup(&self, balances: &BTreeMap<String, i64>) -> Result<()> {
+        self.local.setup(balances).await
+    }
+
+    /// The harness starts the node containers; nothing runs here.
+    async fn start(&self, _role: Role) -> Result<()> {
+        Ok(())
+    }
+
+    async fn producing(&self) -> i64 {
+        match self.call(&Request::Producing, SLACK).await {
+            Ok(Response::Producing { n }) => n,
+            // Unknown: count it as pending so the drain keeps waiting (bounded).
+            _ => 1,
+        }
+    }
+
+    async fn transfer(&self, t: &Transfer) -> Outcome {
+        let req = Request::Transfer {
+            transfer: t.clone(),
+        };
+        let timeout = self.common().options.op_timeout + SLACK;
+        match self.call(&req, timeout).await {
+            Ok(Response::Outcome { outcome }) => outcome,
+            Ok(other) => Outcome::Info(format!("the producer answered {other:?}")),
+            Err(e) if e.maybe_executed() => Outcome::Info(format!("producer: {e}")),
+            Err(e) => Outcome::Fail(format!("producer unreachable: {e}")),
+        }
+    }
+
+    async fn read(&self, bank: BankId) -> Outcome {
+        self.local.read(bank).await
+    }
+
+    async fn backlog(&self) -> Result<Backlog> {
+        let mut b = self.local.backlog().await?;
+        b.producing += self.producing().await;
+        Ok(b)
+    }
+
+    async fn stop(&self) {
+        self.local.stop().await
+    }
+
+    async fn final_state(&self) -> Result<FinalState> {
+        self.local.final_state().await
+    }
+
+    async fn teardown(&self) {
+        self.local.teardown().await
+    }
+}
+
+/// Fails unless `addr` answers as a node of `role`.
+pub async fn expect_role(addr: &str, role: Role) -> Result<()> {
+    let mut c = Client::new(addr.to_string());
+    match c.call(&Request::Health, Duration::from_secs(5)).await? {
+        Response::Health { role: r, .. } if r == role => Ok(()),
+        other => bail!("{addr} is not a {role} node: {other:?}"),
+    }
+}
