@@ -112,7 +112,7 @@ impl Forwarder {
     pub fn set_delay(&self, d: Duration) {
         let nanos = u64::try_from(d.min(MAX_DELAY).as_nanos()).unwrap_or(u64::MAX);
         self.inner.delay.store(nanos, Ordering::Relaxed);
-        tracing::debug!(target = %self.inner.target, delay_ms = d.as_millis() as u64, "forwarder delay set");
+        tracing::debug!(upstream = %self.inner.target, delay_ms = d.as_millis() as u64, "forwarder delay set");
     }
 
     /// The delay currently applied to newly read chunks.
@@ -153,14 +153,40 @@ async fn accept_loop(listener: TcpListener, target: Arc<str>, delay: Arc<AtomicU
     }
 }
 
+/// How long a connect to the target may take (a partitioned target never answers).
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Makes a dead upstream show as an error within seconds: keepalive probes on an idle
+/// connection and a bound on unacknowledged data. A container that is killed vanishes
+/// without a reset, and without these the forwarder (and the client behind it, whose
+/// own connection stays healthy) would wait on it for many minutes.
+fn detect_dead_peer(stream: &TcpStream) {
+    let sock = socket2::SockRef::from(stream);
+    let keepalive = socket2::TcpKeepalive::new()
+        .with_time(Duration::from_secs(2))
+        .with_interval(Duration::from_secs(1))
+        .with_retries(3);
+    if let Err(e) = sock.set_tcp_keepalive(&keepalive) {
+        tracing::debug!(error = %e, "setting keepalive");
+    }
+    if let Err(e) = sock.set_tcp_user_timeout(Some(Duration::from_secs(5))) {
+        tracing::debug!(error = %e, "setting the user timeout");
+    }
+}
+
 async fn handle_conn(client: TcpStream, peer: SocketAddr, target: Arc<str>, delay: Arc<AtomicU64>) {
-    let upstream = match TcpStream::connect(&*target).await {
-        Ok(s) => s,
-        Err(e) => {
+    let upstream = match tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(&*target)).await {
+        Ok(Ok(s)) => s,
+        Ok(Err(e)) => {
             tracing::debug!(%peer, %target, error = %e, "connect to target failed; dropping client");
             return;
         }
+        Err(_) => {
+            tracing::debug!(%peer, %target, "connect to target timed out; dropping client");
+            return;
+        }
     };
+    detect_dead_peer(&upstream);
     // Latency is what we inject on purpose; don't let Nagle add more.
     let _ = client.set_nodelay(true);
     let _ = upstream.set_nodelay(true);
@@ -212,7 +238,7 @@ async fn pipe(
             w.write_all(&buf).await?;
         }
         w.flush().await?;
-        std::future::pending::<io::Result<()>>().await
+        w.shutdown().await
     };
     tokio::try_join!(reader, writer).map(|_| ())
 }
@@ -276,7 +302,10 @@ mod tests {
             w.shutdown().await.expect("shutdown");
         });
         let mut got = Vec::new();
-        r.read_to_end(&mut got).await.expect("read to end");
+        timeout(Duration::from_secs(30), r.read_to_end(&mut got))
+            .await
+            .expect("no EOF within 30 s")
+            .expect("read to end");
         writer.await.expect("writer task");
         got
     }
@@ -367,7 +396,10 @@ mod tests {
             w.shutdown().await.expect("shutdown");
         });
         let mut got = Vec::new();
-        r.read_to_end(&mut got).await.expect("read");
+        timeout(Duration::from_secs(30), r.read_to_end(&mut got))
+            .await
+            .expect("no EOF within 30 s")
+            .expect("read");
         writer.await.expect("writer");
         let el = t.elapsed();
         let want: Vec<u8> = (0..N).flat_map(|i| i.to_be_bytes()).collect();
