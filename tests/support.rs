@@ -142,3 +142,13 @@ pub fn exec_ok(container: &str, script: &str) -> bool {
         .map(|s| s.success())
         .unwrap_or(false)
 }
+
+/// The node binary the tests mount into node containers (this package's
+/// `chaosbank-node`, built with the tests). A macro: Cargo names the binary only to
+/// integration tests.
+#[macro_export]
+macro_rules! node_binary {
+    () => {
+        std::path::PathBuf::from(env!("CARGO_BIN_EXE_chaosbank-node"))
+    };
+}

@@ -78,6 +78,8 @@ pub struct RunConfig {
     /// The nodes faults may target (default [`TARGETS`]; nodes the cluster lacks are
     /// dropped).
     pub targets: Vec<String>,
+    /// A consumer parks a message (dead letter) after failing it this many times.
+    pub max_attempts: u32,
     /// Run the scheme's processes as tasks of the harness instead of in node containers.
     pub in_process: bool,
     /// The node binary mounted into node containers (default: see
@@ -106,6 +108,7 @@ impl RunConfig {
             fault_hold: Duration::from_secs(5),
             pgbench: false,
             targets: TARGETS.iter().map(|t| t.to_string()).collect(),
+            max_attempts: Options::default().max_attempts,
             in_process: false,
             node_binary: None,
         }
@@ -266,6 +269,7 @@ async fn run_on(cfg: &RunConfig, cluster: &Cluster, dir: PathBuf) -> Result<RunR
     };
     let options = Options {
         dedup: cfg.dedup,
+        max_attempts: cfg.max_attempts.max(1),
         connections: (cfg.concurrency as u32) + 4,
         ..Options::default()
     };

@@ -48,6 +48,10 @@ pub struct RunArgs {
         default_value = "postgres,mariadb,kafka,broker,producer,relay,consumer"
     )]
     pub targets: String,
+    /// A consumer parks a message for manual intervention (dead letter) after failing
+    /// to credit it this many times.
+    #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_attempts: u32,
     /// Run the scheme's producer, relay and consumer as tasks of this process instead
     /// of in node containers (faults then reach them only through the engines).
     #[arg(long)]
@@ -106,6 +110,7 @@ pub fn run(args: RunArgs) -> ExitCode {
                 .filter(|t| !t.is_empty())
                 .collect(),
             out: args.out,
+            max_attempts: args.max_attempts,
             in_process: args.in_process,
             node_binary: args.node_binary,
             ..RunConfig::new(seed)
