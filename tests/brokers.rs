@@ -345,8 +345,11 @@ async fn rocketmq_read_all(
     messages: &BTreeMap<String, String>,
 ) -> Result<()> {
     let t = Instant::now();
-    let (consumer, mut rx) =
-        rocketmq::PushConsumer::start_channel(rt, namesrv, group, topic).await?;
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let consumer = rocketmq::PushConsumer::start(rt, namesrv, group, topic, move |d| {
+        tx.send(d.clone()).is_ok()
+    })
+    .await?;
     let mut counts: BTreeMap<String, usize> = BTreeMap::new();
     let mut wrong_key = Vec::new();
     let mut first = None;
