@@ -479,45 +479,59 @@ impl Bank {
     /// with `dedup`, also record the message id, and skip the credit if it was already
     /// recorded. An unknown account is [`Permanent`].
     pub async fn credit(&self, t: &Transfer, dedup: bool) -> Result<Credited> {
+        let mut done = self.credit_all(std::slice::from_ref(t), dedup).await?;
+        done.pop().context("a credit without a result")
+    }
+
+    /// Credits several transfers in one transaction (one commit, so one log flush, for
+    /// the lot), each as [`Bank::credit`] does; any error rolls them all back.
+    pub async fn credit_all(&self, ts: &[Transfer], dedup: bool) -> Result<Vec<Credited>> {
+        let mut done = Vec::with_capacity(ts.len());
         on_pool!(&self.pool, |p, q| {
             let mut tx = p.begin().await?;
-            if dedup {
-                let sql = match self.pool {
-                    Pool::Pg(_) => {
-                        "INSERT INTO dedup (msg_id, at_us) VALUES (?, NOW_US) ON CONFLICT DO NOTHING"
+            for t in ts {
+                if dedup {
+                    let sql = match self.pool {
+                        Pool::Pg(_) => {
+                            "INSERT INTO dedup (msg_id, at_us) VALUES (?, NOW_US) ON CONFLICT DO NOTHING"
+                        }
+                        Pool::My(_) => "INSERT IGNORE INTO dedup (msg_id, at_us) VALUES (?, NOW_US)",
+                    };
+                    let r = sqlx::query(&q(sql))
+                        .bind(t.message_id())
+                        .execute(&mut *tx)
+                        .await?;
+                    if r.rows_affected() == 0 {
+                        done.push(Credited::Duplicate);
+                        continue;
                     }
-                    Pool::My(_) => "INSERT IGNORE INTO dedup (msg_id, at_us) VALUES (?, NOW_US)",
-                };
-                let r = sqlx::query(&q(sql))
-                    .bind(t.message_id())
+                }
+                let r = sqlx::query(&q("UPDATE accounts SET balance = balance + ? WHERE id = ?"))
+                    .bind(t.amount)
+                    .bind(&t.to)
                     .execute(&mut *tx)
                     .await?;
-                if r.rows_affected() == 0 {
-                    tx.rollback().await?;
-                    return Ok(Credited::Duplicate);
+                if r.rows_affected() != 1 {
+                    return Err(Permanent(format!(
+                        "no account {} in bank {}",
+                        t.to,
+                        self.id.name()
+                    ))
+                    .into());
                 }
-            }
-            let r = sqlx::query(&q("UPDATE accounts SET balance = balance + ? WHERE id = ?"))
-                .bind(t.amount)
+                sqlx::query(&q(
+                    "INSERT INTO ledger (transfer, account, amount, at_us) VALUES (?, ?, ?, NOW_US)",
+                ))
+                .bind(t.id as i64)
                 .bind(&t.to)
+                .bind(t.amount)
                 .execute(&mut *tx)
                 .await?;
-            if r.rows_affected() != 1 {
-                return Err(
-                    Permanent(format!("no account {} in bank {}", t.to, self.id.name())).into(),
-                );
+                done.push(Credited::Applied);
             }
-            sqlx::query(&q(
-                "INSERT INTO ledger (transfer, account, amount, at_us) VALUES (?, ?, ?, NOW_US)",
-            ))
-            .bind(t.id as i64)
-            .bind(&t.to)
-            .bind(t.amount)
-            .execute(&mut *tx)
-            .await?;
             tx.commit().await?;
         });
-        Ok(Credited::Applied)
+        Ok(done)
     }
 
     /// Up to `limit` unsent outbox rows, locked (`FOR UPDATE SKIP LOCKED`) in a

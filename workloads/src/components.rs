@@ -126,11 +126,16 @@ pub async fn run_relay(cfg: RelayConfig, mut stop: watch::Receiver<bool>) -> Res
     Ok(())
 }
 
-/// The consumer: for each message, credits the bank (with `dedup`, recording the
-/// message id in the same transaction), retrying with backoff; after `max_attempts`
-/// failures it parks the message in `dead_letters`. Only then is its offset committed
-/// (batched: every 200 ms while busy, and when idle), so a crash between the credit and
-/// the commit redelivers the message (harmless with dedup, a duplicate without).
+/// The most messages a consumer credits in one transaction.
+const CREDIT_BATCH: usize = 64;
+
+/// The consumer: credits each message into the bank (with `dedup`, recording the
+/// message id in the same transaction). Messages already waiting are credited together
+/// in one transaction; if that fails, one by one, each retried with backoff and, after
+/// `max_attempts` failures, parked in `dead_letters`. Only then are their offsets
+/// committed (batched: every 200 ms while busy, and when idle), so a crash between the
+/// credit and the commit redelivers the messages (harmless with dedup, duplicates
+/// without).
 pub async fn run_consumer(cfg: ConsumerConfig, mut stop: watch::Receiver<bool>) -> Result<()> {
     let bank = Bank::connect(cfg.bank, &cfg.bank_url, 2)?;
     let consumer = Consumer::connect(&cfg.bootstrap, &cfg.group, &[&cfg.topic])?;
@@ -145,7 +150,7 @@ pub async fn run_consumer(cfg: ConsumerConfig, mut stop: watch::Receiver<bool>) 
             commit(&consumer, pending.take(), &who);
             last_commit = Instant::now();
         }
-        let record = match consumer.poll(Duration::from_millis(100)).await {
+        let first = match consumer.poll(Duration::from_millis(100)).await {
             Ok(Some(r)) => r,
             Ok(None) => {
                 commit(&consumer, pending.take(), &who);
@@ -160,65 +165,88 @@ pub async fn run_consumer(cfg: ConsumerConfig, mut stop: watch::Receiver<bool>) 
                 continue;
             }
         };
-        let parsed: Result<Transfer> = record
-            .payload
-            .as_deref()
-            .context("a message without payload")
-            .and_then(|p| serde_json::from_slice(p).context("a malformed transfer message"));
-        let transfer = match parsed {
-            Ok(t) => t,
-            Err(e) => {
+        // Whatever else is already here joins the batch.
+        let mut records = vec![first];
+        while records.len() < CREDIT_BATCH {
+            match consumer.poll(Duration::ZERO).await {
+                Ok(Some(r)) => records.push(r),
+                _ => break,
+            }
+        }
+        let mut transfers = Vec::with_capacity(records.len());
+        for record in &records {
+            let parsed: Result<Transfer> = record
+                .payload
+                .as_deref()
+                .context("a message without payload")
+                .and_then(|p| serde_json::from_slice(p).context("a malformed transfer message"));
+            match parsed {
+                Ok(t) => transfers.push(t),
                 // Nothing to credit and no transfer id to park it under.
-                tracing::error!("{who}: skipping offset {}: {e:#}", record.offset);
-                pending = Some(record);
-                continue;
+                Err(e) => tracing::error!("{who}: skipping offset {}: {e:#}", record.offset),
             }
-        };
-        let mut backoff = BACKOFF_START;
-        let mut attempts = 0;
-        let mut stopped = false;
-        loop {
-            attempts += 1;
-            let err = match bank.credit(&transfer, cfg.dedup).await {
-                Ok(Credited::Applied) | Ok(Credited::Duplicate) => break,
-                Err(e) => e,
-            };
-            let permanent = err.downcast_ref::<Permanent>().is_some();
-            if permanent || attempts >= cfg.max_attempts {
-                let letter = DeadLetter {
-                    transfer: transfer.id,
-                    reason: format!("failed {attempts} times; last: {err:#}"),
-                };
-                tracing::warn!(
-                    "{who}: parking transfer {}: {}",
-                    letter.transfer,
-                    letter.reason
-                );
-                // Parking must not be lost: retry until it is recorded or we stop.
-                while let Err(e) = bank.park(&letter).await {
-                    tracing::debug!("{who}: parking {}: {e:#}", letter.transfer);
-                    if sleep_or_stop(BACKOFF_MAX, &mut stop).await {
-                        stopped = true;
-                        break;
-                    }
+        }
+        let together = transfers.len() > 1 && bank.credit_all(&transfers, cfg.dedup).await.is_ok();
+        if !together {
+            for t in &transfers {
+                if credit_with_retries(&bank, t, &cfg, &who, &mut stop).await {
+                    // Stopped: the offsets of what was not credited stay uncommitted.
+                    commit(&consumer, pending.take(), &who);
+                    bank.close().await;
+                    return Ok(());
                 }
-                break;
             }
-            tracing::debug!("{who}: credit {} attempt {attempts}: {err:#}", transfer.id);
-            if sleep_or_stop(backoff, &mut stop).await {
-                stopped = true;
-                break;
-            }
-            backoff = next_backoff(backoff);
         }
-        if stopped {
-            break;
-        }
-        pending = Some(record);
+        pending = records.pop();
     }
     commit(&consumer, pending.take(), &who);
     bank.close().await;
     Ok(())
+}
+
+/// Credits one transfer, retrying with backoff; after `max_attempts` failures (or a
+/// permanent one) parks it. Returns true when told to stop before it was done.
+async fn credit_with_retries(
+    bank: &Bank,
+    transfer: &Transfer,
+    cfg: &ConsumerConfig,
+    who: &str,
+    stop: &mut watch::Receiver<bool>,
+) -> bool {
+    let mut backoff = BACKOFF_START;
+    let mut attempts = 0;
+    loop {
+        attempts += 1;
+        let err = match bank.credit(transfer, cfg.dedup).await {
+            Ok(Credited::Applied) | Ok(Credited::Duplicate) => return false,
+            Err(e) => e,
+        };
+        let permanent = err.downcast_ref::<Permanent>().is_some();
+        if permanent || attempts >= cfg.max_attempts {
+            let letter = DeadLetter {
+                transfer: transfer.id,
+                reason: format!("failed {attempts} times; last: {err:#}"),
+            };
+            tracing::warn!(
+                "{who}: parking transfer {}: {}",
+                letter.transfer,
+                letter.reason
+            );
+            // Parking must not be lost: retry until it is recorded or we stop.
+            while let Err(e) = bank.park(&letter).await {
+                tracing::debug!("{who}: parking {}: {e:#}", letter.transfer);
+                if sleep_or_stop(BACKOFF_MAX, stop).await {
+                    return true;
+                }
+            }
+            return false;
+        }
+        tracing::debug!("{who}: credit {} attempt {attempts}: {err:#}", transfer.id);
+        if sleep_or_stop(backoff, stop).await {
+            return true;
+        }
+        backoff = next_backoff(backoff);
+    }
 }
 
 /// Commits a processed record's offset (everything up to it); a failed commit only
