@@ -409,7 +409,7 @@ impl Cluster {
             .unwrap_or_else(|e| e.into_inner())
             .clone()
             .ok_or_else(|| Error::Config("the cluster is not started".to_string()))?;
-        let env = vec![
+        let mut env = vec![
             format!("{}={config}", workloads::node::CONFIG_ENV),
             format!(
                 "RUST_LOG={}",
@@ -418,6 +418,9 @@ impl Cluster {
                 })
             ),
         ];
+        if let Ok(debug) = std::env::var("CHAOSBANK_KAFKA_DEBUG") {
+            env.push(format!("CHAOSBANK_KAFKA_DEBUG={debug}"));
+        }
         let binds = vec![format!(
             "{}:/usr/local/bin/chaosbank-node:ro",
             binary.display()

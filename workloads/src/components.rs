@@ -138,7 +138,7 @@ const CREDIT_BATCH: usize = 64;
 /// without).
 pub async fn run_consumer(cfg: ConsumerConfig, mut stop: watch::Receiver<bool>) -> Result<()> {
     let bank = Bank::connect(cfg.bank, &cfg.bank_url, 2)?;
-    let consumer = Consumer::connect(&cfg.bootstrap, &cfg.group, &[&cfg.topic])?;
+    let consumer = Consumer::assigned(&cfg.bootstrap, &cfg.group, &[&cfg.topic])?;
     let who = format!("consumer {}", cfg.bank.name());
     // The last processed record whose offset is not committed yet, and when we last
     // committed: offsets are committed at most every COMMIT_EVERY (and when idle), not

@@ -54,6 +54,13 @@ fn base_config(bootstrap: &str) -> ClientConfig {
         .set("socket.timeout.ms", "10000")
         .set("reconnect.backoff.ms", "100")
         .set("reconnect.backoff.max.ms", "1000");
+    // librdkafka's own debug contexts (e.g. `cgrp,fetch`), for a person chasing a stall.
+    if let Some(debug) = std::env::var("CHAOSBANK_KAFKA_DEBUG")
+        .ok()
+        .filter(|d| !d.is_empty())
+    {
+        config.set("debug", debug);
+    }
     config
 }
 
@@ -146,7 +153,33 @@ pub struct Consumer {
 }
 
 impl Consumer {
+    /// Joins `group` and subscribes to `topics` (partitions assigned by the group).
     pub fn connect(bootstrap: &str, group: &str, topics: &[&str]) -> Result<Self> {
+        let inner = Self::config(bootstrap, group)?;
+        inner
+            .subscribe(topics)
+            .with_context(|| format!("subscribing to {topics:?}"))?;
+        Ok(Self { inner })
+    }
+
+    /// Reads partition 0 of each of `topics` from `group`'s committed offsets (earliest
+    /// when none), without joining the group: no rebalance, so a consumer killed and
+    /// restarted takes over at once. (tansu 0.6 keeps a killed member in its group and
+    /// assigns it the partition, leaving the restarted one with nothing to read.)
+    pub fn assigned(bootstrap: &str, group: &str, topics: &[&str]) -> Result<Self> {
+        let inner = Self::config(bootstrap, group)?;
+        let mut tpl = TopicPartitionList::new();
+        for topic in topics {
+            tpl.add_partition_offset(topic, 0, Offset::Stored)
+                .with_context(|| format!("assigning {topic}/0"))?;
+        }
+        let assigned = inner.assign(&tpl);
+        drop(tpl);
+        assigned.with_context(|| format!("assigning {topics:?}"))?;
+        Ok(Self { inner })
+    }
+
+    fn config(bootstrap: &str, group: &str) -> Result<StreamConsumer> {
         let mut config = base_config(bootstrap);
         config
             .set("group.id", group)
@@ -157,11 +190,7 @@ impl Consumer {
             .set("session.timeout.ms", "10000")
             .set("heartbeat.interval.ms", "1000")
             .set("isolation.level", "read_uncommitted");
-        let inner: StreamConsumer = config.create().context("creating the Kafka consumer")?;
-        inner
-            .subscribe(topics)
-            .with_context(|| format!("subscribing to {topics:?}"))?;
-        Ok(Self { inner })
+        config.create().context("creating the Kafka consumer")
     }
 
     /// The next record, or `None` if none arrives within `timeout`.
