@@ -6,10 +6,15 @@ pub mod cluster;
 pub mod images;
 pub mod run;
 
-/// Logs go to stderr, filtered by `RUST_LOG` (default: `info`).
+/// Logs go to stderr, filtered by `RUST_LOG` (default: `info`, with the SQL and broker
+/// clients' own chatter — librdkafka logs every refused connection during a fault as an
+/// error — turned down or off).
 pub fn init_logging() {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=error,rocketmq=warn"));
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+        tracing_subscriber::EnvFilter::new(
+            "info,sqlx=error,rocketmq=warn,librdkafka=off,rdkafka=off",
+        )
+    });
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)

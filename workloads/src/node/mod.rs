@@ -302,8 +302,11 @@ pub async fn set_delay(addr: &str, engine: Option<&str>, delay: Duration) -> Res
 /// [`CONFIG_ENV`], logs to stderr (filtered by `RUST_LOG`), serves until told to stop.
 /// Exit code 2 for a missing or malformed configuration, 1 when serving fails.
 pub fn main() -> ExitCode {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=error,rocketmq=warn"));
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+        tracing_subscriber::EnvFilter::new(
+            "info,sqlx=error,rocketmq=warn,librdkafka=off,rdkafka=off",
+        )
+    });
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
