@@ -596,6 +596,22 @@ impl Bank {
         })
     }
 
+    /// The transfer ids in one column of a scheme table, e.g. `transfer` of `txstate`
+    /// (for drain checks that must not rely on the dedup table, which is empty with
+    /// dedup off).
+    pub async fn transfer_ids(&self, table: Table) -> Result<std::collections::HashSet<u64>> {
+        let sql = match table {
+            // Credits: the positive ledger rows.
+            Table::Ledger => "SELECT DISTINCT transfer FROM ledger WHERE amount > 0".to_string(),
+            Table::Dedup => anyhow::bail!("the dedup table holds message ids, not transfers"),
+            other => format!("SELECT transfer FROM {}", other.name()),
+        };
+        on_pool!(&self.pool, |p, _q| {
+            let ids: Vec<i64> = sqlx::query_scalar(&sql).fetch_all(p).await?;
+            Ok(ids.into_iter().map(|i| i as u64).collect())
+        })
+    }
+
     /// The transaction state recorded for a transfer (`committed`), if any.
     pub async fn tx_state(&self, transfer: u64) -> Result<Option<String>> {
         on_pool!(&self.pool, |p, q| {
@@ -685,6 +701,8 @@ pub enum Table {
     TxState,
     /// Parked messages.
     DeadLetters,
+    /// The ledger (for [`Bank::transfer_ids`]: the credited transfers).
+    Ledger,
 }
 
 impl Table {
@@ -693,6 +711,7 @@ impl Table {
             Table::Dedup => "dedup",
             Table::TxState => "txstate",
             Table::DeadLetters => "dead_letters",
+            Table::Ledger => "ledger",
         }
     }
 }

@@ -17,8 +17,11 @@ use crate::bank::{DebitExtra, Transfer};
 use crate::clients::kafka::Producer;
 use crate::system::{Backlog, Common, Endpoints, Options, Outcome, Role, SharedProducer, System};
 
-/// How long the in-transaction publish may take before the transaction rolls back.
-const PUBLISH_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long the in-transaction publish may take before the transaction rolls back: a
+/// short request timeout, as a naive service would set to keep its transactions short.
+/// The producer keeps the message queued after the timeout and may still deliver it,
+/// which is exactly the trap.
+const PUBLISH_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// The dual-write control scheme.
 pub struct DualWrite {

@@ -455,17 +455,23 @@ impl System for TxMsg {
     }
 
     async fn backlog(&self) -> Result<Backlog> {
-        // Every committed cross-bank debit has a txstate row; every credit a dedup row.
+        // Every committed cross-bank debit has a txstate row in its bank; it is done when
+        // the other bank has credited it (a positive ledger row: with or without dedup)
+        // or parked it.
         let mut pending = 0;
         for id in BankId::ALL {
-            let bank = self.common.bank(id);
-            pending += bank.count(Table::TxState).await?;
-            pending -= bank.count(Table::Dedup).await?;
-            pending -= bank.count(Table::DeadLetters).await?;
+            let debited = self.common.bank(id).transfer_ids(Table::TxState).await?;
+            let other = self.common.bank(id.other());
+            let credited = other.transfer_ids(Table::Ledger).await?;
+            let parked = other.transfer_ids(Table::DeadLetters).await?;
+            pending += debited
+                .iter()
+                .filter(|t| !credited.contains(t) && !parked.contains(t))
+                .count() as i64;
         }
         Ok(Backlog {
             outbox: 0,
-            lag: pending.max(0),
+            lag: pending,
             producing: 0,
         })
     }
