@@ -17,7 +17,9 @@
 //! - `failed-applied` is reported besides `lost`/`phantom`/`duplicated` when a failed
 //!   transfer was applied partly or more than once.
 //! - The final balances should sum to the initial total less the money held by parked
-//!   transfers.
+//!   (and, in a run that did not drain, in-flight) transfers.
+//! - A run whose `drain` op says `drained: false` reports what would be `lost` as
+//!   `in-flight` instead: not invalid, but the verdict cannot be `valid`.
 //! - Reads sum every integer balance they hold; a read with a `null` balance is not
 //!   checked for its total.
 
@@ -26,6 +28,7 @@ use crate::history::{Op, OpType, Process};
 use crate::values::{Balances, DeadLetterValue, InitValue, LedgerValue, TransferId, TransferValue};
 use crate::verdict::{CheckerResult, Finding, LedgerEntry, Validity};
 use crate::Checker;
+use serde_json::{Map, Value};
 use std::collections::BTreeMap;
 
 /// Anomaly names of the bank model.
@@ -55,6 +58,10 @@ pub mod anomaly {
     /// Would be lost, but dead-lettered: waiting for manual intervention. Does not
     /// make a history invalid.
     pub const PARKED: &str = "parked";
+    /// Would be lost, but the system did not drain (the `drain` op says
+    /// `drained: false`): the credit may still arrive. Does not make a history
+    /// invalid, but makes it unknown.
+    pub const IN_FLIGHT: &str = "in-flight";
 }
 
 use anomaly::*;
@@ -170,6 +177,139 @@ pub struct BankChecker {
     unreadable: u64,
     /// Money held by parked transfers (debited, not credited), found by the judging.
     parked_held: i128,
+    /// The last `drain` op, if any.
+    drain: Option<DrainReport>,
+    /// Money held by in-flight transfers (debited, not credited), found by the judging.
+    in_flight_held: i128,
+}
+
+/// The harness's report on its wait for the system to drain, appended before the final
+/// ledgers:
+///
+/// ```json
+/// {"process": "final", "type": "ok", "f": "drain",
+///  "value": {"drained": false, "waited_s": 30.0, "backlog": {"outbox": 0, "lag": 3, "producing": 0}}}
+/// ```
+///
+/// Only `drained` is required; `waited_s` (a number ≥ 0) and `backlog` (an object)
+/// may be absent or `null`; other fields are allowed and ignored.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DrainReport {
+    /// Index of the op.
+    pub op: u64,
+    /// Whether every published message was consumed before the final ledgers were read.
+    pub drained: bool,
+    /// How long the harness waited, in seconds.
+    pub waited_s: Option<f64>,
+    /// What was left when the wait ended (`outbox`, `lag`, `producing`, …).
+    pub backlog: Option<Map<String, Value>>,
+}
+
+/// True for the op that reports the drain wait: `f` `drain` by the `final` actor, `ok`
+/// with any value but a list (a list is a queue model's drain), or of another type with
+/// an object value. Such an op belongs to the bank model, never to the queue model;
+/// whether it is well formed is [`DrainReport::from_op`]'s business.
+pub fn is_drain_report(op: &Op) -> bool {
+    if op.f != "drain" || !matches!(&op.process, Process::Named(n) if n == "final") {
+        return false;
+    }
+    let raw = op.value.get().trim_start();
+    match op.op_type {
+        OpType::Ok => !raw.starts_with('['),
+        _ => raw.starts_with('{'),
+    }
+}
+
+impl DrainReport {
+    /// Reads the report from a `drain` op (see [`is_drain_report`]); `Err` says in words
+    /// what is wrong with it.
+    pub fn from_op(op: &Op) -> Result<DrainReport, String> {
+        const SHAPE: &str = "{\"drained\": true|false, \"waited_s\": SECONDS, \"backlog\": {…}}";
+        if op.op_type != OpType::Ok {
+            return Err(format!(
+                "the final drain op must be a single ok line, not {}",
+                op.op_type
+            ));
+        }
+        let v: Value = serde_json::from_str(op.value.get())
+            .map_err(|e| format!("the final drain op's value cannot be read: {e}"))?;
+        let Value::Object(m) = v else {
+            return Err(format!(
+                "the final drain op's value must be an object {SHAPE}, not {}",
+                short(&v)
+            ));
+        };
+        let drained = match m.get("drained") {
+            Some(Value::Bool(b)) => *b,
+            None => {
+                return Err(format!(
+                    "the final drain op's value has no \"drained\" (expected {SHAPE})"
+                ))
+            }
+            Some(other) => {
+                return Err(format!(
+                    "the final drain op's \"drained\" must be true or false, not {}",
+                    short(other)
+                ))
+            }
+        };
+        let waited_s = match m.get("waited_s") {
+            None | Some(Value::Null) => None,
+            Some(Value::Number(n)) if n.as_f64().is_some_and(|x| x >= 0.0) => n.as_f64(),
+            Some(other) => {
+                return Err(format!(
+                    "the final drain op's \"waited_s\" must be a number of seconds >= 0, not {}",
+                    short(other)
+                ))
+            }
+        };
+        let backlog = match m.get("backlog") {
+            None | Some(Value::Null) => None,
+            Some(Value::Object(b)) => Some(b.clone()),
+            Some(other) => {
+                return Err(format!(
+                    "the final drain op's \"backlog\" must be an object, not {}",
+                    short(other)
+                ))
+            }
+        };
+        Ok(DrainReport {
+            op: op.index,
+            drained,
+            waited_s,
+            backlog,
+        })
+    }
+
+    /// The backlog in words, keys sorted: `lag 3, outbox 0, producing 0`.
+    pub fn backlog_words(&self) -> String {
+        match &self.backlog {
+            None => "not reported".to_owned(),
+            Some(b) if b.is_empty() => "none reported".to_owned(),
+            Some(b) => {
+                let mut parts: Vec<(&String, &Value)> = b.iter().collect();
+                parts.sort_by(|x, y| x.0.cmp(y.0));
+                parts
+                    .iter()
+                    .map(|(k, v)| match v {
+                        Value::String(s) => format!("{k} {s}"),
+                        v => format!("{k} {v}"),
+                    })
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            }
+        }
+    }
+}
+
+/// A JSON value for an error message, cut short.
+fn short(v: &Value) -> String {
+    let s = v.to_string();
+    if s.chars().count() > 40 {
+        format!("{}…", s.chars().take(40).collect::<String>())
+    } else {
+        s
+    }
 }
 
 /// True for the `f`s the bank model reads.
@@ -542,6 +682,14 @@ impl BankChecker {
         let slot = self.transfer_slot(v.transfer);
         self.dead.entry(slot).or_insert((op.index, v.reason));
     }
+
+    fn observe_drain(&mut self, op: &Op) {
+        match DrainReport::from_op(op) {
+            // The last one counts.
+            Ok(r) => self.drain = Some(r),
+            Err(e) => self.unreadable(op, "a drain report", e),
+        }
+    }
 }
 
 impl Checker for BankChecker {
@@ -552,6 +700,7 @@ impl Checker for BankChecker {
             "final-ledger" => self.observe_ledger(op),
             "init" => self.observe_init(op),
             "dead-letter" => self.observe_dead_letter(op),
+            "drain" if is_drain_report(op) => self.observe_drain(op),
             _ => return,
         }
         self.stats.ops += 1;
@@ -582,13 +731,17 @@ impl Checker for BankChecker {
         stats.insert("dead-letters".into(), s.dead_letters);
         stats.insert("accounts".into(), self.init.map_or(0, |i| i.accounts));
         stats.insert("unreadable-ops".into(), self.unreadable);
+        if let Some(d) = &self.drain {
+            stats.insert("drained".into(), u64::from(d.drained));
+        }
         for list in self.anomalies.values_mut() {
             list.sort_by_key(|f| f.ops.first().copied().unwrap_or(0));
         }
         let invalid = self
             .anomalies
             .iter()
-            .any(|(k, v)| k != PARKED && !v.is_empty());
+            .any(|(k, v)| k != PARKED && k != IN_FLIGHT && !v.is_empty());
+        let in_flight = self.anomalies.get(IN_FLIGHT).is_some_and(|v| !v.is_empty());
         if self.init.is_none() && self.any_ledger {
             self.notes
                 .push("no init: final balances could not be compared with the ledgers".to_owned());
@@ -605,7 +758,7 @@ impl Checker for BankChecker {
         }
         let valid = if invalid {
             Validity::Invalid
-        } else if !self.notes.is_empty() {
+        } else if !self.notes.is_empty() || in_flight {
             Validity::Unknown
         } else {
             Validity::Valid
@@ -719,6 +872,9 @@ impl BankChecker {
         // What each transfer is flagged with.
         let mut flags: Vec<(u32, &'static str)> = Vec::new();
         let mut parked_held: i128 = 0;
+        let mut in_flight_held: i128 = 0;
+        let mut in_flight = 0u64;
+        let undrained = self.drain.as_ref().is_some_and(|d| !d.drained);
         let mut unjudged = 0u64;
         for (i, t) in self.transfers.iter().enumerate() {
             let k = t.tally;
@@ -744,6 +900,10 @@ impl BankChecker {
                 if self.dead.contains_key(&slot) {
                     flags.push((slot, PARKED));
                     parked_held += i128::from(t.amount) * i128::from(d);
+                } else if undrained {
+                    flags.push((slot, IN_FLIGHT));
+                    in_flight_held += i128::from(t.amount) * i128::from(d);
+                    in_flight += 1;
                 } else {
                     flags.push((slot, LOST));
                 }
@@ -766,7 +926,16 @@ impl BankChecker {
                 "{unjudged} transfers involve a bank with no final-ledger line; they were not judged"
             ));
         }
+        if in_flight > 0 {
+            let op = self.drain.as_ref().map_or(0, |d| d.op);
+            self.notes.push(format!(
+                "the system did not drain (op {op}): {in_flight} transfer{} not credited may \
+                 still be in flight (in-flight) and could not be judged",
+                if in_flight == 1 { "" } else { "s" }
+            ));
+        }
         self.parked_held = parked_held;
+        self.in_flight_held = in_flight_held;
         if flags.is_empty() {
             return;
         }
@@ -906,6 +1075,33 @@ impl BankChecker {
                 }
                 s.push('.');
                 s
+            }
+            IN_FLIGHT => {
+                let drain = match &self.drain {
+                    Some(d) => {
+                        ops.push(d.op);
+                        let waited = d
+                            .waited_s
+                            .map(|w| format!(", after waiting {w} s"))
+                            .unwrap_or_default();
+                        format!(
+                            "the system did not drain (op {}{waited}; backlog: {})",
+                            d.op,
+                            d.backlog_words()
+                        )
+                    }
+                    None => "the system did not drain".to_owned(),
+                };
+                if k.debits >= 1 {
+                    format!(
+                        "{id} {outcome} and debited {from} by {amt} (ledger op {}), but {to} was not credited; {drain}, so the credit may still arrive.",
+                        list(&ops_of(&|e, _| e.account == from && e.amount < 0))
+                    )
+                } else {
+                    format!(
+                        "{id} {outcome}, but neither {from} nor {to} shows it in the final ledgers; {drain}, so the transfer of {amt} may still be applied."
+                    )
+                }
             }
             DUPLICATED => format!(
                 "Let {id} move {amt} from {from} to {to} ({}). Then the ledgers should debit {from} once and credit {to} once, but they show {} debit{} and {} credit{} (ledger op {}): applied more than once.",
@@ -1051,12 +1247,22 @@ impl BankChecker {
         }
         if let Some(init) = self.init {
             if covered == init.accounts && all_numbers && init.accounts > 0 {
-                let expected = init.total - self.parked_held;
+                let expected = init.total - self.parked_held - self.in_flight_held;
                 if final_sum != expected {
-                    let parked = if self.parked_held != 0 {
-                        format!(" less {} held by parked transfers", self.parked_held)
-                    } else {
+                    let mut held: Vec<String> = Vec::new();
+                    if self.parked_held != 0 {
+                        held.push(format!("{} held by parked transfers", self.parked_held));
+                    }
+                    if self.in_flight_held != 0 {
+                        held.push(format!(
+                            "{} held by in-flight transfers",
+                            self.in_flight_held
+                        ));
+                    }
+                    let parked = if held.is_empty() {
                         String::new()
+                    } else {
+                        format!(" less {}", held.join(" and "))
                     };
                     findings.push((
                         WRONG_TOTAL,

@@ -3,11 +3,14 @@
 //!
 //! Models are detected from the ops present (any `init`, `transfer`, `read`,
 //! `final-ledger` or `dead-letter` means bank; any `enqueue`, `dequeue` or `drain`
-//! means queue) unless one is named. The verdict is `invalid` if any model is,
-//! otherwise `unknown` if any model is unknown or no model had an op to check, and
-//! `valid` only when every model that ran is valid and had something to check.
+//! means queue) unless one is named. The exception is the `final` actor's drain report
+//! (`f` `drain` whose value is not a list, see [`crate::bank::DrainReport`]): it belongs
+//! to the bank model, and one that is not well formed is a `Malformed` error naming its
+//! line. The verdict is `invalid` if any model is, otherwise `unknown` if any model is
+//! unknown or no model had an op to check, and `valid` only when every model that ran
+//! is valid and had something to check.
 
-use crate::bank::{is_bank_f, BankChecker};
+use crate::bank::{is_bank_f, is_drain_report, BankChecker, DrainReport};
 use crate::history::{HistoryError, HistoryReader, Op, Sequencer};
 use crate::queue::{is_queue_f, QueueChecker};
 use crate::verdict::{CheckerResult, ModelSummary, Validity, Verdict};
@@ -80,6 +83,14 @@ impl Session {
             .observe(op)
             .map_err(|message| HistoryError::Malformed { line, message })?;
         self.ops += 1;
+        if is_drain_report(op) {
+            DrainReport::from_op(op)
+                .map_err(|message| HistoryError::Malformed { line, message })?;
+            if let Some(b) = &mut self.bank {
+                b.observe(op);
+            }
+            return Ok(());
+        }
         if let Some(b) = &mut self.bank {
             if is_bank_f(&op.f) {
                 b.observe(op);

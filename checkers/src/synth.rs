@@ -118,7 +118,8 @@ pub struct BankLedger {
 /// A generated history kept in memory (small runs: tests).
 #[derive(Debug, Clone)]
 pub struct BankHistory {
-    /// `init` and the client and nemesis ops, indexed from 0.
+    /// `init` and the client and nemesis ops, indexed from 0 (and the `drain` op an
+    /// [`Injection::InFlight`] appends).
     pub body: Vec<Op>,
     /// Every transfer invoked.
     pub transfers: Vec<TransferTruth>,
@@ -488,11 +489,15 @@ pub enum Injection {
     NullBalance,
     /// Drop a credit entry and dead-letter the transfer.
     Parked,
+    /// Drop a credit entry and report that the system did not drain (a `drain` op at
+    /// the end of the body, before the final lines): `in-flight`, not `lost`. It turns
+    /// any other dropped credit into `in-flight` too.
+    InFlight,
 }
 
 impl Injection {
     /// Every kind.
-    pub const ALL: [Injection; 12] = [
+    pub const ALL: [Injection; 13] = [
         Injection::Lost,
         Injection::Duplicated,
         Injection::Phantom,
@@ -505,6 +510,7 @@ impl Injection {
         Injection::UnexpectedKey,
         Injection::NullBalance,
         Injection::Parked,
+        Injection::InFlight,
     ];
 }
 
@@ -584,7 +590,7 @@ pub fn inject(h: &mut BankHistory, kind: Injection, seed: u64) -> Option<Vec<(St
         Some(h.body[i].index)
     };
     match kind {
-        Injection::Lost | Injection::Parked => {
+        Injection::Lost | Injection::Parked | Injection::InFlight => {
             let cands: Vec<usize> = applied
                 .iter()
                 .copied()
@@ -597,6 +603,15 @@ pub fn inject(h: &mut BankHistory, kind: Injection, seed: u64) -> Option<Vec<(St
                 h.dead_letters
                     .push((t.id.clone(), "poison message".to_owned()));
                 Some(vec![e("parked", Subject::Transfer(t.id))])
+            } else if kind == Injection::InFlight {
+                let backlog = json!({"outbox": 0, "lag": 1, "producing": 0});
+                let value = json!({"drained": false, "waited_s": 30.0, "backlog": backlog});
+                let mut op = Op::new(Process::final_actor(), OpType::Ok, "drain", &value).ok()?;
+                let index = h.body.len() as u64;
+                op.index = index;
+                op.time = Some(index * 1000);
+                h.body.push(op);
+                Some(vec![e("in-flight", Subject::Transfer(t.id))])
             } else {
                 Some(vec![
                     e("lost", Subject::Transfer(t.id)),

@@ -79,3 +79,18 @@ pub fn ids(v: &Verdict, name: &str) -> Vec<Value> {
 pub fn kinds(v: &Verdict) -> Vec<String> {
     v.anomalies.keys().cloned().collect()
 }
+
+/// The harness's drain report: `drained` and, when not drained, a backlog left.
+pub fn drain(drained: bool) -> Value {
+    let backlog = if drained {
+        json!({"outbox": 0, "lag": 0, "producing": 0})
+    } else {
+        json!({"outbox": 0, "lag": 2, "producing": 1})
+    };
+    op(
+        json!("final"),
+        "ok",
+        "drain",
+        json!({"drained": drained, "waited_s": 30.0, "backlog": backlog}),
+    )
+}
