@@ -397,13 +397,12 @@ async fn drive(
             .map(|b| format!(" ({b})"))
             .unwrap_or_default()
     );
-    // The drain's outcome goes into the history (`settle`: `drain` is the queue model's
-    // op): transfers still in flight after a drain that gave up are not lost (the checker
-    // calls them in-flight, the verdict unknown).
+    // The drain's outcome goes into the history: transfers still in flight after a drain
+    // that gave up are not lost (the checker calls them in-flight, the verdict unknown).
     recorder.named(
         "final",
         OpType::Ok,
-        "settle",
+        "drain",
         &serde_json::json!({
             "drained": drained,
             "waited_s": drain_wait.as_secs_f64(),

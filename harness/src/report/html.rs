@@ -20,7 +20,7 @@ const L: f64 = 110.0;
 /// Right margin.
 const R: f64 = 16.0;
 /// Anomaly names that do not break a model by themselves.
-const NOT_VIOLATIONS: [&str; 2] = ["parked", "recovered"];
+const NOT_VIOLATIONS: [&str; 3] = ["parked", "in-flight", "recovered"];
 
 const OK: &str = "#2e7d32";
 const FAIL: &str = "#d32f2f";
@@ -84,6 +84,9 @@ fn meaning(name: &str) -> &'static str {
         "unexpected-key" => "a read names an account init did not",
         "null-balance" => "a read returned no balance for an account",
         "parked" => "dead-lettered, waiting for manual intervention (not a violation)",
+        "in-flight" => {
+            "not credited yet: the system did not drain, so it may still arrive (verdict unknown)"
+        }
         "recovered" => "dequeued after an enqueue with unknown outcome (not a violation)",
         _ => "",
     }
