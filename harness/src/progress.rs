@@ -137,6 +137,7 @@ pub fn workload(time_limit: Duration, recorder: Arc<Recorder>) -> Ticker {
             .progress_chars("=> "),
     );
     bar.set_prefix(prefix.clone());
+    bar.set_message("0 ops");
     let start = Instant::now();
     let task = tokio::spawn(async move {
         loop {

@@ -90,8 +90,6 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
 
 /// Runs `chaosbank run`.
 pub fn run(args: RunArgs) -> ExitCode {
-    let seed = args.seed.unwrap_or_else(run::seed_from_time);
-    println!("seed {seed}");
     let junit = args.junit.clone();
     let faults = match run::parse_nemesis(&args.nemesis) {
         Ok(f) => f,
@@ -100,6 +98,8 @@ pub fn run(args: RunArgs) -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    let seed = args.seed.unwrap_or_else(run::seed_from_time);
+    println!("seed {seed}");
     block_on(async move {
         let cfg = RunConfig {
             system: args.system,

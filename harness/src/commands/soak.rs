@@ -20,8 +20,9 @@ use std::time::Duration;
   chaosbank soak --systems dual-write --seeds 1,5,9 --nemesis kill --time-limit 30s
 
 Each run is stored as `chaosbank run` stores it; failing runs keep everything, passing
-runs keep only run.json and verdict.json. Ctrl-C stops after the current run is removed
-and prints the table so far. Exit status: 0 all valid, 1 any failed.")]
+runs keep only run.json and verdict.json. Ctrl-C stops after the current run and prints
+the table so far (a second Ctrl-C aborts the current run). Exit status: 0 all valid, 1 any
+failed or the soak was stopped early, 2 bad flags.")]
 pub struct SoakArgs {
     /// Systems to run, comma-separated: dual-write, outbox, txmsg.
     #[arg(long, default_value = "outbox,txmsg")]
