@@ -39,11 +39,43 @@ impl Replay {
             describe(&self.original_outcome(), &self.original_dir),
             describe(&again, self.again.dir()),
             if self.reproduced {
-                "REPRODUCED: same validity, same anomaly kinds"
+                "REPRODUCED: same validity, same anomaly kinds".to_string()
             } else {
-                "NOT REPRODUCED: the verdicts differ"
+                format!(
+                    "NOT REPRODUCED: {}",
+                    difference(&self.original_outcome(), &again)
+                )
             }
         )
+    }
+}
+
+/// What differs between two outcomes, for a person: the validity, or the violation
+/// kinds found only on one side.
+pub fn difference(original: &Outcome, again: &Outcome) -> String {
+    let mut parts = Vec::new();
+    if original.valid != again.valid {
+        parts.push(format!(
+            "{} then {}",
+            original.valid.to_uppercase(),
+            again.valid.to_uppercase()
+        ));
+    }
+    let (a, b) = (original.violations(), again.violations());
+    let only = |x: &[String], y: &[String]| -> Vec<String> {
+        x.iter().filter(|k| !y.contains(k)).cloned().collect()
+    };
+    let (lost, new) = (only(&a, &b), only(&b, &a));
+    if !lost.is_empty() {
+        parts.push(format!("not found again: {}", lost.join(", ")));
+    }
+    if !new.is_empty() {
+        parts.push(format!("new in the replay: {}", new.join(", ")));
+    }
+    if parts.is_empty() {
+        "nothing".to_string()
+    } else {
+        parts.join("; ")
     }
 }
 
@@ -160,6 +192,14 @@ mod tests {
             &outcome("invalid", &[("duplicated", 1), ("phantom", 1)])
         ));
         assert!(!reproduced(&dup, &outcome("invalid", &[("phantom", 1)])));
+        assert_eq!(
+            difference(&dup, &outcome("invalid", &[("phantom", 1)])),
+            "not found again: duplicated; new in the replay: phantom"
+        );
+        assert_eq!(
+            difference(&valid, &dup),
+            "VALID then INVALID; new in the replay: duplicated"
+        );
     }
 
     #[test]
