@@ -78,6 +78,11 @@ async fn builder_run_is_stored_and_replays() {
         "{:?}",
         meta.engines
     );
+    assert!(
+        meta.engines["kafka"].starts_with("tansu "),
+        "{:?}",
+        meta.engines
+    );
     let outcome = meta.outcome.as_ref().expect("the outcome");
     assert_eq!(outcome.valid, "valid");
     assert_eq!(outcome.faults, report.faults);

@@ -55,8 +55,8 @@ pub struct RunMeta {
     pub docker: Option<DockerVersion>,
     /// One entry per container, by node name.
     pub containers: BTreeMap<String, Container>,
-    /// The engines' own version strings, by node (`SELECT version()` for the
-    /// databases).
+    /// The engines' own versions, by node: `SELECT version()` for the databases, the
+    /// broker binary and its crate version for the brokers (`tansu 0.6.0`).
     pub engines: BTreeMap<String, String>,
     /// The stored run this one replays, if any.
     pub replay_of: Option<PathBuf>,
@@ -290,6 +290,8 @@ impl RunStore {
                     }
                     Err(e) => tracing::warn!("version of {name}: {e:#}"),
                 }
+            } else if let Some(v) = broker_version(&name, &node.image) {
+                self.meta.engines.insert(name.clone(), v);
             }
             self.meta.containers.insert(
                 name,
@@ -371,6 +373,18 @@ pub fn load(dir: &Path) -> Result<RunMeta> {
         bail!("{}: malformed run.json: no system", path.display());
     }
     Ok(meta)
+}
+
+/// The broker binary a chaosbank image carries, as `tansu 0.6.0`: read from
+/// [`crate::images::binaries`] (`tansu-0.6.0/bin/tansu`); `None` for other images.
+fn broker_version(node: &str, image: &str) -> Option<String> {
+    let name = image.strip_prefix("chaosbank/")?.split(':').next()?;
+    let bins = crate::images::binaries(name);
+    let (file, path) = bins
+        .iter()
+        .find(|(file, _)| bins.len() == 1 || file.contains(node))?;
+    let version = path.split('/').next()?.rsplit_once('-')?.1;
+    Some(format!("{file} {version}"))
 }
 
 /// `SELECT version()` on a database, within five seconds.
@@ -517,6 +531,30 @@ mod tests {
         let text = std::fs::read_to_string(dir.join(RUN_JSON)).unwrap();
         assert!(text.contains("\"system\": \"txmsg\""), "{text}");
         let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn broker_versions_come_from_the_binaries() {
+        // `<binary> <version>`, the version from the cache path (e.g. `tansu 0.6.0`).
+        let is = |v: Option<String>, bin: &str| {
+            let v = v.unwrap_or_default();
+            let version = v.strip_prefix(bin).and_then(|r| r.strip_prefix(' '));
+            assert!(
+                version.is_some_and(|r| r.starts_with(|c: char| c.is_ascii_digit())),
+                "{v:?} is not `{bin} <version>`"
+            );
+        };
+        is(broker_version("kafka", "chaosbank/kafka-api:0123"), "tansu");
+        is(
+            broker_version("broker", "chaosbank/rocketmq:0123"),
+            "rocketmq-broker-rust",
+        );
+        is(
+            broker_version("namesrv", "chaosbank/rocketmq:0123"),
+            "rocketmq-namesrv-rust",
+        );
+        assert_eq!(broker_version("kafka", "apache/kafka:3.7"), None);
+        assert_eq!(broker_version("postgres", "chaosbank/postgres:0123"), None);
     }
 
     #[test]
