@@ -262,7 +262,18 @@ impl RunStore {
             }
             Err(e) => tracing::warn!("docker version: {e}"),
         }
+        self.record_containers(cluster).await;
+        self.save_logged();
+    }
+
+    /// Records the image id (and the engine's version) of every node not recorded yet:
+    /// those of the cluster's start, and nodes added later (a scheme's own containers).
+    async fn record_containers(&mut self, cluster: &Cluster) {
+        let engine = cluster.engine();
         for name in cluster.nodes() {
+            if self.meta.containers.contains_key(&name) {
+                continue;
+            }
             let Ok(node) = cluster.node(&name) else {
                 continue;
             };
@@ -302,13 +313,13 @@ impl RunStore {
                 },
             );
         }
-        self.save_logged();
     }
 
-    /// Saves every container's log under `logs/` (call before the cluster is removed)
-    /// and completes `run.json` with the outcome.
+    /// Records nodes added since the start, saves every container's log under `logs/`
+    /// (call before the cluster is removed) and completes `run.json` with the outcome.
     pub async fn finish(&mut self, cluster: &Cluster, result: &Result<RunReport>) {
         self.progress.phase("saving container logs");
+        self.record_containers(cluster).await;
         save_logs(cluster, &self.dir.join(LOGS)).await;
         self.record(result);
         self.progress.finish();

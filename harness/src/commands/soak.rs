@@ -52,9 +52,9 @@ pub struct SoakArgs {
     /// Mean time a fault holds.
     #[arg(long, default_value = "5s", value_parser = parse_duration)]
     pub fault_hold: Duration,
-    /// Nodes the faults may target, comma-separated.
-    #[arg(long, default_value = "postgres,mariadb,kafka,broker")]
-    pub targets: String,
+    /// Nodes the faults may target, comma-separated (default: those of `chaosbank run`).
+    #[arg(long)]
+    pub targets: Option<String>,
     /// Where runs are stored.
     #[arg(long, default_value = "runs")]
     pub out: PathBuf,
@@ -84,12 +84,14 @@ pub fn run(args: SoakArgs) -> ExitCode {
         drain_timeout: args.drain_timeout,
         fault_interval: args.fault_interval,
         fault_hold: args.fault_hold,
-        targets: args
-            .targets
-            .split(',')
-            .map(|t| t.trim().to_string())
-            .filter(|t| !t.is_empty())
-            .collect(),
+        targets: match &args.targets {
+            Some(list) => list
+                .split(',')
+                .map(|t| t.trim().to_string())
+                .filter(|t| !t.is_empty())
+                .collect(),
+            None => RunConfig::new(0).targets,
+        },
         out: args.out,
         ..RunConfig::new(0)
     };
