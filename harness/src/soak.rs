@@ -194,6 +194,69 @@ pub fn table(rows: &[Row]) -> String {
     s
 }
 
+/// The soak as JUnit XML: one testcase per run (`<system> seed <seed>`), a `failure`
+/// for an invalid verdict, an `error` for an unknown one or a run that failed.
+pub fn junit(rows: &[Row]) -> String {
+    use crate::report::escape;
+    let (mut failures, mut errors) = (0, 0);
+    let mut cases = String::new();
+    for r in rows {
+        let name = format!("{} seed {}", r.system, r.seed);
+        let _ = writeln!(
+            cases,
+            "    <testcase name=\"{}\" classname=\"chaosbank.soak.{}\" time=\"0\">",
+            escape(&name),
+            escape(r.system.name())
+        );
+        let anomalies = r
+            .outcome
+            .anomalies
+            .iter()
+            .map(|(k, n)| format!("{n} {k}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let place = r
+            .dir
+            .as_ref()
+            .map(|d| d.display().to_string())
+            .unwrap_or_default();
+        match r.outcome.valid.as_str() {
+            "valid" => {}
+            "invalid" => {
+                failures += 1;
+                let _ = writeln!(
+                    cases,
+                    "      <failure type=\"invalid\" message=\"{}\">{}</failure>",
+                    escape(&anomalies),
+                    escape(&place)
+                );
+            }
+            other => {
+                errors += 1;
+                let message =
+                    r.outcome.error.clone().unwrap_or_else(|| {
+                        format!("the verdict is {other} (nothing could be judged)")
+                    });
+                let _ = writeln!(
+                    cases,
+                    "      <error type=\"{}\" message=\"{}\">{}</error>",
+                    escape(other),
+                    escape(message.lines().next().unwrap_or_default()),
+                    escape(format!("{message}\n{place}").trim_end())
+                );
+            }
+        }
+        cases.push_str("    </testcase>\n");
+    }
+    let n = rows.len();
+    format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n\
+         <testsuites tests=\"{n}\" failures=\"{failures}\" errors=\"{errors}\">\n  \
+         <testsuite name=\"chaosbank-soak\" tests=\"{n}\" failures=\"{failures}\" \
+         errors=\"{errors}\" skipped=\"0\" time=\"0\">\n{cases}  </testsuite>\n</testsuites>\n"
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -252,6 +315,12 @@ mod tests {
             },
             dir: Some("runs/dual-write/b-2".into()),
         };
+        let xml = junit(&[pass.clone(), fail.clone()]);
+        assert!(
+            xml.contains("tests=\"2\" failures=\"1\" errors=\"0\""),
+            "{xml}"
+        );
+        assert!(xml.contains("message=\"2 phantom\""), "{xml}");
         let t = table(&[pass, fail]);
         assert!(t.contains("phantom ×2 — runs/dual-write/b-2"), "{t}");
         assert!(!t.contains("runs/outbox/a-1"), "{t}");

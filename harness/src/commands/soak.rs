@@ -18,6 +18,7 @@ use std::time::Duration;
 #[command(after_help = "Examples:
   chaosbank soak --systems outbox,txmsg --seeds 1..20 --time-limit 10m
   chaosbank soak --systems dual-write --seeds 1,5,9 --nemesis kill --time-limit 30s
+  chaosbank soak --seeds 1..10 --time-limit 2m --junit soak.xml   # for CI
 
 Each run is stored as `chaosbank run` stores it; failing runs keep everything, passing
 runs keep only run.json and verdict.json. Ctrl-C stops after the current run and prints
@@ -58,6 +59,9 @@ pub struct SoakArgs {
     /// Where runs are stored.
     #[arg(long, default_value = "runs")]
     pub out: PathBuf,
+    /// Also write JUnit XML to FILE: one testcase per run.
+    #[arg(long, value_name = "FILE")]
+    pub junit: Option<PathBuf>,
 }
 
 /// Runs `chaosbank soak`.
@@ -107,6 +111,7 @@ pub fn run(args: SoakArgs) -> ExitCode {
         base.time_limit,
         args.nemesis
     );
+    let junit = args.junit.clone();
     block_on(async move {
         let stop = Arc::new(AtomicBool::new(false));
         let mut done = 0;
@@ -146,7 +151,13 @@ pub fn run(args: SoakArgs) -> ExitCode {
             return Ok(ExitCode::from(1));
         };
         print!("{}", soak::table(&rows));
-        let failed = rows.iter().any(|r| !r.passed()) || rows.len() < total;
+        let mut failed = rows.iter().any(|r| !r.passed()) || rows.len() < total;
+        if let Some(path) = &junit {
+            if let Err(e) = std::fs::write(path, soak::junit(&rows)) {
+                eprintln!("chaosbank soak: writing {}: {e}", path.display());
+                failed = true;
+            }
+        }
         Ok(ExitCode::from(u8::from(failed)))
     })
 }
