@@ -198,6 +198,26 @@ impl Engine {
         }
         out
     }
+
+    /// Streams a container's whole log (stdout and stderr, as it printed them) into the
+    /// file `path`, replacing it.
+    pub async fn save_logs(&self, name: &str, path: &std::path::Path) -> Result<()> {
+        use futures_util::StreamExt;
+        use std::io::Write;
+        let io = |e: std::io::Error| Error::Config(format!("writing {}: {e}", path.display()));
+        let mut file = std::io::BufWriter::new(std::fs::File::create(path).map_err(io)?);
+        let opts = bollard::query_parameters::LogsOptions {
+            stdout: true,
+            stderr: true,
+            ..Default::default()
+        };
+        let mut stream = self.api.logs(name, Some(opts));
+        while let Some(chunk) = stream.next().await {
+            let chunk = chunk.map_err(Error::docker(format!("logs of container {name}")))?;
+            file.write_all(&chunk.into_bytes()).map_err(io)?;
+        }
+        file.flush().map_err(io)
+    }
 }
 
 fn label_filter(labels: &[(&str, &str)]) -> HashMap<String, Vec<String>> {

@@ -5,9 +5,14 @@
 //! by a [`schedule`] → history → checkers → report. What a run leaves behind is removed
 //! by its [`cluster::Cluster`], its [`watchdog`] or the next run's [`reaper`], all keyed
 //! by the [`labels`].
+//!
+//! From your own tests, [`Test`] runs the whole thing (as `chaosbank run` does) and
+//! returns a [`RunReport`] to assert on; [`store`] is what a run leaves on disk,
+//! [`replay`] runs a stored run again, [`soak`] runs many seeds.
 
 #![warn(missing_docs)]
 
+pub mod api;
 pub mod cluster;
 pub mod deploy;
 pub mod docker;
@@ -17,16 +22,22 @@ pub mod images;
 pub mod labels;
 pub mod nemesis;
 pub mod probe;
+pub mod progress;
 pub mod reaper;
 pub mod recorder;
+pub mod replay;
 pub mod report;
 pub mod run;
 pub mod schedule;
 pub mod service;
+pub mod soak;
+pub mod store;
 pub mod watchdog;
 
+pub use api::Test;
 pub use cluster::{Cluster, ClusterBuilder, Node};
 pub use error::{Error, Result};
 pub use nemesis::{Event, Fault, Nemesis};
-pub use schedule::{Schedule, ScheduleConfig};
+pub use run::{RunConfig, RunReport, SystemKind};
+pub use schedule::{FaultKind, Schedule, ScheduleConfig};
 pub use service::{Endpoint, NodeKind, Service};

@@ -8,7 +8,19 @@ use std::process::ExitCode;
 /// chaosbank: does money moved between two databases through a broker survive crashes
 /// and partitions? Runs real engines in containers, breaks them, and checks the history.
 #[derive(Parser)]
-#[command(name = "chaosbank", version, propagate_version = true)]
+#[command(
+    name = "chaosbank",
+    version,
+    propagate_version = true,
+    after_help = "Examples:
+  chaosbank run --system outbox --seed 7 --time-limit 30s   # one run, checked, stored in runs/
+  chaosbank replay runs/latest                              # run it again, same seed and faults
+  chaosbank soak --systems outbox,txmsg --seeds 1..20       # many seeds, one table
+  chaosbank check runs/latest/history.jsonl --json          # judge a history
+
+Each command has its own --help. Logs go to stderr, filtered by RUST_LOG (default info);
+progress bars are drawn when stderr is a terminal."
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -33,6 +45,14 @@ enum Command {
     ///
     /// Example: chaosbank run --system dual-write --nemesis kill,partition --time-limit 30s
     Run(commands::run::RunArgs),
+    /// Run a stored run again (same seed, workload and faults) and compare verdicts.
+    ///
+    /// Example: chaosbank replay runs/latest
+    Replay(commands::replay::ReplayArgs),
+    /// Run many seeds of one or more systems back to back and print one table.
+    ///
+    /// Example: chaosbank soak --systems outbox,txmsg --seeds 1..20 --time-limit 10m
+    Soak(commands::soak::SoakArgs),
     /// Run one of a scheme's processes (inside a node container; started by `run`).
     #[command(hide = true)]
     Node,
@@ -48,6 +68,8 @@ fn main() -> ExitCode {
         Command::Images(args) => commands::images::run(args),
         Command::Cluster(cmd) => commands::cluster::run(cmd),
         Command::Run(args) => commands::run::run(args),
+        Command::Replay(args) => commands::replay::run(args),
+        Command::Soak(args) => commands::soak::run(args),
         Command::Node => workloads::node::main(),
     }
 }

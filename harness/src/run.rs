@@ -10,7 +10,7 @@
 use anyhow::{bail, Context, Result};
 use checkers::history::OpType;
 use checkers::verdict::Verdict;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::io::BufReader;
 use std::path::PathBuf;
@@ -50,10 +50,13 @@ pub fn parse_nemesis(list: &str) -> Result<Vec<FaultKind>> {
     Ok(kinds)
 }
 
-/// Everything a run is made of.
-#[derive(Clone, Debug)]
+/// Everything a run is made of. Stored in `run.json` (see [`crate::store`]); fields
+/// missing from an older file take [`RunConfig::new`]'s values.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default)]
 pub struct RunConfig {
     /// The scheme under test.
+    #[serde(with = "crate::store::system_serde")]
     pub system: SystemKind,
     /// Fault kinds to draw from (empty: no faults).
     pub faults: Vec<FaultKind>,
@@ -116,7 +119,8 @@ impl RunConfig {
 }
 
 /// Measured figures of a run.
-#[derive(Clone, Debug, Default, Serialize)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(default)]
 pub struct Figures {
     /// Transfers acknowledged `ok`.
     pub transfers_ok: u64,
@@ -252,8 +256,12 @@ pub async fn run(cfg: &RunConfig) -> Result<RunReport> {
     } else {
         builder.rocketmq()
     };
-    let cluster = builder.start().await.context("starting the cluster")?;
+    let mut store = crate::store::RunStore::create(&dir, cfg)?;
+    let cluster = store
+        .cluster_up(builder.start().await.context("starting the cluster"))
+        .await?;
     let result = run_on(cfg, &cluster, dir).await;
+    store.finish(&cluster, &result).await;
     if let Err(e) = cluster.down().await {
         tracing::warn!("removing the cluster: {e}");
     }
@@ -312,6 +320,7 @@ async fn drive(
         &serde_json::json!({ "balances": balances }),
         None,
     )?;
+    let _progress = crate::progress::workload(cfg.time_limit, recorder.clone());
 
     let targets: Vec<&String> = cfg
         .targets

@@ -9,6 +9,12 @@ use std::process::ExitCode;
 
 /// Flags of `chaosbank check`.
 #[derive(clap::Args)]
+#[command(after_help = "Examples:
+  chaosbank check runs/latest/history.jsonl
+  chaosbank check history.jsonl --json --junit junit.xml --report report.html
+  cat history.jsonl | chaosbank check - --model bank
+
+Exit status: 0 valid, 1 invalid, 2 unknown or unusable input.")]
 pub struct CheckArgs {
     /// The history file (JSON Lines); `-` reads standard input.
     pub history: std::path::PathBuf,

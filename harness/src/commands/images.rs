@@ -15,9 +15,13 @@ pub struct ImagesArgs {
     /// Rebuild every image even when a cached one matches its recipe.
     #[arg(long, default_value_t = false)]
     pub rebuild: bool,
-    /// Hide the builds' own output (progress lines and timings are still shown).
+    /// Hide the builds' own output (progress lines and timings are still shown). On a
+    /// terminal the output is replaced by a spinner per image unless `--verbose`.
     #[arg(long, short, default_value_t = false)]
     pub quiet: bool,
+    /// Show the builds' own output even on a terminal (instead of a spinner).
+    #[arg(long, short, default_value_t = false, conflicts_with = "quiet")]
+    pub verbose: bool,
     /// Afterwards, remove chaosbank images of older recipes (those no container uses;
     /// only with every image selected, so no current tag is mistaken for an old one).
     #[arg(long, default_value_t = false)]
@@ -39,16 +43,24 @@ async fn build_and_list(args: ImagesArgs) -> anyhow::Result<ExitCode> {
     } else {
         args.names.clone()
     };
+    // On a terminal a spinner per image stands for the builds' output.
+    let spin = harness::progress::enabled() && !args.verbose;
     let opts = BuildOptions {
         rebuild: args.rebuild,
-        verbose: !args.quiet,
+        verbose: !args.quiet && !spin,
     };
     let mut rows: Vec<(String, anyhow::Result<Image>)> = Vec::new();
     for name in &names {
-        eprintln!("== {name}");
+        let bar = if spin {
+            harness::progress::spinner(format!("image {name}: checking, building if missing"))
+        } else {
+            eprintln!("== {name}");
+            indicatif::ProgressBar::hidden()
+        };
         let r = images::ensure(&engine, name, &opts)
             .await
             .with_context(|| format!("image {name}"));
+        bar.finish_and_clear();
         rows.push((name.clone(), r));
     }
     println!("{:<10} {:<32} {:>9}  status", "IMAGE", "REFERENCE", "SIZE");

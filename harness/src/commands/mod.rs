@@ -4,12 +4,16 @@
 pub mod check;
 pub mod cluster;
 pub mod images;
+pub mod replay;
 pub mod run;
+pub mod soak;
 
 /// Logs go to stderr, filtered by `RUST_LOG` (default: `info`, with the SQL and broker
 /// clients' own chatter — librdkafka logs every refused connection during a fault as an
-/// error — turned down or off).
+/// error — turned down or off), around the progress bars (which are drawn only when
+/// stderr is a terminal).
 pub fn init_logging() {
+    harness::progress::enable();
     let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
         tracing_subscriber::EnvFilter::new(
             "info,sqlx=error,rocketmq=warn,librdkafka=off,rdkafka=off",
@@ -17,7 +21,7 @@ pub fn init_logging() {
     });
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
+        .with_writer(|| harness::progress::LogWriter)
         .try_init();
 }
 

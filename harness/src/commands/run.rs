@@ -1,6 +1,8 @@
 //! `chaosbank run`: one scheme under a seeded workload and fault schedule, checked.
 //!
 //! Exit status as `chaosbank check`: 0 valid, 1 invalid, 2 unknown (or the run failed).
+//! The last line on stdout is a one-line summary for CI logs; `--junit FILE` writes the
+//! verdict (or the run's error) as JUnit XML.
 
 use crate::commands::block_on;
 use checkers::render;
@@ -12,6 +14,16 @@ use workloads::system::SystemKind;
 
 /// Flags of `chaosbank run`; every one has a default that works out of the box.
 #[derive(clap::Args)]
+#[command(after_help = "Examples:
+  chaosbank run                                   # outbox, every fault, 60 s, seed from the clock
+  chaosbank run --system dual-write --nemesis kill,partition --time-limit 30s --seed 7
+  chaosbank run --system txmsg --nemesis none --concurrency 16 --pgbench
+  chaosbank run --seed 7 --junit junit.xml        # for CI: JUnit XML, exit 0/1/2
+
+The run is stored in <out>/<system>/<timestamp>-<seed>/: run.json (seed, config, image ids,
+versions, outcome), history.jsonl, verdict.json, report.html, logs/<node>.log; <out>/latest
+points at it. Replay it with `chaosbank replay runs/latest`.
+Exit status: 0 valid, 1 invalid, 2 unknown or the run failed.")]
 pub struct RunArgs {
     /// The scheme under test: dual-write (the control), outbox, txmsg.
     #[arg(long, default_value = "outbox", value_parser = parse_system)]
@@ -66,14 +78,18 @@ pub struct RunArgs {
     /// Where runs are stored (`<dir>/<system>/<timestamp>-<seed>/history.jsonl`).
     #[arg(long, default_value = "runs")]
     pub out: PathBuf,
+    /// Also write the verdict (or the run's error) as JUnit XML to FILE.
+    #[arg(long, value_name = "FILE")]
+    pub junit: Option<PathBuf>,
 }
 
-fn parse_system(s: &str) -> Result<SystemKind, String> {
+/// Parses a system name for clap.
+pub fn parse_system(s: &str) -> Result<SystemKind, String> {
     SystemKind::parse(s).ok_or_else(|| format!("unknown system {s:?} (dual-write, outbox, txmsg)"))
 }
 
 /// Parses `90`, `90s`, `1500ms`, `2m`.
-fn parse_duration(s: &str) -> Result<Duration, String> {
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
     let s = s.trim();
     let (num, unit) = match s.find(|c: char| !c.is_ascii_digit()) {
         Some(i) => s.split_at(i),
@@ -90,12 +106,20 @@ fn parse_duration(s: &str) -> Result<Duration, String> {
 
 /// Runs `chaosbank run`.
 pub fn run(args: RunArgs) -> ExitCode {
+    let junit = args.junit.clone();
+    let faults = match run::parse_nemesis(&args.nemesis) {
+        Ok(f) => f,
+        Err(e) => {
+            eprintln!("chaosbank run: {e}");
+            return ExitCode::from(2);
+        }
+    };
     let seed = args.seed.unwrap_or_else(run::seed_from_time);
     println!("seed {seed}");
     block_on(async move {
         let cfg = RunConfig {
             system: args.system,
-            faults: run::parse_nemesis(&args.nemesis)?,
+            faults,
             time_limit: args.time_limit,
             concurrency: args.concurrency,
             dedup: !args.no_dedup,
@@ -119,10 +143,38 @@ pub fn run(args: RunArgs) -> ExitCode {
             "running {} for {:?} with {} clients, nemesis {}",
             cfg.system, cfg.time_limit, cfg.concurrency, args.nemesis
         );
-        let report = run::run(&cfg).await?;
+        let suite = format!("chaosbank-run-{}-seed{}", cfg.system, cfg.seed);
+        let report = match run::run(&cfg).await {
+            Ok(r) => r,
+            Err(e) => {
+                if let Some(path) = &junit {
+                    if let Err(je) =
+                        harness::report::junit::write_junit_error(&suite, &format!("{e:#}"), path)
+                    {
+                        eprintln!("chaosbank run: {je}");
+                    }
+                }
+                eprintln!("error: {e:#}");
+                println!(
+                    "chaosbank {} seed {}: ERROR — {}",
+                    cfg.system,
+                    cfg.seed,
+                    format!("{e:#}").lines().next().unwrap_or_default()
+                );
+                return Ok(ExitCode::from(2));
+            }
+        };
         print!("{}", render::summary(&report.verdict, 5));
         println!("{}", report.summary());
-        Ok(ExitCode::from(report.verdict.valid.exit_code()))
+        let mut code = report.verdict.valid.exit_code();
+        if let Some(path) = &junit {
+            if let Err(e) = harness::report::junit::write_junit(&report.verdict, &suite, path) {
+                eprintln!("chaosbank run: {e}");
+                code = code.max(2);
+            }
+        }
+        println!("{}", report.one_line());
+        Ok(ExitCode::from(code))
     })
 }
 

@@ -133,3 +133,42 @@ pub fn write_junit(verdict: &Verdict, suite: &str, path: &Path) -> Result<(), Re
         source,
     })
 }
+
+/// JUnit XML for a run that ended without a verdict: one testcase `run` with an
+/// `error` carrying `message` (so CI shows the failure instead of a missing file).
+pub fn error_xml(suite: &str, message: &str) -> String {
+    let first = message.lines().next().unwrap_or_default();
+    format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n\
+         <testsuites tests=\"1\" failures=\"0\" errors=\"1\">\n  \
+         <testsuite name=\"{suite}\" tests=\"1\" failures=\"0\" errors=\"1\" skipped=\"0\" time=\"0\">\n    \
+         <testcase name=\"run\" classname=\"chaosbank.{suite}\" time=\"0\">\n      \
+         <error type=\"error\" message=\"{}\">{}</error>\n    \
+         </testcase>\n  </testsuite>\n</testsuites>\n",
+        escape(first),
+        escape(message),
+        suite = escape(suite)
+    )
+}
+
+/// Writes [`error_xml`] to `path`.
+pub fn write_junit_error(suite: &str, message: &str, path: &Path) -> Result<(), ReportError> {
+    std::fs::write(path, error_xml(suite, message)).map_err(|source| ReportError::Write {
+        path: path.to_owned(),
+        source,
+    })
+}
+
+#[cfg(test)]
+mod error_tests {
+    #[test]
+    fn a_failed_run_is_one_escaped_error() {
+        let xml = super::error_xml("run-outbox", "starting the cluster: <no engine>\nmore");
+        assert!(xml.contains("errors=\"1\""), "{xml}");
+        assert!(
+            xml.contains("message=\"starting the cluster: &lt;no engine&gt;\""),
+            "{xml}"
+        );
+        assert!(xml.contains("classname=\"chaosbank.run-outbox\""), "{xml}");
+    }
+}

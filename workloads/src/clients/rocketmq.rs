@@ -225,6 +225,24 @@ impl PushConsumer {
         Ok(Self { inner })
     }
 
+    /// Like [`PushConsumer::start`], but hands each message to the returned channel and
+    /// acknowledges it as soon as it is queued there: at-most-once past this point if
+    /// the process dies first. For examples and tests that only watch a topic; the
+    /// schemes' consumers acknowledge after their credit commits.
+    pub async fn start_channel(
+        rt: &Runtime,
+        namesrv: &str,
+        group: &str,
+        topic: &str,
+    ) -> Result<(Self, tokio::sync::mpsc::UnboundedReceiver<Delivered>)> {
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        let consumer = Self::start(rt, namesrv, group, topic, move |d: &Delivered| {
+            tx.send(d.clone()).is_ok()
+        })
+        .await?;
+        Ok((consumer, rx))
+    }
+
     pub async fn shutdown(mut self) {
         self.inner.shutdown().await;
     }

@@ -1,0 +1,86 @@
+//! The `chaosbank` binary's answers to bad input, without a Docker engine: clear
+//! messages naming the file, exit status 2, and help with examples.
+
+use std::process::{Command, Output};
+
+fn chaosbank(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_chaosbank"))
+        .args(args)
+        .env("RUST_LOG", "off")
+        .output()
+        .expect("the chaosbank binary runs")
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn scratch(name: &str) -> std::path::PathBuf {
+    let d = std::env::temp_dir().join(format!("chaosbank-cli-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+#[test]
+fn replay_refuses_bad_run_folders_with_exit_2() {
+    let o = chaosbank(&["replay", "/nonexistent/run"]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("/nonexistent/run: no such run folder"),
+        "{}",
+        stderr(&o)
+    );
+
+    let dir = scratch("malformed");
+    std::fs::write(dir.join("run.json"), "{\"system\": \"outbox\", \"seed\": ").unwrap();
+    let o = chaosbank(&["replay", dir.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    let expected = format!("{}: malformed run.json", dir.join("run.json").display());
+    assert!(stderr(&o).contains(&expected), "{}", stderr(&o));
+
+    std::fs::remove_file(dir.join("run.json")).unwrap();
+    let o = chaosbank(&["replay", dir.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("run.json"), "{}", stderr(&o));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn bad_flags_exit_2_and_say_why() {
+    let o = chaosbank(&["soak", "--seeds", "9..2"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("empty seed range"), "{}", stderr(&o));
+    let o = chaosbank(&["soak", "--systems", "sagas"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("unknown system \"sagas\""),
+        "{}",
+        stderr(&o)
+    );
+    let o = chaosbank(&["run", "--nemesis", "flood"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("unknown nemesis \"flood\""),
+        "{}",
+        stderr(&o)
+    );
+}
+
+#[test]
+fn every_command_has_help_with_an_example() {
+    for cmd in ["run", "replay", "soak", "check", "images"] {
+        let o = chaosbank(&[cmd, "--help"]);
+        assert!(o.status.success(), "{cmd} --help failed");
+        let help = String::from_utf8_lossy(&o.stdout);
+        assert!(
+            help.contains("Examples:") && help.contains(&format!("chaosbank {cmd}")),
+            "{cmd} --help has no example:\n{help}"
+        );
+    }
+    let o = chaosbank(&["--help"]);
+    let help = String::from_utf8_lossy(&o.stdout);
+    for cmd in ["replay", "soak"] {
+        assert!(help.contains(cmd), "--help does not list {cmd}:\n{help}");
+    }
+}
