@@ -39,6 +39,7 @@ async fn builder_run_is_stored_and_replays() {
         .fault_timing(Duration::from_secs(2), Duration::from_secs(2))
         .concurrency(4)
         .drain_timeout(Duration::from_secs(60))
+        .node_binary(chaosbank_tests::node_binary!())
         .out(&out.0)
         .run()
         .await

@@ -4,8 +4,8 @@
 //! `chaosbank run` (cluster, workload, fault schedule, drain, final ledgers, check);
 //! the figures are printed (run with `--nocapture` to see them).
 //!
-//! Runs are serialized (one cluster at a time) and short (20–24 s each); the whole file
-//! takes about six minutes.
+//! Runs are serialized (one cluster at a time) and short (16–24 s each); the whole file
+//! takes about ten minutes.
 
 use harness::run::{self, RunConfig, RunReport, SystemKind};
 use harness::schedule::FaultKind;
@@ -15,10 +15,9 @@ use std::time::Duration;
 /// The seeds every scheme is run with: the same fault schedules for each scheme.
 const SEEDS: [u64; 3] = [11, 12, 13];
 
-/// The control gets two more seeds (the first three schedules are the designs'): a
-/// single seed's faults can miss dual-write's windows (measured: 1 to 3 of 3 seeds
-/// convicted per run), so the test asks for a conviction in at least one of five and
-/// prints how many.
+/// The control gets two more seeds (the first three schedules are the designs'), and
+/// must be convicted in most of them: a single seed's faults can miss dual-write's
+/// windows, so the test asks for a majority and prints how many.
 const CONTROL_SEEDS: [u64; 5] = [11, 12, 13, 14, 15];
 
 /// One cluster at a time on a small machine.
@@ -41,16 +40,17 @@ impl Drop for Scratch {
     }
 }
 
-/// Kill and partition (isolate) faults on the engines, a fault every ~3 s holding ~5 s,
-/// for 24 s (about three faults per run). Holds matter: a broker back within the
-/// dual-write's 5 s publish timeout, or a partition healed before TCP gives up, is
-/// survived even by the control.
+/// Kill and partition (isolate) faults on the engines and on the scheme's own node
+/// containers (producer, relay, consumer), a fault every ~2 s holding ~5 s, for 24 s
+/// (about three faults per run). Holds matter: a broker back within the dual-write's
+/// 2 s publish timeout, or a partition healed before TCP gives up, is survived even by
+/// the control.
 fn config(system: SystemKind, seed: u64, out: &Scratch) -> RunConfig {
     RunConfig {
         system,
         faults: vec![FaultKind::Kill, FaultKind::Isolate],
         time_limit: Duration::from_secs(24),
-        fault_interval: Duration::from_secs(3),
+        fault_interval: Duration::from_secs(2),
         fault_hold: Duration::from_secs(5),
         drain_timeout: Duration::from_secs(90),
         out: out.0.clone(),
@@ -111,8 +111,9 @@ async fn dual_write_is_convicted_under_the_same_faults() {
         CONTROL_SEEDS.len()
     );
     assert!(
-        !guilty.is_empty(),
-        "dual-write, wrong on purpose, was convicted in none of {} seeds: the faults or the checker miss it",
+        guilty.len() * 2 > CONTROL_SEEDS.len(),
+        "dual-write, wrong on purpose, was convicted in only {} of {} seeds ({guilty:?}): the faults or the checker miss it",
+        guilty.len(),
         CONTROL_SEEDS.len()
     );
 }

@@ -11,6 +11,8 @@
 //!     .seed(7)
 //!     .time_limit(Duration::from_secs(20))
 //!     .concurrency(4)
+//!     // The scheme's processes run in node containers from a build of chaosbank.
+//!     .node_binary("target/debug/chaosbank")
 //!     .out("target/chaosbank-runs")
 //!     .run()
 //!     .await?;
@@ -105,6 +107,26 @@ impl Test {
     /// The nodes faults may target (`postgres`, `mariadb`, `kafka`, `broker`, …).
     pub fn targets<S: Into<String>>(mut self, nodes: impl IntoIterator<Item = S>) -> Test {
         self.cfg.targets = nodes.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// The binary the scheme's node containers run (a build of `chaosbank`; default:
+    /// see [`crate::deploy::node_binary`], e.g. `$CHAOSBANK_NODE_BIN`).
+    pub fn node_binary(mut self, path: impl Into<PathBuf>) -> Test {
+        self.cfg.node_binary = Some(path.into());
+        self
+    }
+
+    /// Runs the scheme's producer, relay and consumer as tasks of this process instead
+    /// of in node containers.
+    pub fn in_process(mut self, on: bool) -> Test {
+        self.cfg.in_process = on;
+        self
+    }
+
+    /// A consumer parks a message (dead letter) after failing it this many times.
+    pub fn max_attempts(mut self, n: u32) -> Test {
+        self.cfg.max_attempts = n;
         self
     }
 
