@@ -273,8 +273,13 @@ impl Inner {
                 Err(NotReady::Retry(e)) => {
                     if let Ok(Some((false, _))) | Ok(None) = self.engine.state(&node.container).await {
                         let logs = self.engine.logs_tail(&node.container, 30).await;
+                        let hint = if node.kind == NodeKind::Broker {
+                            disk_hint().unwrap_or_default()
+                        } else {
+                            String::new()
+                        };
                         return Err(NotReady::Fatal(Error::Config(format!(
-                            "container {} stopped before it was ready (last error: {e}); its last output:\n{logs}",
+                            "container {} stopped before it was ready (last error: {e}){hint}; its last output:\n{logs}",
                             node.container
                         ))));
                     }
@@ -565,6 +570,24 @@ impl Drop for Cluster {
             }
         }
     }
+}
+
+/// Why a RocketMQ broker may have refused to start: its store will not run with less
+/// than 10 % of the disk available (counting only what a non-root user may take).
+fn disk_hint() -> Option<String> {
+    let path = std::ffi::CString::new("/var/lib/docker").ok()?;
+    let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
+    // SAFETY: a valid C string and a zeroed statvfs the call fills in.
+    if unsafe { libc::statvfs(path.as_ptr(), &mut st) } != 0 || st.f_blocks == 0 {
+        return None;
+    }
+    let used = 1.0 - st.f_bavail as f64 / st.f_blocks as f64;
+    (used >= 0.88).then(|| {
+        format!(
+            ". The disk under /var/lib/docker is {:.0} % used (counting only what a non-root user may take); the RocketMQ broker refuses to start past 90 %: free some space",
+            used * 100.0
+        )
+    })
 }
 
 /// The environment with the host port filled in for the brokers that advertise it.

@@ -347,14 +347,7 @@ impl Nemesis {
             }
         }
         // Proxies of the node containers: no added latency (a restarted node has none).
-        let apps: Vec<_> = self
-            .inner
-            .lock_nodes()
-            .values()
-            .filter(|n| n.kind.is_app())
-            .cloned()
-            .collect();
-        for n in apps {
+        for n in self.app_nodes() {
             let addr = n.endpoint.addr();
             if let Err(e) = workloads::node::set_delay(&addr, None, Duration::ZERO).await {
                 tracing::debug!("heal-all: resetting {}'s proxies: {e:#}", n.endpoint.node);
@@ -370,17 +363,10 @@ impl Nemesis {
     /// engine), or on all links of `node` (a node container); 0 removes it.
     pub async fn delay(&self, node: &str, ms: u64) -> Result<Event> {
         let target = self.inner.node(node)?;
-        let apps: Vec<_> = self
-            .inner
-            .lock_nodes()
-            .values()
-            .filter(|n| n.kind.is_app())
-            .cloned()
-            .collect();
         let (nodes, engine): (Vec<_>, Option<&str>) = if target.kind.is_app() {
             (vec![target.clone()], None)
         } else {
-            (apps, Some(node))
+            (self.app_nodes(), Some(node))
         };
         if nodes.is_empty() {
             return Err(Error::Config(format!(
@@ -398,6 +384,16 @@ impl Nemesis {
             ms,
         };
         Ok(Event::new(if ms == 0 { "heal" } else { "delay" }, fault))
+    }
+
+    /// The scheme's own node containers (producer, relay, consumer).
+    fn app_nodes(&self) -> Vec<crate::cluster::Node> {
+        self.inner
+            .lock_nodes()
+            .values()
+            .filter(|n| n.kind.is_app())
+            .cloned()
+            .collect()
     }
 
     fn container(&self, node: &str) -> Result<String> {

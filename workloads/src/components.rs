@@ -189,7 +189,7 @@ pub async fn run_consumer(cfg: ConsumerConfig, mut stop: watch::Receiver<bool>) 
         let together = transfers.len() > 1 && bank.credit_all(&transfers, cfg.dedup).await.is_ok();
         if !together {
             for t in &transfers {
-                if credit_with_retries(&bank, t, &cfg, &who, &mut stop).await {
+                if !credit_or_park(&bank, t, cfg.dedup, cfg.max_attempts, &who, &mut stop).await {
                     // Stopped: the offsets of what was not credited stay uncommitted.
                     commit(&consumer, pending.take(), &who);
                     bank.close().await;
@@ -204,12 +204,19 @@ pub async fn run_consumer(cfg: ConsumerConfig, mut stop: watch::Receiver<bool>) 
     Ok(())
 }
 
-/// Credits one transfer, retrying with backoff; after `max_attempts` failures (or a
-/// permanent one) parks it. Returns true when told to stop before it was done.
-async fn credit_with_retries(
+/// How long one credit may take before it counts as a failed attempt.
+const CREDIT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Credits one transfer (with `dedup`, recording its message id in the same
+/// transaction), retrying with exponential backoff; after `max_attempts` failures, or a
+/// permanent one (no such account), parks it in `dead_letters` for a person — and
+/// parking is retried until it is recorded. Returns false when told to stop before the
+/// transfer was credited or parked (the caller must then leave it to be redelivered).
+pub async fn credit_or_park(
     bank: &Bank,
     transfer: &Transfer,
-    cfg: &ConsumerConfig,
+    dedup: bool,
+    max_attempts: u32,
     who: &str,
     stop: &mut watch::Receiver<bool>,
 ) -> bool {
@@ -217,12 +224,13 @@ async fn credit_with_retries(
     let mut attempts = 0;
     loop {
         attempts += 1;
-        let err = match bank.credit(transfer, cfg.dedup).await {
-            Ok(Credited::Applied) | Ok(Credited::Duplicate) => return false,
-            Err(e) => e,
+        let err = match tokio::time::timeout(CREDIT_TIMEOUT, bank.credit(transfer, dedup)).await {
+            Ok(Ok(Credited::Applied | Credited::Duplicate)) => return true,
+            Ok(Err(e)) => e,
+            Err(_) => anyhow::anyhow!("credit timed out after {CREDIT_TIMEOUT:?}"),
         };
         let permanent = err.downcast_ref::<Permanent>().is_some();
-        if permanent || attempts >= cfg.max_attempts {
+        if permanent || attempts >= max_attempts {
             let letter = DeadLetter {
                 transfer: transfer.id,
                 reason: format!("failed {attempts} times; last: {err:#}"),
@@ -236,14 +244,14 @@ async fn credit_with_retries(
             while let Err(e) = bank.park(&letter).await {
                 tracing::debug!("{who}: parking {}: {e:#}", letter.transfer);
                 if sleep_or_stop(BACKOFF_MAX, stop).await {
-                    return true;
+                    return false;
                 }
             }
-            return false;
+            return true;
         }
         tracing::debug!("{who}: credit {} attempt {attempts}: {err:#}", transfer.id);
         if sleep_or_stop(backoff, stop).await {
-            return true;
+            return false;
         }
         backoff = next_backoff(backoff);
     }

@@ -20,12 +20,11 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context, Result};
 use async_trait::async_trait;
 
-use crate::bank::{
-    Applied, Bank, BankId, Credited, DeadLetter, DebitExtra, Permanent, Table, Transfer,
-};
+use crate::bank::{Applied, Bank, BankId, DebitExtra, Table, Transfer};
 use crate::clients::rocketmq::{
     Delivered, HalfMessage, Producer, PushConsumer, Runtime, TxDecision, TxHandler, TxProducer,
 };
+use crate::components::credit_or_park;
 use crate::system::{Backlog, Common, Endpoints, Options, Outcome, Role, System};
 
 /// How long a local transaction whose commit outcome is unknown stays "maybe" for
@@ -190,48 +189,6 @@ fn blocking<T>(f: impl FnOnce() -> T) -> T {
     }
 }
 
-/// Credits one delivered transfer (with dedup), retrying with backoff; after
-/// `max_attempts` failures it parks the message. True when the message is done with
-/// (credited, a duplicate, or parked), false when it must be delivered again.
-async fn credit_one(bank: Bank, t: Transfer, dedup: bool, max_attempts: u32) -> bool {
-    let mut backoff = Duration::from_millis(50);
-    let mut attempts = 0;
-    loop {
-        attempts += 1;
-        let err = match tokio::time::timeout(DB_TIMEOUT, bank.credit(&t, dedup)).await {
-            Ok(Ok(Credited::Applied | Credited::Duplicate)) => return true,
-            Ok(Err(e)) => e,
-            Err(_) => anyhow::anyhow!("credit timed out"),
-        };
-        if err.downcast_ref::<Permanent>().is_some() || attempts >= max_attempts {
-            let letter = DeadLetter {
-                transfer: t.id,
-                reason: format!("failed {attempts} times; last: {err:#}"),
-            };
-            tracing::warn!(
-                "txmsg consumer: parking transfer {}: {}",
-                t.id,
-                letter.reason
-            );
-            for _ in 0..30 {
-                match bank.park(&letter).await {
-                    Ok(()) => return true,
-                    Err(e) => tracing::debug!("txmsg consumer: parking {}: {e:#}", t.id),
-                }
-                tokio::time::sleep(Duration::from_secs(1)).await;
-            }
-            // Not parked: deliver it again later.
-            return false;
-        }
-        tracing::debug!(
-            "txmsg consumer: credit {} attempt {attempts}: {err:#}",
-            t.id
-        );
-        tokio::time::sleep(backoff).await;
-        backoff = (backoff * 2).min(Duration::from_secs(2));
-    }
-}
-
 /// The transactional-message scheme.
 pub struct TxMsg {
     common: Common,
@@ -331,12 +288,14 @@ impl TxMsg {
         let client = self.client()?;
         let (dedup, max_attempts) = (self.common.options.dedup, self.common.options.max_attempts);
         let banks = self.db_banks().await?;
+        let stop = self.common.stop_signal();
         for id in BankId::ALL {
             let seen = Arc::new(AtomicBool::new(false));
-            let (bank, handle, flag) = (
+            let (bank, handle, flag, stop) = (
                 banks[id as usize].clone(),
                 self.db.handle.clone(),
                 seen.clone(),
+                stop.clone(),
             );
             let consumer = PushConsumer::start(
                 &client,
@@ -352,11 +311,15 @@ impl TxMsg {
                         tracing::error!("txmsg consumer: dropping malformed message {}", d.msg_id);
                         return true;
                     };
-                    let bank = bank.clone();
+                    let (bank, mut stop) = (bank.clone(), stop.clone());
                     blocking(|| {
                         let (tx, rx) = std::sync::mpsc::sync_channel(1);
                         handle.spawn(async move {
-                            let _ = tx.send(credit_one(bank, t, dedup, max_attempts).await);
+                            let who = "txmsg consumer";
+                            let done =
+                                credit_or_park(&bank, &t, dedup, max_attempts, who, &mut stop)
+                                    .await;
+                            let _ = tx.send(done);
                         });
                         rx.recv().unwrap_or(false)
                     })

@@ -28,6 +28,20 @@ pub struct RunArgs {
     /// The scheme under test: dual-write (the control), outbox, txmsg.
     #[arg(long, default_value = "outbox", value_parser = parse_system)]
     pub system: SystemKind,
+    /// Seed of the workload and the fault schedule (default: from the clock, printed).
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Also measure raw pgbench TPS on the same PostgreSQL container (adds ~15 s).
+    #[arg(long)]
+    pub pgbench: bool,
+    #[command(flatten)]
+    pub flags: RunFlags,
+}
+
+/// The flags `chaosbank run` and `chaosbank soak` share: faults, timing, the scheme's
+/// options, where the runs go.
+#[derive(clap::Args)]
+pub struct RunFlags {
     /// Faults to draw from, comma-separated: kill, pause, partition, loss, latency
     /// (also isolate, halves, cut, delay), or none.
     #[arg(long, default_value = "kill,pause,partition,loss")]
@@ -38,12 +52,13 @@ pub struct RunArgs {
     /// Concurrent clients.
     #[arg(long, default_value_t = 8)]
     pub concurrency: usize,
-    /// Seed of the workload and the fault schedule (default: from the clock, printed).
-    #[arg(long)]
-    pub seed: Option<u64>,
     /// Turn the consumers' deduplication off (to see duplicates caught).
     #[arg(long)]
     pub no_dedup: bool,
+    /// A consumer parks a message for manual intervention (dead letter) after failing
+    /// to credit it this many times.
+    #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_attempts: u32,
     /// The longest wait for the scheme to drain after healing.
     #[arg(long, default_value = "120s", value_parser = parse_duration)]
     pub drain_timeout: Duration,
@@ -60,10 +75,6 @@ pub struct RunArgs {
         default_value = "postgres,mariadb,kafka,broker,producer,relay,consumer"
     )]
     pub targets: String,
-    /// A consumer parks a message for manual intervention (dead letter) after failing
-    /// to credit it this many times.
-    #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u32).range(1..))]
-    pub max_attempts: u32,
     /// Run the scheme's producer, relay and consumer as tasks of this process instead
     /// of in node containers (faults then reach them only through the engines).
     #[arg(long)]
@@ -72,15 +83,40 @@ pub struct RunArgs {
     /// $CHAOSBANK_NODE_BIN).
     #[arg(long)]
     pub node_binary: Option<PathBuf>,
-    /// Also measure raw pgbench TPS on the same PostgreSQL container (adds ~15 s).
-    #[arg(long)]
-    pub pgbench: bool,
     /// Where runs are stored (`<dir>/<system>/<timestamp>-<seed>/history.jsonl`).
     #[arg(long, default_value = "runs")]
     pub out: PathBuf,
-    /// Also write the verdict (or the run's error) as JUnit XML to FILE.
+    /// Also write JUnit XML to FILE (run: the verdict or the run's error; soak: one
+    /// testcase per run).
     #[arg(long, value_name = "FILE")]
     pub junit: Option<PathBuf>,
+}
+
+impl RunFlags {
+    /// The run configuration these flags describe, for `system` and `seed`.
+    pub fn config(&self, system: SystemKind, seed: u64) -> anyhow::Result<RunConfig> {
+        Ok(RunConfig {
+            system,
+            faults: run::parse_nemesis(&self.nemesis)?,
+            time_limit: self.time_limit,
+            concurrency: self.concurrency,
+            dedup: !self.no_dedup,
+            max_attempts: self.max_attempts,
+            drain_timeout: self.drain_timeout,
+            fault_interval: self.fault_interval,
+            fault_hold: self.fault_hold,
+            targets: self
+                .targets
+                .split(',')
+                .map(|t| t.trim().to_string())
+                .filter(|t| !t.is_empty())
+                .collect(),
+            in_process: self.in_process,
+            node_binary: self.node_binary.clone(),
+            out: self.out.clone(),
+            ..RunConfig::new(seed)
+        })
+    }
 }
 
 /// Parses a system name for clap.
@@ -106,42 +142,23 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
 
 /// Runs `chaosbank run`.
 pub fn run(args: RunArgs) -> ExitCode {
-    let junit = args.junit.clone();
-    let faults = match run::parse_nemesis(&args.nemesis) {
-        Ok(f) => f,
+    let junit = args.flags.junit.clone();
+    let seed = args.seed.unwrap_or_else(run::seed_from_time);
+    let cfg = match args.flags.config(args.system, seed) {
+        Ok(cfg) => RunConfig {
+            pgbench: args.pgbench,
+            ..cfg
+        },
         Err(e) => {
             eprintln!("chaosbank run: {e}");
             return ExitCode::from(2);
         }
     };
-    let seed = args.seed.unwrap_or_else(run::seed_from_time);
     println!("seed {seed}");
     block_on(async move {
-        let cfg = RunConfig {
-            system: args.system,
-            faults,
-            time_limit: args.time_limit,
-            concurrency: args.concurrency,
-            dedup: !args.no_dedup,
-            drain_timeout: args.drain_timeout,
-            fault_interval: args.fault_interval,
-            fault_hold: args.fault_hold,
-            pgbench: args.pgbench,
-            targets: args
-                .targets
-                .split(',')
-                .map(|t| t.trim().to_string())
-                .filter(|t| !t.is_empty())
-                .collect(),
-            out: args.out,
-            max_attempts: args.max_attempts,
-            in_process: args.in_process,
-            node_binary: args.node_binary,
-            ..RunConfig::new(seed)
-        };
         println!(
             "running {} for {:?} with {} clients, nemesis {}",
-            cfg.system, cfg.time_limit, cfg.concurrency, args.nemesis
+            cfg.system, cfg.time_limit, cfg.concurrency, args.flags.nemesis
         );
         let suite = format!("chaosbank-run-{}-seed{}", cfg.system, cfg.seed);
         let report = match run::run(&cfg).await {

@@ -4,14 +4,12 @@
 //! (or the soak was interrupted with Ctrl-C), 2 for bad flags.
 
 use crate::commands::block_on;
-use crate::commands::run::parse_duration;
-use harness::run::{self, RunConfig};
+use crate::commands::run::RunFlags;
+use harness::run;
 use harness::soak;
-use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
 
 /// Flags of `chaosbank soak`.
 #[derive(clap::Args)]
@@ -31,37 +29,8 @@ pub struct SoakArgs {
     /// Seeds: `7`, `1,5,9`, `1..20` (inclusive), or a mix such as `1..5,9`.
     #[arg(long, default_value = "1..5")]
     pub seeds: String,
-    /// Faults to draw from, comma-separated: kill, pause, partition, loss (also
-    /// isolate, halves, cut), or none.
-    #[arg(long, default_value = "kill,pause,partition,loss")]
-    pub nemesis: String,
-    /// How long each run's workload and faults last (e.g. 60s, 10m).
-    #[arg(long, default_value = "60s", value_parser = parse_duration)]
-    pub time_limit: Duration,
-    /// Concurrent clients per run.
-    #[arg(long, default_value_t = 8)]
-    pub concurrency: usize,
-    /// Turn the consumers' deduplication off.
-    #[arg(long)]
-    pub no_dedup: bool,
-    /// The longest wait for a scheme to drain after healing.
-    #[arg(long, default_value = "120s", value_parser = parse_duration)]
-    pub drain_timeout: Duration,
-    /// Mean quiet time between faults.
-    #[arg(long, default_value = "8s", value_parser = parse_duration)]
-    pub fault_interval: Duration,
-    /// Mean time a fault holds.
-    #[arg(long, default_value = "5s", value_parser = parse_duration)]
-    pub fault_hold: Duration,
-    /// Nodes the faults may target, comma-separated (default: those of `chaosbank run`).
-    #[arg(long)]
-    pub targets: Option<String>,
-    /// Where runs are stored.
-    #[arg(long, default_value = "runs")]
-    pub out: PathBuf,
-    /// Also write JUnit XML to FILE: one testcase per run.
-    #[arg(long, value_name = "FILE")]
-    pub junit: Option<PathBuf>,
+    #[command(flatten)]
+    pub flags: RunFlags,
 }
 
 /// Runs `chaosbank soak`.
@@ -70,34 +39,15 @@ pub fn run(args: SoakArgs) -> ExitCode {
         anyhow::Ok((
             soak::parse_systems(&args.systems)?,
             soak::parse_seeds(&args.seeds)?,
-            run::parse_nemesis(&args.nemesis)?,
+            args.flags.config(run::SystemKind::Outbox, 0)?,
         ))
     })();
-    let (systems, seeds, faults) = match parsed {
+    let (systems, seeds, base) = match parsed {
         Ok(p) => p,
         Err(e) => {
             eprintln!("chaosbank soak: {e:#}");
             return ExitCode::from(2);
         }
-    };
-    let base = RunConfig {
-        faults,
-        time_limit: args.time_limit,
-        concurrency: args.concurrency,
-        dedup: !args.no_dedup,
-        drain_timeout: args.drain_timeout,
-        fault_interval: args.fault_interval,
-        fault_hold: args.fault_hold,
-        targets: match &args.targets {
-            Some(list) => list
-                .split(',')
-                .map(|t| t.trim().to_string())
-                .filter(|t| !t.is_empty())
-                .collect(),
-            None => RunConfig::new(0).targets,
-        },
-        out: args.out,
-        ..RunConfig::new(0)
     };
     let total = systems.len() * seeds.len();
     println!(
@@ -109,9 +59,9 @@ pub fn run(args: SoakArgs) -> ExitCode {
             .join(","),
         seeds.len(),
         base.time_limit,
-        args.nemesis
+        args.flags.nemesis
     );
-    let junit = args.junit.clone();
+    let junit = args.flags.junit.clone();
     block_on(async move {
         let stop = Arc::new(AtomicBool::new(false));
         let mut done = 0;
