@@ -3,13 +3,16 @@
 //! ledger row + a `txstate` row, one DB transaction), then commits or rolls the message
 //! back. A half message left undecided (the producer's answer lost, the local commit's
 //! outcome unknown) is settled by the broker's check-back, which the listener answers
-//! from the `txstate` table. A consumer per bank credits with deduplication.
+//! from the `txstate` table. A consumer per bank credits with deduplication and
+//! acknowledges a message only once its credit (or its parking as a dead letter)
+//! committed, so a consumer killed mid-way gets it again.
 //!
 //! The listener's methods are synchronous (rocketmq-client-rust 1.0): their database
 //! calls run on a runtime of their own ([`DbRuntime`]) and the calling thread waits on
 //! a channel, so no async runtime thread is blocked inside a `block_on`. The transfer
 //! itself wraps the transactional send in `block_in_place`, since the local transaction
-//! may run inline on the caller's thread.
+//! may run inline on the caller's thread. The consumers' handlers are synchronous too:
+//! each credit runs on the same runtime while the handler's thread waits.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::future::Future;
