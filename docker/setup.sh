@@ -81,3 +81,13 @@ fi
 if [ "$want_brokers" = 1 ]; then
   bash "$(dirname "$0")/build-brokers.sh"
 fi
+
+# 4. Disk: the RocketMQ broker will not start with less than 10 % of the disk available
+# to non-root users (statvfs f_bavail / f_blocks); say so now rather than as a failed run.
+root_dir=$(docker info --format '{{.DockerRootDir}}' 2>/dev/null || echo /var/lib/docker)
+if read -r blocks avail < <(stat -f -c '%b %a' "$root_dir" 2>/dev/null) && [ "${blocks:-0}" -gt 0 ]; then
+  used=$(( 100 - avail * 100 / blocks ))
+  if [ "$used" -ge 85 ]; then
+    log "WARNING: the disk under $root_dir is ${used}% used (counting what non-root may take); the RocketMQ broker refuses to start past 90% — free some space (e.g. old cargo target/ folders)"
+  fi
+fi
