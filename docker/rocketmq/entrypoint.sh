@@ -82,13 +82,6 @@ mappedFileSizeConsumeQueue = 600000
 mappedFileSizeTimerLog = 4096000
 maxHashSlotNum = 50000
 maxIndexNum = 200000
-# Disk use limits as high as the broker allows (it caps them at 95 / 90 / 85 %): the
-# runs' data is tiny, and a broker that refuses messages because build trees filled
-# the disk looks like a fault nobody injected. Past 90 % (counting only the space a
-# non-root user may take) it still refuses to start; the harness then says so.
-diskMaxUsedSpaceRatio = 95
-diskSpaceWarningLevelRatio = 90
-diskSpaceCleanForciblyRatio = 85
 TOML
     echo "entrypoint: broker $BROKER_NAME on 0.0.0.0:$BROKER_PORT advertising $BROKER_IP:$BROKER_PORT, name server $NAMESRV_ADDR, store $store"
     exec rocketmq-broker-rust -c "$conf" -n "$NAMESRV_ADDR" "$@"

@@ -35,11 +35,18 @@ const READY_TIMEOUT: Duration = Duration::from_secs(90);
 /// `chaosbank-node`, else a `chaosbank` next to it (or one folder up, for test
 /// binaries in `target/*/deps`).
 pub fn node_binary(explicit: Option<&Path>) -> Result<PathBuf> {
-    if let Some(p) = explicit {
-        return Ok(p.to_path_buf());
-    }
-    if let Some(p) = std::env::var_os(NODE_BIN_ENV).filter(|v| !v.is_empty()) {
-        return Ok(PathBuf::from(p));
+    let named = explicit
+        .map(|p| (p.to_path_buf(), "the node binary"))
+        .or_else(|| {
+            std::env::var_os(NODE_BIN_ENV)
+                .filter(|v| !v.is_empty())
+                .map(|p| (PathBuf::from(p), NODE_BIN_ENV))
+        });
+    if let Some((p, what)) = named {
+        if !p.is_file() {
+            bail!("{what} {} is not a file", p.display());
+        }
+        return Ok(p);
     }
     let exe = std::env::current_exe().context("finding this program")?;
     let name = exe.file_name().and_then(|n| n.to_str()).unwrap_or_default();
@@ -184,5 +191,22 @@ pub async fn stop_nodes(cluster: &Cluster) {
         {
             tracing::warn!("stopping {name}: {e}");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_named_node_binary_must_exist() {
+        let err = node_binary(Some(Path::new("/nonexistent/chaosbank"))).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("/nonexistent/chaosbank is not a file"),
+            "{err}"
+        );
+        let exe = std::env::current_exe().unwrap();
+        assert_eq!(node_binary(Some(&exe)).unwrap(), exe);
     }
 }

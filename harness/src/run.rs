@@ -250,6 +250,12 @@ pub async fn run(cfg: &RunConfig) -> Result<RunReport> {
         .out
         .join(cfg.system.name())
         .join(format!("{}-{}", timestamp(), cfg.seed));
+    // Before anything starts: a run in node containers needs a node binary.
+    let binary = if cfg.in_process {
+        None
+    } else {
+        Some(crate::deploy::node_binary(cfg.node_binary.as_deref())?)
+    };
     let mut builder = Cluster::builder().postgres().mariadb();
     builder = if cfg.system.uses_kafka() {
         builder.kafka()
@@ -260,7 +266,7 @@ pub async fn run(cfg: &RunConfig) -> Result<RunReport> {
     let cluster = store
         .cluster_up(builder.start().await.context("starting the cluster"))
         .await?;
-    let result = run_on(cfg, &cluster, dir).await;
+    let result = run_on(cfg, &cluster, dir, binary.as_deref()).await;
     store.finish(&cluster, &result).await;
     if let Err(e) = cluster.down().await {
         tracing::warn!("removing the cluster: {e}");
@@ -268,7 +274,12 @@ pub async fn run(cfg: &RunConfig) -> Result<RunReport> {
     result
 }
 
-async fn run_on(cfg: &RunConfig, cluster: &Cluster, dir: PathBuf) -> Result<RunReport> {
+async fn run_on(
+    cfg: &RunConfig,
+    cluster: &Cluster,
+    dir: PathBuf,
+    binary: Option<&std::path::Path>,
+) -> Result<RunReport> {
     let endpoints = Endpoints {
         bank_a: cluster.endpoint("postgres")?.url(),
         bank_b: cluster.endpoint("mariadb")?.url(),
@@ -281,23 +292,11 @@ async fn run_on(cfg: &RunConfig, cluster: &Cluster, dir: PathBuf) -> Result<RunR
         connections: (cfg.concurrency as u32) + 4,
         ..Options::default()
     };
-    let binary = if cfg.in_process {
-        None
-    } else {
-        Some(crate::deploy::node_binary(cfg.node_binary.as_deref())?)
-    };
     let workload = WorkloadConfig::new(cfg.seed);
     let balances = workload.initial_balances();
     let local = system::build(cfg.system, &endpoints, &options)?;
-    let sys = crate::deploy::deploy(
-        cluster,
-        local,
-        cfg.system,
-        &options,
-        &balances,
-        binary.as_deref(),
-    )
-    .await?;
+    let sys =
+        crate::deploy::deploy(cluster, local, cfg.system, &options, &balances, binary).await?;
     let result = drive(cfg, cluster, sys.clone(), workload, dir).await;
     sys.teardown().await;
     result
