@@ -65,6 +65,9 @@ transactionTimeout = $TX_TIMEOUT_MS
 transactionCheckInterval = $TX_CHECK_INTERVAL_MS
 transactionCheckMax = $TX_CHECK_MAX
 transactionOpBatchInterval = $TX_OP_BATCH_INTERVAL_MS
+# A client killed without closing its connection keeps its queues until it has been
+# silent this long (default 120 s); chaosbank's clients heartbeat every 10 s.
+channelExpiredTimeout = 30000
 
 [broker.brokerIdentity]
 brokerName = "$BROKER_NAME"

@@ -19,6 +19,9 @@ use crate::system::{Backlog, Common, FinalState, Outcome, Role, System};
 /// answer before calling the transfer `info`.
 const SLACK: Duration = Duration::from_secs(5);
 
+/// How long a client waits after finding the producer unreachable.
+const UNREACHABLE_BACKOFF: Duration = Duration::from_millis(100);
+
 /// A deployed scheme, seen from the harness.
 pub struct Remote {
     /// The same scheme built on the host's endpoints, for everything but transfers.
@@ -98,7 +101,12 @@ impl System for Remote {
             Ok(Response::Outcome { outcome }) => outcome,
             Ok(other) => Outcome::Info(format!("the producer answered {other:?}")),
             Err(e) if e.maybe_executed() => Outcome::Info(format!("producer: {e}")),
-            Err(e) => Outcome::Fail(format!("producer unreachable: {e}")),
+            Err(e) => {
+                // A client backs off before trying a producer that is down again, rather
+                // than filling the history with thousands of instant failures.
+                tokio::time::sleep(UNREACHABLE_BACKOFF).await;
+                Outcome::Fail(format!("producer unreachable: {e}"))
+            }
         }
     }
 
