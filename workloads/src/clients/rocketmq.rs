@@ -17,9 +17,10 @@ use std::sync::Arc;
 
 use anyhow::{anyhow, Context, Result};
 use rocketmq_client_rust::{
-    ClientConfig, ClientRuntime, ClientRuntimeConfig, ConsumeConcurrentlyContext, ConsumeConcurrentlyStatus,
-    DefaultMQProducer, DefaultMQPushConsumer, LocalTransactionState, MQPushConsumer as _,
-    MessageListenerConcurrently, TelemetryHandle, TransactionListener, TransactionMQProducer,
+    ClientConfig, ClientRuntime, ClientRuntimeConfig, ConsumeConcurrentlyContext,
+    ConsumeConcurrentlyStatus, DefaultMQProducer, DefaultMQPushConsumer, LocalTransactionState,
+    MQPushConsumer as _, MessageListenerConcurrently, TelemetryHandle, TransactionListener,
+    TransactionMQProducer,
 };
 use rocketmq_model::common::consumer::consume_from_where::ConsumeFromWhere;
 use rocketmq_model::common::message::message_ext::MessageExt;
