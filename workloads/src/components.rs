@@ -189,7 +189,8 @@ pub async fn run_consumer(cfg: ConsumerConfig, mut stop: watch::Receiver<bool>) 
         let together = transfers.len() > 1 && bank.credit_all(&transfers, cfg.dedup).await.is_ok();
         if !together {
             for t in &transfers {
-                if !credit_or_park(&bank, t, cfg.dedup, cfg.max_attempts, &who, &mut stop).await {
+                let (dedup, max) = (cfg.dedup, cfg.max_attempts);
+                if !credit_or_park(&bank, t, dedup, max, None, &who, &mut stop).await {
                     // Stopped: the offsets of what was not credited stay uncommitted.
                     commit(&consumer, pending.take(), &who);
                     bank.close().await;
@@ -212,24 +213,40 @@ const CREDIT_TIMEOUT: Duration = Duration::from_secs(10);
 /// permanent one (no such account), parks it in `dead_letters` for a person — and
 /// parking is retried until it is recorded. Returns false when told to stop before the
 /// transfer was credited or parked (the caller must then leave it to be redelivered).
+///
+/// With a `budget`, it also gives up (false) once that much time has passed without a
+/// credit: a RocketMQ consumer's handler must return soon, and the message then comes
+/// back through the broker's retry topic.
 pub async fn credit_or_park(
     bank: &Bank,
     transfer: &Transfer,
     dedup: bool,
     max_attempts: u32,
+    budget: Option<Duration>,
     who: &str,
     stop: &mut watch::Receiver<bool>,
 ) -> bool {
+    let started = Instant::now();
     let mut backoff = BACKOFF_START;
     let mut attempts = 0;
     loop {
         attempts += 1;
-        let err = match tokio::time::timeout(CREDIT_TIMEOUT, bank.credit(transfer, dedup)).await {
+        let limit = budget.map_or(CREDIT_TIMEOUT, |b| {
+            CREDIT_TIMEOUT.min(b.saturating_sub(started.elapsed()).max(BACKOFF_START))
+        });
+        let err = match tokio::time::timeout(limit, bank.credit(transfer, dedup)).await {
             Ok(Ok(Credited::Applied | Credited::Duplicate)) => return true,
             Ok(Err(e)) => e,
-            Err(_) => anyhow::anyhow!("credit timed out after {CREDIT_TIMEOUT:?}"),
+            Err(_) => anyhow::anyhow!("credit timed out after {limit:?}"),
         };
         let permanent = err.downcast_ref::<Permanent>().is_some();
+        if !permanent && attempts < max_attempts && budget.is_some_and(|b| started.elapsed() >= b) {
+            tracing::debug!(
+                "{who}: credit {} not done within {budget:?}: {err:#}",
+                transfer.id
+            );
+            return false;
+        }
         if permanent || attempts >= max_attempts {
             let letter = DeadLetter {
                 transfer: transfer.id,
@@ -240,10 +257,13 @@ pub async fn credit_or_park(
                 letter.transfer,
                 letter.reason
             );
-            // Parking must not be lost: retry until it is recorded or we stop.
+            // Parking must not be lost: retry until it is recorded, we stop, or the
+            // budget is spent (the message then comes again and is parked then).
             while let Err(e) = bank.park(&letter).await {
                 tracing::debug!("{who}: parking {}: {e:#}", letter.transfer);
-                if sleep_or_stop(BACKOFF_MAX, stop).await {
+                if budget.is_some_and(|b| started.elapsed() >= b)
+                    || sleep_or_stop(BACKOFF_MAX, stop).await
+                {
                     return false;
                 }
             }
