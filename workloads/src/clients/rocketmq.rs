@@ -54,13 +54,24 @@ pub struct Runtime {
 impl Runtime {
     /// `name` labels the runtime's threads.
     pub fn new(name: &str) -> Result<Self> {
-        let owner = RuntimeOwner::plan(RuntimeConfig {
+        let mut config = RuntimeConfig {
             thread_name: format!("rocketmq-{name}"),
             ..Default::default()
-        })
-        .map_err(|e| err("planning the RocketMQ client runtime", e))?
-        .build()
-        .map_err(|e| err("building the RocketMQ client runtime", e))?;
+        };
+        // Push consumers run every message handler on the metadata-io blocking lane,
+        // sized by default to two threads per core with a queue of eight per core: on
+        // two cores, four handlers waiting on a database that is away fill it, and the
+        // client then rejects consumes ("capacity exceeded") and sends the messages to
+        // its retry topic, minutes late. Give it room.
+        config.max_blocking_threads = config.max_blocking_threads.max(160);
+        let lane = &mut config.blocking_lane_policies.metadata_io;
+        lane.max_concurrency = lane.max_concurrency.max(128);
+        lane.max_queue_depth = lane.max_queue_depth.max(4096);
+        lane.queue_timeout = lane.queue_timeout.max(std::time::Duration::from_secs(60));
+        let owner = RuntimeOwner::plan(config)
+            .map_err(|e| err("planning the RocketMQ client runtime", e))?
+            .build()
+            .map_err(|e| err("building the RocketMQ client runtime", e))?;
         // A no-op telemetry handle: the client must not install a global tracing
         // subscriber (the harness owns that).
         let client = ClientRuntime::try_new(
