@@ -39,10 +39,6 @@ const WARMUP: &str = "warmup";
 /// A consumer that has not seen a warm-up message (it restarted after its group consumed
 /// it) counts as ready after this long.
 const WARMUP_TIMEOUT: Duration = Duration::from_secs(20);
-/// The longest a consumer's handler tries to credit a message before handing it back
-/// for redelivery: the client runs handlers on a small blocking lane, and handlers stuck
-/// on a database that is away starve it (consumes then time out waiting for a thread).
-const HANDLER_BUDGET: Duration = Duration::from_secs(3);
 /// The longest a listener waits for one database call.
 const DB_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -327,14 +323,13 @@ impl TxMsg {
                         let (tx, rx) = std::sync::mpsc::sync_channel(1);
                         handle.spawn(async move {
                             let who = "txmsg consumer";
-                            let budget = Some(HANDLER_BUDGET);
+                            let budget = None;
                             let done =
                                 credit_or_park(&bank, &t, dedup, left, budget, who, &mut stop)
                                     .await;
                             let _ = tx.send(done);
                         });
-                        rx.recv_timeout(HANDLER_BUDGET + DB_TIMEOUT)
-                            .unwrap_or(false)
+                        rx.recv().unwrap_or(false)
                     })
                 },
             )

@@ -68,6 +68,10 @@ impl Runtime {
         lane.max_concurrency = lane.max_concurrency.max(128);
         lane.max_queue_depth = lane.max_queue_depth.max(4096);
         lane.queue_timeout = lane.queue_timeout.max(std::time::Duration::from_secs(60));
+        // A handler waits out a database outage rather than handing the message back:
+        // a send-back that fails (the consumer cut off) strands the message in this
+        // client until it restarts.
+        lane.task_timeout = lane.task_timeout.max(std::time::Duration::from_secs(600));
         let owner = RuntimeOwner::plan(config)
             .map_err(|e| err("planning the RocketMQ client runtime", e))?
             .build()
