@@ -96,8 +96,8 @@ fn some_of<T: std::fmt::Debug>(items: &[T]) -> String {
 // ---------------------------------------------------------------------------------------
 // Kafka API (tansu)
 
-/// The `n` records a Kafka test writes: payload → key.
-fn kafka_records(tag: &str, n: usize) -> BTreeMap<String, String> {
+/// The `n` records or messages a test sends: payload → key (`<tag>-<i>` → `k<i>`).
+fn payloads(tag: &str, n: usize) -> BTreeMap<String, String> {
     (0..n)
         .map(|i| (format!("{tag}-{i}"), format!("k{i}")))
         .collect()
@@ -241,7 +241,7 @@ async fn kafka_produce_consume_round_trip() {
         let bootstrap = cluster.endpoint("kafka")?.addr();
         let topic = "round-trip";
         kafka::create_topic(&bootstrap, topic, 3).await?;
-        let sent = kafka_records("rt", 200);
+        let sent = payloads("rt", 200);
         let written = kafka_send_all(&bootstrap, topic, &sent).await?;
         let partitions: BTreeMap<i32, usize> =
             written.keys().fold(BTreeMap::new(), |mut m, (p, _)| {
@@ -263,7 +263,7 @@ async fn kafka_acknowledged_records_survive_a_broker_kill() {
         let bootstrap = cluster.endpoint("kafka")?.addr();
         let topic = "kept";
         kafka::create_topic(&bootstrap, topic, 3).await?;
-        let sent = kafka_records("kept", 300);
+        let sent = payloads("kept", 300);
         let written = kafka_send_all(&bootstrap, topic, &sent).await?;
 
         kill_and_restart(cluster, "kafka").await?;
@@ -279,13 +279,6 @@ async fn kafka_acknowledged_records_survive_a_broker_kill() {
 
 // ---------------------------------------------------------------------------------------
 // RocketMQ
-
-/// The `n` messages a RocketMQ test sends: body → key.
-fn rocketmq_messages(tag: &str, n: usize) -> BTreeMap<String, String> {
-    (0..n)
-        .map(|i| (format!("{tag}-{i}"), format!("k{i}")))
-        .collect()
-}
 
 /// Runs `f` with a RocketMQ client runtime, and shuts the runtime down afterwards
 /// (bounded), whatever `f` returned.
@@ -417,7 +410,7 @@ async fn rocketmq_send_consume_round_trip() {
     with_cluster(Brokers::RocketMq, async |cluster| {
         let namesrv = cluster.endpoint("namesrv")?.addr();
         let topic = "RoundTrip";
-        let messages = rocketmq_messages("rt", 50);
+        let messages = payloads("rt", 50);
         with_runtime("round-trip", async |rt| {
             rocketmq_send_all(rt, &namesrv, "round-trip-p", topic, &messages).await?;
             rocketmq_read_all(rt, &namesrv, "round-trip-c", topic, &messages).await
@@ -432,7 +425,7 @@ async fn rocketmq_broker_kill_keeps_messages() {
     with_cluster(Brokers::RocketMq, async |cluster| {
         let namesrv = cluster.endpoint("namesrv")?.addr();
         let topic = "Kept";
-        let messages = rocketmq_messages("kept", 100);
+        let messages = payloads("kept", 100);
         with_runtime("kept-send", async |rt| {
             rocketmq_send_all(rt, &namesrv, "kept-p", topic, &messages).await
         })
