@@ -2,12 +2,15 @@
 # chaosbank setup: makes sure a Docker engine answers and the host tools chaosbank
 # needs are present. Idempotent: each step is skipped when its result is already there.
 #
-#   bash docker/setup.sh            # engine + host packages
-#   bash docker/setup.sh --brokers  # also build the broker binaries (tansu, rocketmq)
-#   bash docker/setup.sh --tests    # --brokers, plus what the test suite needs (chromium)
+#   bash docker/setup.sh                 # engine + host packages (Maven, a JDK for it)
+#   bash docker/setup.sh --brokers       # also resolve the Apache brokers' jars (Maven)
+#   bash docker/setup.sh --rust-brokers  # also build the Rust brokers (tansu, rocketmq-rust;
+#                                        # ~35 min on 2 cores, cached) for --kafka tansu
+#                                        # and --rocketmq rust
+#   bash docker/setup.sh --tests         # --brokers, plus what the test suite needs (chromium)
 #
 # Environment:
-#   CHAOSBANK_CACHE  where built broker binaries are cached (default ~/.cache/chaosbank)
+#   CHAOSBANK_CACHE  where jars and broker binaries are cached (default ~/.cache/chaosbank)
 #   DOCKER_HOST      an engine to use instead of /var/run/docker.sock
 set -euo pipefail
 
@@ -16,12 +19,14 @@ die() { printf '[setup] error: %s\n' "$*" >&2; exit 1; }
 
 CACHE="${CHAOSBANK_CACHE:-$HOME/.cache/chaosbank}"
 want_brokers=0
+want_rust=0
 want_tests=0
 for arg in "$@"; do
   case "$arg" in
     --brokers) want_brokers=1 ;;
+    --rust-brokers) want_rust=1 ;;
     --tests) want_brokers=1; want_tests=1 ;;
-    -h|--help) sed -n '2,12p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,16p' "$0"; exit 0 ;;
     *) die "unknown flag '$arg' (try --help)" ;;
   esac
 done
@@ -47,6 +52,8 @@ command -v iptables >/dev/null || need+=(iptables)
 command -v nsenter >/dev/null || need+=(util-linux)
 command -v cmake >/dev/null || need+=(cmake)
 command -v pkg-config >/dev/null || need+=(pkg-config)
+# Maven resolves the Apache brokers' jars on the host (the images carry Debian's JRE).
+command -v mvn >/dev/null || need+=(maven)
 [ -e /usr/include/curl/curl.h ] || [ -e /usr/include/x86_64-linux-gnu/curl/curl.h ] \
   || [ -e "/usr/include/$(uname -m)-linux-gnu/curl/curl.h" ] || need+=(libcurl4-openssl-dev)
 [ -e /usr/include/openssl/ssl.h ] || need+=(libssl-dev)
@@ -77,12 +84,31 @@ else
   log "docker engine started: $(docker version --format '{{.Server.Version}} (API {{.Server.APIVersion}})')"
 fi
 
-# 3. Broker binaries, built with the host's toolchain and cached by version.
+# 3. The Apache brokers' jars, resolved with Maven from docker/<image>/pom.xml into the
+#    cache the harness reads ($CHAOSBANK_CACHE/jars/<image>-<pom hash>/).
 if [ "$want_brokers" = 1 ]; then
+  for image in kafka rocketmq; do
+    pom="$(dirname "$0")/$image/pom.xml"
+    hash=$(sha256sum "$pom" | cut -c1-12)
+    dir="$CACHE/jars/$image-$hash"
+    if [ -f "$dir/.complete" ]; then log "$image jars cached in $dir"; continue; fi
+    log "resolving the $image jars with Maven into $dir"
+    rm -rf "$dir.partial"; mkdir -p "$dir.partial"
+    start=$SECONDS
+    mvn -B -q -f "$pom" dependency:copy-dependencies -DincludeScope=runtime \
+      -DoutputDirectory="$dir.partial" >&2 || die "Maven could not resolve $pom"
+    sha256sum "$pom" | cut -d' ' -f1 | tr -d '\n' >"$dir.partial/.complete"
+    rm -rf "$dir"; mv "$dir.partial" "$dir"
+    log "$image jars resolved in $((SECONDS - start)) s ($(du -sh "$dir" | cut -f1))"
+  done
+fi
+
+# 4. The Rust broker binaries, built with the host's toolchain and cached by version.
+if [ "$want_rust" = 1 ]; then
   bash "$(dirname "$0")/build-brokers.sh"
 fi
 
-# 4. Disk: the RocketMQ broker will not start with less than 10 % of the disk available
+# 5. Disk: the RocketMQ broker will not start with less than 10 % of the disk available
 # to non-root users (statvfs f_bavail / f_blocks); say so now rather than as a failed run.
 root_dir=$(docker info --format '{{.DockerRootDir}}' 2>/dev/null || echo /var/lib/docker)
 if read -r blocks avail < <(stat -f -c '%b %a' "$root_dir" 2>/dev/null) && [ "${blocks:-0}" -gt 0 ]; then

@@ -19,13 +19,26 @@ impl Drop for Scratch {
 }
 
 /// The nemesis events of a history: `(f, value)` of each `nemesis` line, in order
-/// (without the final heal, whose value lists what happened to be broken).
+/// (without the final heal, whose value lists what happened to be broken, and without
+/// what the nemesis observed, which names the run's own containers). Every fault start
+/// must carry an observation.
 fn faults(history: &std::path::Path) -> Vec<(String, String)> {
     let text = std::fs::read_to_string(history).expect("the history");
     text.lines()
         .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
         .filter(|op| op["process"] == "nemesis" && op["f"] != "heal-all")
-        .map(|op| (op["f"].to_string(), op["value"].to_string()))
+        .map(|mut op| {
+            let start = ["kill", "pause", "partition", "loss", "delay"]
+                .contains(&op["f"].as_str().unwrap_or_default());
+            let observed = op["value"]
+                .as_object_mut()
+                .and_then(|v| v.remove("observed"));
+            assert!(
+                !start || observed.is_some_and(|o| o.as_str().is_some_and(|o| !o.is_empty())),
+                "a fault start without the nemesis's observation: {op}"
+            );
+            (op["f"].to_string(), op["value"].to_string())
+        })
         .collect()
 }
 
@@ -39,7 +52,7 @@ async fn builder_run_is_stored_and_replays() {
         .fault_timing(Duration::from_secs(2), Duration::from_secs(2))
         .concurrency(4)
         .drain_timeout(Duration::from_secs(60))
-        .node_binary(chaosbank_tests::node_binary!())
+        .node_binary(chaosbank_tests::node_binary())
         .out(&out.0)
         .run()
         .await
@@ -79,8 +92,10 @@ async fn builder_run_is_stored_and_replays() {
         "{:?}",
         meta.engines
     );
+    // The brokers' implementation and version: Apache Kafka by default.
+    assert_eq!(meta.config.engines, harness::service::Engines::default());
     assert!(
-        meta.engines["kafka"].starts_with("tansu "),
+        meta.engines["kafka"].starts_with("Apache Kafka 4."),
         "{:?}",
         meta.engines
     );

@@ -3,12 +3,17 @@
 //! `docker kill` and started again. Each test starts its own cluster with only the
 //! brokers it needs and removes it at the end, whether or not the checks passed.
 //!
+//! Every test runs on both implementations of its broker: Apache Kafka and tansu, Apache
+//! RocketMQ and rocketmq-rust. The Rust brokers' binaries take half an hour to build
+//! (`bash docker/setup.sh --rust-brokers`): where they are not built, their tests say
+//! `skipped` on stderr and pass; the Apache ones always run.
+//!
 //! Tests run one at a time (one cluster at a time on a small machine). Timings are
-//! printed (run with `--nocapture` to see them). The broker binaries must be built
-//! (`bash docker/setup.sh --brokers`); the tests fail saying so otherwise.
+//! printed (run with `--nocapture` to see them).
 
 use anyhow::{anyhow, bail, ensure, Context, Result};
-use chaosbank_tests::{assert_gone, engine, require_binaries};
+use chaosbank_tests::{assert_gone, engine, have_binaries};
+use harness::service::{Engines, KafkaImpl, RocketMqImpl};
 use harness::Cluster;
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -30,28 +35,46 @@ const KAFKA_QUIET: Duration = Duration::from_secs(3);
 /// Timeout of one RocketMQ send.
 const SEND_TIMEOUT_MS: u64 = 10_000;
 
-/// Which brokers a test needs.
+/// Which brokers a test needs, and which implementation of them.
 #[derive(Clone, Copy)]
 enum Brokers {
-    Kafka,
-    RocketMq,
+    Kafka(KafkaImpl),
+    RocketMq(RocketMqImpl),
 }
 
 /// Starts a cluster with only `brokers`, runs `body` on it, removes the cluster (also
 /// when `body` failed) and checks nothing of it is left, then reports `body`'s outcome.
 /// A panic inside `body` still removes the cluster: dropping a [`Cluster`] does.
+/// A Rust broker whose binaries are not built is skipped (said on stderr).
 async fn with_cluster(brokers: Brokers, body: impl AsyncFnOnce(&Cluster) -> Result<()>) {
-    let (image, name) = match brokers {
-        Brokers::Kafka => ("kafka-api", "kafka"),
-        Brokers::RocketMq => ("rocketmq", "rocketmq"),
+    let engines = match brokers {
+        Brokers::Kafka(kafka) => Engines {
+            kafka,
+            ..Engines::default()
+        },
+        Brokers::RocketMq(rocketmq) => Engines {
+            rocketmq,
+            ..Engines::default()
+        },
     };
-    require_binaries(image);
+    let service = match brokers {
+        Brokers::Kafka(_) => harness::Service::Kafka,
+        Brokers::RocketMq(_) => harness::Service::RocketMq,
+    };
+    let image = engines.image(service);
+    let name = engines.describe(service);
+    if !have_binaries(image) {
+        eprintln!("skipped on {name}: its broker binaries are not built (bash docker/setup.sh --rust-brokers)");
+        return;
+    }
     let _serial = SERIAL.lock().await;
     let engine = engine().await;
-    let b = Cluster::builder().ready_timeout(Duration::from_secs(90));
+    let b = Cluster::builder()
+        .engines(engines)
+        .ready_timeout(Duration::from_secs(90));
     let b = match brokers {
-        Brokers::Kafka => b.kafka(),
-        Brokers::RocketMq => b.rocketmq(),
+        Brokers::Kafka(_) => b.kafka(),
+        Brokers::RocketMq(_) => b.rocketmq(),
     };
     let start = Instant::now();
     let cluster = b.start().await.expect("brokers start");
@@ -94,7 +117,7 @@ fn some_of<T: std::fmt::Debug>(items: &[T]) -> String {
 }
 
 // ---------------------------------------------------------------------------------------
-// Kafka API (tansu)
+// Kafka (Apache Kafka and tansu)
 
 /// The `n` records or messages a test sends: payload → key (`<tag>-<i>` → `k<i>`).
 fn payloads(tag: &str, n: usize) -> BTreeMap<String, String> {
@@ -235,9 +258,8 @@ fn kafka_check_positions(
     Ok(())
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn kafka_produce_consume_round_trip() {
-    with_cluster(Brokers::Kafka, async |cluster| {
+async fn kafka_produce_consume_round_trip(brokers: Brokers) {
+    with_cluster(brokers, async |cluster| {
         let bootstrap = cluster.endpoint("kafka")?.addr();
         let topic = "round-trip";
         kafka::create_topic(&bootstrap, topic, 3).await?;
@@ -257,9 +279,8 @@ async fn kafka_produce_consume_round_trip() {
     .await;
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn kafka_acknowledged_records_survive_a_broker_kill() {
-    with_cluster(Brokers::Kafka, async |cluster| {
+async fn kafka_acknowledged_records_survive_a_broker_kill(brokers: Brokers) {
+    with_cluster(brokers, async |cluster| {
         let bootstrap = cluster.endpoint("kafka")?.addr();
         let topic = "kept";
         kafka::create_topic(&bootstrap, topic, 3).await?;
@@ -405,9 +426,8 @@ async fn rocketmq_read_all(
     Ok(())
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn rocketmq_send_consume_round_trip() {
-    with_cluster(Brokers::RocketMq, async |cluster| {
+async fn rocketmq_send_consume_round_trip(brokers: Brokers) {
+    with_cluster(brokers, async |cluster| {
         let namesrv = cluster.endpoint("namesrv")?.addr();
         let topic = "RoundTrip";
         let messages = payloads("rt", 50);
@@ -420,9 +440,8 @@ async fn rocketmq_send_consume_round_trip() {
     .await;
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn rocketmq_broker_kill_keeps_messages() {
-    with_cluster(Brokers::RocketMq, async |cluster| {
+async fn rocketmq_broker_kill_keeps_messages(brokers: Brokers) {
+    with_cluster(brokers, async |cluster| {
         let namesrv = cluster.endpoint("namesrv")?.addr();
         let topic = "Kept";
         let messages = payloads("kept", 100);
@@ -441,4 +460,47 @@ async fn rocketmq_broker_kill_keeps_messages() {
         .await
     })
     .await;
+}
+
+// ---------------------------------------------------------------------------------------
+// Each test on each implementation
+
+#[tokio::test(flavor = "multi_thread")]
+async fn kafka_produce_consume_round_trip_on_apache() {
+    kafka_produce_consume_round_trip(Brokers::Kafka(KafkaImpl::Apache)).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn kafka_produce_consume_round_trip_on_tansu() {
+    kafka_produce_consume_round_trip(Brokers::Kafka(KafkaImpl::Tansu)).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn kafka_acknowledged_records_survive_a_broker_kill_on_apache() {
+    kafka_acknowledged_records_survive_a_broker_kill(Brokers::Kafka(KafkaImpl::Apache)).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn kafka_acknowledged_records_survive_a_broker_kill_on_tansu() {
+    kafka_acknowledged_records_survive_a_broker_kill(Brokers::Kafka(KafkaImpl::Tansu)).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn rocketmq_send_consume_round_trip_on_apache() {
+    rocketmq_send_consume_round_trip(Brokers::RocketMq(RocketMqImpl::Apache)).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn rocketmq_send_consume_round_trip_on_rust() {
+    rocketmq_send_consume_round_trip(Brokers::RocketMq(RocketMqImpl::Rust)).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn rocketmq_broker_kill_keeps_messages_on_apache() {
+    rocketmq_broker_kill_keeps_messages(Brokers::RocketMq(RocketMqImpl::Apache)).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn rocketmq_broker_kill_keeps_messages_on_rust() {
+    rocketmq_broker_kill_keeps_messages(Brokers::RocketMq(RocketMqImpl::Rust)).await;
 }

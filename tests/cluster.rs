@@ -1,7 +1,7 @@
 //! Clusters: each engine starts and answers its protocol; ports are on 127.0.0.1 only;
 //! everything is labelled; passwords are random; teardown leaves nothing.
 
-use chaosbank_tests::{assert_gone, engine, require_binaries, Sql};
+use chaosbank_tests::{assert_gone, engine, Sql};
 use harness::labels;
 use harness::{Cluster, NodeKind};
 use std::time::{Duration, Instant};
@@ -109,8 +109,6 @@ async fn a_named_image_replaces_the_built_one() {
 #[tokio::test(flavor = "multi_thread")]
 async fn brokers_answer_their_protocols() {
     let engine = engine().await;
-    require_binaries("kafka-api");
-    require_binaries("rocketmq");
     let b = Cluster::builder()
         .ready_timeout(Duration::from_secs(90))
         .kafka()

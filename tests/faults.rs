@@ -248,6 +248,9 @@ async fn heal_all_undoes_every_fault_and_a_schedule_plays_in_pairs() {
             FaultKind::Halves,
         ],
         targets: vec!["postgres".into(), "mariadb".into()],
+        cover: false,
+        overlap: 0.0,
+        clock_targets: Vec::new(),
     };
     let schedule = Schedule::generate(&cfg);
     eprintln!("{schedule}");
@@ -265,22 +268,54 @@ async fn heal_all_undoes_every_fault_and_a_schedule_plays_in_pairs() {
         );
     }
     assert_eq!(events.last().unwrap().f, "heal-all");
+    answer_after(&cluster, "the schedule").await;
+
+    // Overlapping faults: every fault gets a second one on the other node while it
+    // holds; both are in effect at once (two starts before either end), each observed.
+    let overlapping = ScheduleConfig {
+        seed: 12,
+        faults: vec![FaultKind::Pause, FaultKind::Isolate],
+        hold: Duration::from_millis(1500),
+        overlap: 1.0,
+        ..cfg
+    };
+    let schedule = Schedule::generate(&overlapping);
+    eprintln!("{schedule}");
+    let mut events = Vec::new();
+    schedule.play(&nemesis, |ev| events.push(ev)).await.unwrap();
+    let (mut open, mut most) = (0i32, 0i32);
+    for ev in &events {
+        assert!(ev.error.is_none(), "{ev:?}");
+        match ev.f.as_str() {
+            "pause" | "partition" => {
+                assert!(ev.value["observed"].is_string(), "{ev:?}");
+                open += 1;
+            }
+            "resume" | "heal" => open -= 1,
+            _ => {}
+        }
+        most = most.max(open);
+    }
+    assert_eq!(most, 2, "no two faults held at once: {events:#?}");
+    answer_after(&cluster, "the overlapping schedule").await;
+    cluster.down().await.unwrap();
+}
+
+/// Both databases answer (after a schedule has been played and healed).
+async fn answer_after(cluster: &Cluster, what: &str) {
     for node in ["postgres", "mariadb"] {
         let e = cluster.endpoint(node).unwrap();
         assert_eq!(
             query_within(&e, "SELECT 1", LONG).await.unwrap(),
             1,
-            "{node} after the schedule"
+            "{node} after {what}"
         );
     }
-    cluster.down().await.unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn killed_brokers_stop_answering_and_come_back() {
     let _ = engine().await;
-    chaosbank_tests::require_binaries("kafka-api");
-    chaosbank_tests::require_binaries("rocketmq");
     let b = Cluster::builder().kafka().rocketmq();
     let nodes = ["kafka", "broker"];
     let cluster = b.start().await.expect("brokers start");

@@ -5,90 +5,29 @@
 //! the figures are printed (run with `--nocapture` to see them).
 //!
 //! Runs are serialized (one cluster at a time) and short (16–30 s each); the whole file
-//! takes about eleven minutes.
+//! takes about eleven minutes on 2 cores.
 
-use harness::run::{self, RunConfig, RunReport, SystemKind};
+use chaosbank_tests::runs::{assert_cleared, config, convicted, poison, run_one, Scratch, SERIAL};
+use harness::run::{RunConfig, SystemKind};
 use harness::schedule::FaultKind;
-use std::path::PathBuf;
 use std::time::Duration;
 
 /// The seeds every scheme is run with: the same fault schedules for each scheme.
 const SEEDS: [u64; 3] = [11, 12, 13];
 
-/// The control gets two more seeds (the first three schedules are the designs'), and
-/// must be convicted in most of them: a single seed's faults can miss dual-write's
-/// windows, so the test asks for a majority and prints how many.
-const CONTROL_SEEDS: [u64; 5] = [11, 12, 13, 14, 15];
+/// The control gets three more seeds (the first three schedules are the designs').
+///
+/// Sized from measured rates (README, "Verdicts under faults"): with the covering
+/// schedule a `chaosbank soak` of 20 seeds convicted dual-write in every one. The
+/// one-sided 95 % lower bound on the per-seed conviction rate from 20 of 20 is
+/// p ≥ 0.05^(1/20) = 0.861. Requiring [`CONTROL_MIN_CONVICTED`] = 2 of 6 seeds, a correct
+/// verifier fails the test with probability P(X ≤ 1), X ~ Binomial(6, p):
+/// 0.139^6 + 6 · 0.861 · 0.139^5 = 2.8e-4 < 1/1000 even at that bound (at the measured
+/// rate, ~0). A verifier blind to dual-write's anomalies fails it at once.
+const CONTROL_SEEDS: [u64; 6] = [11, 12, 13, 14, 15, 16];
 
-/// One cluster at a time on a small machine.
-static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
-
-/// A folder for the runs' histories, removed when dropped.
-struct Scratch(PathBuf);
-
-impl Scratch {
-    fn new(name: &str) -> Scratch {
-        let dir =
-            std::env::temp_dir().join(format!("chaosbank-schemes-{}-{name}", std::process::id()));
-        Scratch(dir)
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-/// Kill and partition (isolate) faults on the engines and on the scheme's own node
-/// containers (producer, relay, consumer), a fault every ~1.5 s holding ~5 s, for 30 s
-/// (four or five faults per run). Holds matter: a broker back within the dual-write's
-/// 2 s publish timeout, or a partition healed before TCP gives up, is survived even by
-/// the control; with three faults per run it was convicted in only 3 of 5 seeds.
-fn config(system: SystemKind, seed: u64, out: &Scratch) -> RunConfig {
-    RunConfig {
-        system,
-        faults: vec![FaultKind::Kill, FaultKind::Isolate],
-        time_limit: Duration::from_secs(30),
-        fault_interval: Duration::from_millis(1500),
-        fault_hold: Duration::from_secs(5),
-        drain_timeout: Duration::from_secs(150),
-        out: out.0.clone(),
-        node_binary: Some(chaosbank_tests::node_binary!()),
-        ..RunConfig::new(seed)
-    }
-}
-
-async fn run_one(cfg: &RunConfig) -> RunReport {
-    let report = run::run(cfg).await.expect("the run completes");
-    // The run store: the streamed history, its verdict and report, and `latest`.
-    let dir = report.history.parent().expect("the run's folder");
-    for file in ["history.jsonl", "verdict.json", "report.html"] {
-        assert!(
-            dir.join(file).is_file(),
-            "the run left no {file} in {dir:?}"
-        );
-    }
-    assert_eq!(
-        std::fs::canonicalize(cfg.out.join("latest")).ok(),
-        std::fs::canonicalize(dir).ok(),
-        "runs/latest does not point at the newest run"
-    );
-    eprintln!(
-        "{}\n{}",
-        report.summary(),
-        checkers::render::summary(&report.verdict, 2)
-    );
-    report
-}
-
-/// Convicted of losing or creating money (or applying it twice, or applying a
-/// transfer the client was told failed).
-fn convicted(r: &RunReport) -> bool {
-    ["lost", "phantom", "duplicated", "failed-applied"]
-        .iter()
-        .any(|a| r.verdict.count(a) > 0)
-}
+/// How many of [`CONTROL_SEEDS`] must convict the control.
+const CONTROL_MIN_CONVICTED: usize = 2;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn dual_write_is_convicted_under_the_same_faults() {
@@ -99,7 +38,7 @@ async fn dual_write_is_convicted_under_the_same_faults() {
         let mut cfg = config(SystemKind::DualWrite, seed, &scratch);
         cfg.pgbench = i == 0;
         let r = run_one(&cfg).await;
-        assert!(r.faults > 0, "seed {seed} drew no faults");
+        assert!(r.faults > 0, "seed {seed}: no fault took effect");
         if convicted(&r) {
             assert_eq!(r.verdict.valid, checkers::Validity::Invalid);
             guilty.push(seed);
@@ -111,7 +50,7 @@ async fn dual_write_is_convicted_under_the_same_faults() {
         CONTROL_SEEDS.len()
     );
     assert!(
-        guilty.len() * 2 > CONTROL_SEEDS.len(),
+        guilty.len() >= CONTROL_MIN_CONVICTED,
         "dual-write, wrong on purpose, was convicted in only {} of {} seeds ({guilty:?}): the faults or the checker miss it",
         guilty.len(),
         CONTROL_SEEDS.len()
@@ -126,41 +65,18 @@ async fn outbox_is_valid_in_every_seed() {
         let mut cfg = config(SystemKind::Outbox, seed, &scratch);
         cfg.pgbench = i == 0;
         let r = run_one(&cfg).await;
-        assert!(r.faults > 0, "seed {seed} drew no faults");
-        assert!(r.drained, "seed {seed}: the outbox did not drain");
-        assert_eq!(
-            r.verdict.valid,
-            checkers::Validity::Valid,
-            "outbox seed {seed} convicted:\n{}",
-            checkers::render::summary(&r.verdict, 5)
-        );
-        assert!(
-            r.figures.cross_bank_completed > 0,
-            "seed {seed}: no cross-bank transfer completed"
-        );
+        assert_cleared(&r, &format!("outbox seed {seed}"));
     }
     eprintln!("outbox valid in {} of {} seeds", SEEDS.len(), SEEDS.len());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn txmsg_is_valid_in_every_seed() {
-    chaosbank_tests::require_binaries("rocketmq");
     let _serial = SERIAL.lock().await;
     let scratch = Scratch::new("txmsg");
     for seed in SEEDS {
         let r = run_one(&config(SystemKind::TxMsg, seed, &scratch)).await;
-        assert!(r.faults > 0, "seed {seed} drew no faults");
-        assert!(r.drained, "seed {seed}: txmsg did not drain");
-        assert_eq!(
-            r.verdict.valid,
-            checkers::Validity::Valid,
-            "txmsg seed {seed} convicted:\n{}",
-            checkers::render::summary(&r.verdict, 5)
-        );
-        assert!(
-            r.figures.cross_bank_completed > 0,
-            "seed {seed}: no cross-bank transfer completed"
-        );
+        assert_cleared(&r, &format!("txmsg seed {seed}"));
     }
     eprintln!("txmsg valid in {} of {} seeds", SEEDS.len(), SEEDS.len());
 }
@@ -170,14 +86,17 @@ async fn a_consumer_without_dedup_is_convicted_of_duplicates() {
     let _serial = SERIAL.lock().await;
     let scratch = Scratch::new("no-dedup");
     // A consumer killed between its credits and its next offset commit (every 200 ms)
-    // gets those messages again after the restart: without dedup, a second credit.
+    // gets those messages again after the restart: without dedup, a second credit. Not
+    // every kill lands in that window (measured: 2 kills of 3 s found none once), so
+    // about eight short kills: one target, nothing to cover, holds of ~1 s.
     let cfg = RunConfig {
         dedup: false,
         faults: vec![FaultKind::Kill],
         targets: vec!["consumer".to_string()],
-        time_limit: Duration::from_secs(16),
-        fault_interval: Duration::from_secs(3),
-        fault_hold: Duration::from_secs(2),
+        time_limit: Duration::from_secs(24),
+        fault_interval: Duration::from_secs(2),
+        fault_hold: Duration::from_secs(1),
+        cover_targets: false,
         ..config(SystemKind::Outbox, 4, &scratch)
     };
     let r = run_one(&cfg).await;
@@ -192,27 +111,45 @@ async fn a_consumer_without_dedup_is_convicted_of_duplicates() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn a_consumer_that_keeps_failing_parks_the_transfer_for_a_person() {
+async fn poison_is_parked_for_a_person_and_an_outage_parks_nothing_else() {
     let _serial = SERIAL.lock().await;
     let scratch = Scratch::new("dead-letter");
-    // Bank B's database is killed for ~4 s; its consumer gives up on a credit after two
-    // attempts (~50 ms) and parks the message in dead_letters once the database is back.
+    // One transfer in twenty goes to a closed account; bank B's database is killed for
+    // ~6 s while its consumer parks after two failures a retry may not fix. The outage
+    // (transient failures) must park nothing; every acknowledged poison transfer must be
+    // parked, and reported as parked with its reason, not as lost.
     let cfg = RunConfig {
         faults: vec![FaultKind::Kill],
         targets: vec!["mariadb".to_string()],
         max_attempts: 2,
+        poison_rate: 0.05,
         time_limit: Duration::from_secs(16),
         fault_interval: Duration::from_secs(4),
-        fault_hold: Duration::from_secs(4),
+        fault_hold: Duration::from_secs(6),
         ..config(SystemKind::Outbox, 6, &scratch)
     };
     let r = run_one(&cfg).await;
-    assert!(r.faults > 0, "no kill drawn");
-    assert!(r.dead_letters > 0, "nothing was parked:\n{}", r.summary());
+    assert!(r.faults > 0, "no kill took effect");
+    let p = poison(&r.history);
+    assert!(
+        !p.acknowledged.is_empty(),
+        "no poison transfer was acknowledged"
+    );
+    assert_eq!(
+        p.parked_other,
+        Vec::<u64>::new(),
+        "transfers parked though a retry would have credited them (the outage was transient)"
+    );
+    for id in &p.acknowledged {
+        assert!(
+            p.parked.contains(id),
+            "poison transfer {id} was acknowledged but not parked"
+        );
+    }
     assert_eq!(
         r.verdict.count("parked"),
         r.dead_letters,
-        "every dead letter is reported as parked, apart from lost"
+        "every dead letter is reported as parked"
     );
     assert_eq!(r.verdict.count("lost"), 0);
     assert_eq!(

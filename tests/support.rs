@@ -1,6 +1,8 @@
 //! Helpers shared by the end-to-end tests: connecting to the engine (with a clear
 //! message when it is down), SQL on a node, and "nothing left behind" assertions.
 
+pub mod runs;
+
 use harness::docker::Engine;
 use harness::labels;
 use harness::Endpoint;
@@ -15,20 +17,13 @@ pub async fn engine() -> Engine {
     }
 }
 
-/// Fails the test, saying how to build them, unless the host-built broker binaries an
-/// image needs exist (the README's test command builds them first).
-pub fn require_binaries(image: &str) {
+/// True when the host-built broker binaries image `image` needs exist (the Rust brokers'
+/// images; images with none, such as the Apache ones, always have them).
+pub fn have_binaries(image: &str) -> bool {
     let tools = harness::images::cache_dir().join("tools");
-    let missing: Vec<String> = harness::images::binaries(image)
+    harness::images::binaries(image)
         .iter()
-        .filter(|(_, rel)| !tools.join(rel).is_file())
-        .map(|(_, rel)| tools.join(rel).display().to_string())
-        .collect();
-    assert!(
-        missing.is_empty(),
-        "the {image} image needs broker binaries that are not built: {}; run `bash docker/setup.sh --brokers`",
-        missing.join(", ")
-    );
+        .all(|(_, rel)| tools.join(rel).is_file())
 }
 
 /// A connection to a SQL node, with a bound on connecting.
@@ -143,12 +138,19 @@ pub fn exec_ok(container: &str, script: &str) -> bool {
         .unwrap_or(false)
 }
 
-/// The node binary the tests mount into node containers (this package's
-/// `chaosbank-node`, built with the tests). A macro: Cargo names the binary only to
-/// integration tests.
-#[macro_export]
-macro_rules! node_binary {
-    () => {
-        std::path::PathBuf::from(env!("CARGO_BIN_EXE_chaosbank-node"))
-    };
+/// The node binary the tests mount into node containers: this package's
+/// `chaosbank-node`, which Cargo builds beside the test binaries (`target/<profile>/`;
+/// a test binary runs from `target/<profile>/deps/`).
+pub fn node_binary() -> std::path::PathBuf {
+    let exe = std::env::current_exe().expect("the test binary's path");
+    let profile = exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .expect("the test binary runs from target/<profile>/deps");
+    let node = profile.join("chaosbank-node");
+    assert!(
+        node.is_file(),
+        "no node binary at {node:?}: build it with `cargo test -p chaosbank-tests`"
+    );
+    node
 }

@@ -22,49 +22,67 @@
 //!   `in-flight` instead: not invalid, but the verdict cannot be `valid`.
 //! - Reads sum every integer balance they hold; a read with a `null` balance is not
 //!   checked for its total.
+//! - Transfers with ids and no `final-ledger` line at all are not judged (unknown).
+//! - A bank whose `final-ledger` lines carry the completeness mark (`complete`,
+//!   `entry_count`) and do not add up is incomplete: its transfers are not judged and
+//!   its accounts' balances not compared with its entries (unknown, never `lost`).
+//! - A transfer whose invoke cannot be read (but whose id can), or whose id is invoked
+//!   twice, cannot be judged: unknown, with a note naming it; its entries accuse nothing.
+//! - Findings are capped per kind ([`crate::verdict::KEEP_MAX`]); counts are full.
 
+use crate::capped::{into_result_maps, Capped, FindingMap};
 use crate::fxhash::FxHashMap;
 use crate::history::{Op, OpType, Process};
-use crate::values::{Balances, DeadLetterValue, InitValue, LedgerValue, TransferId, TransferValue};
-use crate::verdict::{CheckerResult, Finding, LedgerEntry, Validity};
+use crate::values::{
+    Balances, DeadLetterValue, InitValue, LedgerValue, TransferId, TransferIdOnly, TransferValue,
+};
+use crate::verdict::{AnomalyKind, CheckerResult, Finding, LedgerEntry, Validity};
 use crate::Checker;
 use serde_json::{Map, Value};
 use std::collections::BTreeMap;
 
-/// Anomaly names of the bank model.
-pub mod anomaly {
-    /// Debited but never credited, or acknowledged and applied nowhere.
-    pub const LOST: &str = "lost";
-    /// Credited or debited more than once.
-    pub const DUPLICATED: &str = "duplicated";
-    /// Credited but never debited.
-    pub const PHANTOM: &str = "phantom";
-    /// Told `fail`, yet in a ledger.
-    pub const FAILED_APPLIED: &str = "failed-applied";
-    /// A ledger entry for a transfer never invoked.
-    pub const UNEXPECTED: &str = "unexpected";
-    /// A ledger entry whose account or amount is not the transfer's.
-    pub const AMOUNT_MISMATCH: &str = "amount-mismatch";
-    /// Final balance ≠ initial balance + ledger entries.
-    pub const LEDGER_MISMATCH: &str = "ledger-mismatch";
-    /// A read of every account, or the final balances, off the initial total.
-    pub const WRONG_TOTAL: &str = "wrong-total";
-    /// A negative balance.
-    pub const NEGATIVE: &str = "negative";
-    /// An account `init` did not create.
-    pub const UNEXPECTED_KEY: &str = "unexpected-key";
-    /// A `null` balance in a read or in the final balances.
-    pub const NULL_BALANCE: &str = "null-balance";
-    /// Would be lost, but dead-lettered: waiting for manual intervention. Does not
-    /// make a history invalid.
-    pub const PARKED: &str = "parked";
-    /// Would be lost, but the system did not drain (the `drain` op says
-    /// `drained: false`): the credit may still arrive. Does not make a history
-    /// invalid, but makes it unknown.
-    pub const IN_FLIGHT: &str = "in-flight";
+/// The anomaly kinds the bank model reports.
+pub const KINDS: [AnomalyKind; 13] = [
+    AnomalyKind::Lost,
+    AnomalyKind::Duplicated,
+    AnomalyKind::Phantom,
+    AnomalyKind::FailedApplied,
+    AnomalyKind::Unexpected,
+    AnomalyKind::AmountMismatch,
+    AnomalyKind::LedgerMismatch,
+    AnomalyKind::WrongTotal,
+    AnomalyKind::Negative,
+    AnomalyKind::UnexpectedKey,
+    AnomalyKind::NullBalance,
+    AnomalyKind::Parked,
+    AnomalyKind::InFlight,
+];
+
+/// Whether a bank anomaly makes the history invalid: every kind does but `parked`
+/// and `in-flight` (and `recovered`, which the bank model never reports).
+pub fn invalidates(kind: AnomalyKind) -> bool {
+    match kind {
+        AnomalyKind::Lost
+        | AnomalyKind::Duplicated
+        | AnomalyKind::Phantom
+        | AnomalyKind::FailedApplied
+        | AnomalyKind::Unexpected
+        | AnomalyKind::AmountMismatch
+        | AnomalyKind::LedgerMismatch
+        | AnomalyKind::WrongTotal
+        | AnomalyKind::Negative
+        | AnomalyKind::UnexpectedKey
+        | AnomalyKind::NullBalance => true,
+        AnomalyKind::Parked | AnomalyKind::InFlight | AnomalyKind::Recovered => false,
+    }
 }
 
-use anomaly::*;
+use AnomalyKind as K;
+
+/// Most notes kept; past it they are counted in one last note.
+const MAX_NOTES: usize = 24;
+/// Most transfer ids a note names.
+const NAMED_IDS: usize = 10;
 
 const NONE: u64 = u64::MAX;
 const NO_ID: u32 = u32::MAX;
@@ -93,6 +111,70 @@ struct Transfer {
     /// entry is kept in `BankChecker::extra`.
     first_debit: u32,
     first_credit: u32,
+    /// Cannot be judged: its invoke's value could not be read, or its id was used by
+    /// another invoke too. Its ledger entries are neither `unexpected` nor held
+    /// against it.
+    unjudgeable: bool,
+}
+
+/// Why a transfer cannot be judged, for the note that names it.
+#[derive(Debug, Clone)]
+enum Unjudgeable {
+    /// The invoke at `op` has an id but the rest of its value cannot be read.
+    Undecodable { op: u64, error: String },
+    /// The id is invoked again at `op`, first at `first`.
+    Reused { op: u64, first: u64 },
+}
+
+/// A bank and what its `final-ledger` lines say about it.
+#[derive(Debug, Clone, Default)]
+struct BankInfo {
+    name: Box<str>,
+    /// Some `final-ledger` line names it, or holds an entry or balance of its accounts.
+    has_line: bool,
+    /// Entries on its lines (the line's `bank`, else the entry's account's bank).
+    entries: u64,
+    /// Some line of it carries `"complete"`.
+    uses_complete: bool,
+    /// Op of its first line with `"complete": true`.
+    complete_at: Option<u64>,
+    /// Its last line carrying `"complete"` or `"entry_count"`.
+    marked_at: Option<u64>,
+    /// The first `"entry_count"` given, and the op that gave it.
+    entry_count: Option<(u64, u64)>,
+    /// A later line with another `"entry_count"`: (its value, its op).
+    count_conflict: Option<(u64, u64)>,
+}
+
+impl BankInfo {
+    /// Why the bank's final ledger is known to be incomplete, if it is: only a bank
+    /// whose lines carry the completeness mark can be.
+    fn incomplete(&self) -> Option<String> {
+        let name = &self.name;
+        if let Some(((n, at), (m, at2))) = self.entry_count.zip(self.count_conflict) {
+            return Some(format!(
+                "bank {name}'s final-ledger lines disagree on its entry_count ({n} at op {at}, \
+                 {m} at op {at2})"
+            ));
+        }
+        if let Some((n, at)) = self.entry_count {
+            if n != self.entries {
+                return Some(format!(
+                    "bank {name}'s final ledger should hold {n} entries (entry_count, op {at}) \
+                     but its lines hold {}",
+                    self.entries
+                ));
+            }
+        }
+        if self.uses_complete && self.complete_at.is_none() {
+            return Some(format!(
+                "bank {name}'s final ledger never got its closing line (\"complete\": true; \
+                 last marked line op {})",
+                self.marked_at.unwrap_or(0)
+            ));
+        }
+        None
+    }
 }
 
 const NO_LINE: u32 = u32::MAX;
@@ -149,6 +231,8 @@ struct Stats {
     reads_of_all: u64,
     ledger_lines: u64,
     dead_letters: u64,
+    /// Transfers with an id that were not judged by the ledgers (set by the judging).
+    not_judged: u64,
 }
 
 /// Streaming checker for the bank model. Feed it every op with [`Checker::observe`],
@@ -157,7 +241,7 @@ struct Stats {
 pub struct BankChecker {
     accounts: Vec<AccountInfo>,
     account_ids: FxHashMap<Box<str>, u32>,
-    banks: Vec<(Box<str>, bool)>,
+    banks: Vec<BankInfo>,
     bank_ids: FxHashMap<Box<str>, u32>,
     init: Option<Init>,
     read_no: u64,
@@ -171,9 +255,16 @@ pub struct BankChecker {
     entry_count: u64,
     any_ledger: bool,
     dead: FxHashMap<u32, (u64, Option<String>)>,
-    anomalies: BTreeMap<String, Vec<Finding>>,
+    anomalies: FindingMap,
     stats: Stats,
     notes: Vec<String>,
+    /// Notes not kept (past `MAX_NOTES`).
+    notes_dropped: u64,
+    /// Transfers that cannot be judged: how many, and the first few with the reason.
+    unjudgeable: u64,
+    unjudgeable_named: Vec<(u32, Unjudgeable)>,
+    /// Banks whose final ledger is known to be incomplete (set by the judging).
+    incomplete: Vec<bool>,
     unreadable: u64,
     /// Money held by parked transfers (debited, not credited), found by the judging.
     parked_held: i128,
@@ -340,7 +431,10 @@ impl BankChecker {
             return id;
         }
         let id = u32::try_from(self.banks.len()).unwrap_or(u32::MAX - 1);
-        self.banks.push((name.into(), false));
+        self.banks.push(BankInfo {
+            name: name.into(),
+            ..BankInfo::default()
+        });
         self.bank_ids.insert(name.into(), id);
         id
     }
@@ -389,25 +483,47 @@ impl BankChecker {
                 tally: Tally::default(),
                 first_debit: NO_LINE,
                 first_credit: NO_LINE,
+                unjudgeable: false,
             });
         }
         slot
     }
 
-    fn push(&mut self, name: &str, finding: Finding) {
+    fn push(&mut self, kind: AnomalyKind, finding: Finding, badness: Option<u128>) {
         self.anomalies
-            .entry(name.to_owned())
+            .entry(kind)
             .or_default()
-            .push(finding);
+            .push(finding, badness);
+    }
+
+    /// Keeps a note, or counts it past `MAX_NOTES`.
+    fn note(&mut self, note: String) {
+        if self.notes.len() < MAX_NOTES {
+            self.notes.push(note);
+        } else {
+            self.notes_dropped += 1;
+        }
     }
 
     fn unreadable(&mut self, op: &Op, what: &str, e: impl std::fmt::Display) {
         self.unreadable += 1;
         if self.unreadable <= 10 {
-            self.notes.push(format!(
+            self.note(format!(
                 "op {}: {} value is not {what}: {e}; not checked",
                 op.index, op.f
             ));
+        }
+    }
+
+    /// Marks a transfer as one that cannot be judged, remembering why for the note.
+    fn cannot_judge(&mut self, slot: u32, why: Unjudgeable) {
+        let t = &mut self.transfers[slot as usize];
+        if !t.unjudgeable {
+            t.unjudgeable = true;
+            self.unjudgeable += 1;
+            if self.unjudgeable_named.len() < NAMED_IDS {
+                self.unjudgeable_named.push((slot, why));
+            }
         }
     }
 
@@ -416,7 +532,7 @@ impl BankChecker {
             return;
         }
         if let Some(init) = self.init {
-            self.notes.push(format!(
+            self.note(format!(
                 "op {}: a second init (the first is op {}); ignored",
                 op.index, init.op
             ));
@@ -435,7 +551,7 @@ impl BankChecker {
             };
             let id = self.account(&b.account) as usize;
             if self.accounts[id].init.is_some() {
-                self.notes.push(format!(
+                self.note(format!(
                     "op {}: init names {} twice; the first balance is kept",
                     op.index, b.account
                 ));
@@ -487,7 +603,7 @@ impl BankChecker {
                     vec![init.op, op.index],
                 )
                 .account(&b.account);
-                self.push(UNEXPECTED_KEY, f);
+                self.push(K::UnexpectedKey, f, None);
             }
             match b.balance {
                 None => {
@@ -500,7 +616,7 @@ impl BankChecker {
                         vec![op.index],
                     )
                     .account(&b.account);
-                    self.push(NULL_BALANCE, f);
+                    self.push(K::NullBalance, f, None);
                 }
                 Some(x) => {
                     sum += i128::from(x);
@@ -514,7 +630,7 @@ impl BankChecker {
                         )
                         .account(&b.account)
                         .detail("balance", x);
-                        self.push(NEGATIVE, f);
+                        self.push(K::Negative, f, Some(u128::from(x.unsigned_abs())));
                     }
                 }
             }
@@ -539,7 +655,7 @@ impl BankChecker {
                     )
                     .detail("expected", i128_value(init.total))
                     .detail("actual", i128_value(sum));
-                    self.push(WRONG_TOTAL, f);
+                    self.push(K::WrongTotal, f, Some((sum - init.total).unsigned_abs()));
                 }
             }
         }
@@ -573,37 +689,62 @@ impl BankChecker {
     }
 
     /// Records the transfer of an invoke (or of a lone completion); returns its slot or
-    /// `NO_ID` when it has no id or cannot be read.
+    /// `NO_ID` when it has no id, its id cannot be read, or the id was used before.
+    ///
+    /// The id is registered even when the rest of the value cannot be read, so that
+    /// the transfer's ledger entries are not taken for `unexpected` ones: such a
+    /// transfer, and one whose id is used twice, cannot be judged (a note names it).
     fn register_transfer(&mut self, op: &Op) -> u32 {
-        let v: TransferValue = match op.value_as() {
-            Ok(v) => v,
+        let (id, rest) = match op.value_as::<TransferValue>() {
+            Ok(mut v) => {
+                let Some(id) = v.id.take() else {
+                    self.stats.without_id += 1;
+                    return NO_ID;
+                };
+                (id, Ok(v))
+            }
             Err(e) => {
-                self.unreadable(op, "{\"id\", \"from\", \"to\", \"amount\"}", e);
-                return NO_ID;
+                self.unreadable(op, "{\"id\", \"from\", \"to\", \"amount\"}", &e);
+                match op.value_as::<TransferIdOnly>() {
+                    Ok(TransferIdOnly { id: Some(id) }) => (id, Err(e.to_string())),
+                    // No id to register: nothing can name this transfer.
+                    _ => return NO_ID,
+                }
             }
         };
-        let Some(id) = v.id else {
-            self.stats.without_id += 1;
-            return NO_ID;
-        };
-        let from = self.account(&v.from.0);
-        let to = self.account(&v.to.0);
         let slot = self.transfer_slot(id);
-        let t = &mut self.transfers[slot as usize];
-        if t.invoke != NONE {
-            let first = t.invoke;
-            self.unreadable += 1;
-            self.notes.push(format!(
-                "op {}: a transfer id is used again (first at op {first}); the second transfer \
-                 is not checked",
-                op.index
-            ));
+        let first = self.transfers[slot as usize].invoke;
+        if first != NONE {
+            self.cannot_judge(
+                slot,
+                Unjudgeable::Reused {
+                    op: op.index,
+                    first,
+                },
+            );
             return NO_ID;
         }
-        t.from = from;
-        t.to = to;
-        t.amount = v.amount;
-        t.invoke = op.index;
+        match rest {
+            Ok(v) => {
+                let from = self.account(&v.from.0);
+                let to = self.account(&v.to.0);
+                let t = &mut self.transfers[slot as usize];
+                t.from = from;
+                t.to = to;
+                t.amount = v.amount;
+                t.invoke = op.index;
+            }
+            Err(error) => {
+                self.transfers[slot as usize].invoke = op.index;
+                self.cannot_judge(
+                    slot,
+                    Unjudgeable::Undecodable {
+                        op: op.index,
+                        error,
+                    },
+                );
+            }
+        }
         slot
     }
 
@@ -623,7 +764,33 @@ impl BankChecker {
         self.any_ledger = true;
         let line_bank = v.bank.as_ref().map(|b| self.bank(&b.0));
         if let Some(b) = line_bank {
-            self.banks[b as usize].1 = true;
+            let info = &mut self.banks[b as usize];
+            info.has_line = true;
+            info.entries += v.entries.len() as u64;
+            if v.complete.is_some() || v.entry_count.is_some() {
+                info.marked_at = Some(op.index);
+            }
+            if let Some(c) = v.complete {
+                info.uses_complete = true;
+                if c && info.complete_at.is_none() {
+                    info.complete_at = Some(op.index);
+                }
+            }
+            if let Some(n) = v.entry_count {
+                match info.entry_count {
+                    None => info.entry_count = Some((n, op.index)),
+                    Some((m, _)) if m != n && info.count_conflict.is_none() => {
+                        info.count_conflict = Some((n, op.index));
+                    }
+                    Some(_) => {}
+                }
+            }
+        } else if v.complete.is_some() || v.entry_count.is_some() {
+            self.note(format!(
+                "op {}: a final-ledger line carries a completeness mark (complete, \
+                 entry_count) but names no bank; the mark is ignored",
+                op.index
+            ));
         }
         let line = u32::try_from(self.lines.len()).unwrap_or(NO_LINE - 1);
         self.lines.push((op.index, line_bank));
@@ -632,8 +799,9 @@ impl BankChecker {
             let a = &mut self.accounts[account as usize];
             a.entry_sum += i128::from(e.amount);
             if line_bank.is_none() {
-                let bank = a.bank;
-                self.banks[bank as usize].1 = true;
+                let bank = a.bank as usize;
+                self.banks[bank].has_line = true;
+                self.banks[bank].entries += 1;
             }
             self.entry_count += 1;
             let transfer = self.transfer_slot(e.transfer);
@@ -652,13 +820,13 @@ impl BankChecker {
             let a = &mut self.accounts[account as usize];
             if line_bank.is_none() {
                 let bank = a.bank;
-                self.banks[bank as usize].1 = true;
+                self.banks[bank as usize].has_line = true;
             }
             let a = &mut self.accounts[account as usize];
             match a.final_balance {
                 Some((prev, at)) if prev != b.balance => {
                     self.unreadable += 1;
-                    self.notes.push(format!(
+                    self.note(format!(
                         "op {}: a second final balance for {} disagrees with op {at}; the first \
                          is kept",
                         op.index, b.account
@@ -734,14 +902,15 @@ impl Checker for BankChecker {
         if let Some(d) = &self.drain {
             stats.insert("drained".into(), u64::from(d.drained));
         }
-        for list in self.anomalies.values_mut() {
-            list.sort_by_key(|f| f.ops.first().copied().unwrap_or(0));
-        }
+        stats.insert("transfers-not-judged".into(), self.stats.not_judged);
         let invalid = self
             .anomalies
             .iter()
-            .any(|(k, v)| k != PARKED && k != IN_FLIGHT && !v.is_empty());
-        let in_flight = self.anomalies.get(IN_FLIGHT).is_some_and(|v| !v.is_empty());
+            .any(|(k, v)| invalidates(*k) && v.count() > 0);
+        let in_flight = self
+            .anomalies
+            .get(&K::InFlight)
+            .is_some_and(|v| v.count() > 0);
         if self.init.is_none() && self.any_ledger {
             self.notes
                 .push("no init: final balances could not be compared with the ledgers".to_owned());
@@ -756,6 +925,10 @@ impl Checker for BankChecker {
             self.notes
                 .push(format!("{} unreadable ops in all", self.unreadable));
         }
+        if self.notes_dropped > 0 {
+            self.notes
+                .push(format!("… and {} more notes not kept", self.notes_dropped));
+        }
         let valid = if invalid {
             Validity::Invalid
         } else if !self.notes.is_empty() || in_flight {
@@ -763,10 +936,12 @@ impl Checker for BankChecker {
         } else {
             Validity::Valid
         };
+        let (anomalies, counts) = into_result_maps(self.anomalies);
         CheckerResult {
             model: "bank".into(),
             valid,
-            anomalies: self.anomalies,
+            anomalies,
+            counts,
             stats,
             notes: self.notes,
         }
@@ -869,63 +1044,119 @@ impl BankChecker {
                 self.take_entry(rec);
             }
         }
-        // What each transfer is flagged with.
-        let mut flags: Vec<(u32, &'static str)> = Vec::new();
+        // Banks whose final ledger is marked and known to be incomplete.
+        let mut incomplete = vec![false; self.banks.len()];
+        let mut whys = Vec::new();
+        for (i, b) in self.banks.iter().enumerate() {
+            if !b.has_line {
+                continue;
+            }
+            if let Some(why) = b.incomplete() {
+                incomplete[i] = true;
+                whys.push(format!(
+                    "{why}: the ledger is incomplete, so transfers that involve bank {} were \
+                     not judged and its accounts' final balances were not compared with its \
+                     entries",
+                    b.name
+                ));
+            }
+        }
+        for why in whys {
+            self.note(why);
+        }
+        // What each transfer is flagged with, in the order the transfers were first seen.
+        let mut flags: BTreeMap<AnomalyKind, Capped<u32>> = BTreeMap::new();
+        let mut flag = |kind: AnomalyKind, slot: u32, badness: u128| {
+            flags.entry(kind).or_default().push(slot, Some(badness));
+        };
         let mut parked_held: i128 = 0;
         let mut in_flight_held: i128 = 0;
         let mut in_flight = 0u64;
         let undrained = self.drain.as_ref().is_some_and(|d| !d.drained);
+        let (mut no_ledger, mut no_ledger_ok) = (0u64, 0u64);
         let mut unjudged = 0u64;
+        let mut unjudged_incomplete = 0u64;
         for (i, t) in self.transfers.iter().enumerate() {
             let k = t.tally;
             let slot = i as u32;
             if t.invoke == NONE {
                 if k.total() > 0 {
-                    flags.push((slot, UNEXPECTED));
+                    flag(K::Unexpected, slot, u128::from(k.total()));
                 }
                 continue;
             }
+            if t.unjudgeable {
+                continue;
+            }
             if !self.any_ledger {
+                no_ledger += 1;
+                no_ledger_ok += u64::from(t.outcome == Outcome::Ok);
                 continue;
             }
             let from_bank = self.accounts[t.from as usize].bank as usize;
             let to_bank = self.accounts[t.to as usize].bank as usize;
-            if !(self.banks[from_bank].1 && self.banks[to_bank].1) {
+            if !(self.banks[from_bank].has_line && self.banks[to_bank].has_line) {
                 unjudged += 1;
                 continue;
             }
+            if incomplete[from_bank] || incomplete[to_bank] {
+                unjudged_incomplete += 1;
+                continue;
+            }
             let (d, c) = (k.debits, k.credits);
+            let amount = u128::from(t.amount.unsigned_abs());
             let lost = (d >= 1 && c == 0) || (t.outcome == Outcome::Ok && d == 0 && c == 0);
             if lost {
                 if self.dead.contains_key(&slot) {
-                    flags.push((slot, PARKED));
+                    flag(K::Parked, slot, amount);
                     parked_held += i128::from(t.amount) * i128::from(d);
                 } else if undrained {
-                    flags.push((slot, IN_FLIGHT));
+                    flag(K::InFlight, slot, amount);
                     in_flight_held += i128::from(t.amount) * i128::from(d);
                     in_flight += 1;
                 } else {
-                    flags.push((slot, LOST));
+                    flag(K::Lost, slot, amount);
                 }
             }
             if d > 1 || c > 1 {
-                flags.push((slot, DUPLICATED));
+                flag(
+                    K::Duplicated,
+                    slot,
+                    amount * (u128::from(d) + u128::from(c)),
+                );
             }
             if c >= 1 && d == 0 {
-                flags.push((slot, PHANTOM));
+                flag(K::Phantom, slot, amount * u128::from(c));
             }
             if t.outcome == Outcome::Fail && k.total() > 0 {
-                flags.push((slot, FAILED_APPLIED));
+                flag(K::FailedApplied, slot, amount * u128::from(k.total()));
             }
             if k.mismatched > 0 {
-                flags.push((slot, AMOUNT_MISMATCH));
+                flag(K::AmountMismatch, slot, u128::from(k.mismatched));
             }
+        }
+        if no_ledger > 0 {
+            self.notes.push(format!(
+                "{no_ledger} transfer{} with an id ({no_ledger_ok} acknowledged) but no \
+                 final-ledger line in the history: the ledgers were never read, so no transfer \
+                 was judged",
+                if no_ledger == 1 { "" } else { "s" }
+            ));
         }
         if unjudged > 0 {
             self.notes.push(format!(
                 "{unjudged} transfers involve a bank with no final-ledger line; they were not judged"
             ));
         }
+        if unjudged_incomplete > 0 {
+            self.notes.push(format!(
+                "{unjudged_incomplete} transfer{} involve{} a bank whose final ledger is \
+                 incomplete; not judged",
+                if unjudged_incomplete == 1 { "" } else { "s" },
+                if unjudged_incomplete == 1 { "s" } else { "" }
+            ));
+        }
+        self.stats.not_judged = no_ledger + unjudged + unjudged_incomplete + self.unjudgeable;
         if in_flight > 0 {
             let op = self.drain.as_ref().map_or(0, |d| d.op);
             self.notes.push(format!(
@@ -936,24 +1167,69 @@ impl BankChecker {
         }
         self.parked_held = parked_held;
         self.in_flight_held = in_flight_held;
-        if flags.is_empty() {
+        self.incomplete = incomplete;
+        if flags.is_empty() && self.unjudgeable == 0 {
             return;
         }
-        // Gather ids and entries of the flagged transfers only.
-        let mut flagged = vec![false; n];
-        for &(s, _) in &flags {
-            flagged[s as usize] = true;
+        // Gather ids and entries of the transfers shown only.
+        let mut shown = vec![false; n];
+        for c in flags.values() {
+            for &s in c.kept() {
+                shown[s as usize] = true;
+            }
+        }
+        let mut named = shown.clone();
+        for (s, _) in &self.unjudgeable_named {
+            named[*s as usize] = true;
         }
         let mut names: FxHashMap<u32, TransferId> = FxHashMap::default();
         for (id, &slot) in &self.ids {
-            if flagged[slot as usize] {
+            if named[slot as usize] {
                 names.insert(slot, id.clone());
             }
         }
         for (n, &slot) in self.dense.slots.iter().enumerate() {
-            if slot != NO_ID && flagged[slot as usize] {
+            if slot != NO_ID && named[slot as usize] {
                 names.insert(slot, self.dense.id(n));
             }
+        }
+        if self.unjudgeable > 0 {
+            let listed: Vec<String> = self
+                .unjudgeable_named
+                .iter()
+                .map(|(slot, why)| {
+                    let id = names
+                        .get(slot)
+                        .map_or_else(|| "?".to_owned(), ToString::to_string);
+                    match why {
+                        Unjudgeable::Undecodable { op, error } => {
+                            format!("{id} (op {op}: the invoke's value cannot be read: {error})")
+                        }
+                        Unjudgeable::Reused { op, first } => {
+                            format!(
+                                "{id} (its id is invoked again at op {op}, first at op {first})"
+                            )
+                        }
+                    }
+                })
+                .collect();
+            let more = self.unjudgeable - self.unjudgeable_named.len() as u64;
+            self.notes.push(format!(
+                "cannot judge {} transfer{}, so {} ledger entries were not checked: {}{}",
+                self.unjudgeable,
+                if self.unjudgeable == 1 { "" } else { "s" },
+                if self.unjudgeable == 1 {
+                    "its"
+                } else {
+                    "their"
+                },
+                listed.join("; "),
+                if more > 0 {
+                    format!("; and {more} more")
+                } else {
+                    String::new()
+                }
+            ));
         }
         let mut entries: FxHashMap<u32, Vec<(LedgerEntry, bool)>> = FxHashMap::default();
         let whole = |c: &BankChecker, slot: u32, line: u32, account: u32, amount: i64| {
@@ -961,7 +1237,7 @@ impl BankChecker {
             let bank = line_bank.unwrap_or(c.accounts[account as usize].bank);
             LedgerEntry {
                 op,
-                bank: c.banks[bank as usize].0.to_string(),
+                bank: c.banks[bank as usize].name.to_string(),
                 transfer: names
                     .get(&slot)
                     .map_or(serde_json::Value::Null, TransferId::to_value),
@@ -969,7 +1245,7 @@ impl BankChecker {
                 amount,
             }
         };
-        for (slot, f) in flagged.iter().enumerate() {
+        for (slot, f) in shown.iter().enumerate() {
             if !*f {
                 continue;
             }
@@ -989,7 +1265,7 @@ impl BankChecker {
             }
         }
         for e in &self.extra {
-            if flagged[e.transfer as usize] {
+            if shown[e.transfer as usize] {
                 let entry = whole(self, e.transfer, e.line, e.account, e.amount);
                 entries.entry(e.transfer).or_default().push((entry, e.bad));
             }
@@ -997,18 +1273,25 @@ impl BankChecker {
         for list in entries.values_mut() {
             list.sort_by_key(|(e, _)| e.op);
         }
-        for (slot, kind) in flags {
-            let Some(id) = names.get(&slot) else { continue };
-            let t = &self.transfers[slot as usize];
-            let es = entries.get(&slot).map(Vec::as_slice).unwrap_or(&[]);
-            let f = self.explain(kind, slot, id, t, es);
-            self.push(kind, f);
+        let mut found: Vec<(AnomalyKind, Capped<Finding>)> = Vec::new();
+        for (kind, slots) in flags {
+            let findings = slots.map(|slot| {
+                let id = names
+                    .get(&slot)
+                    .cloned()
+                    .unwrap_or_else(|| TransferId::from_text("?"));
+                let t = &self.transfers[slot as usize];
+                let es = entries.get(&slot).map(Vec::as_slice).unwrap_or(&[]);
+                self.explain(kind, slot, &id, t, es)
+            });
+            found.push((kind, findings));
         }
+        self.anomalies.extend(found);
     }
 
     fn explain(
         &self,
-        kind: &str,
+        kind: AnomalyKind,
         slot: u32,
         id: &TransferId,
         t: &Transfer,
@@ -1043,7 +1326,7 @@ impl BankChecker {
         }
         let mut shown: Vec<LedgerEntry> = es.iter().map(|(e, _)| e.clone()).collect();
         let sentence = match kind {
-            UNEXPECTED => {
+            K::Unexpected => {
                 let banks: Vec<String> = es.iter().map(|(e, _)| format!("{} {:+} ({})", e.account, e.amount, e.bank)).collect();
                 format!(
                     "No {id} was ever invoked, yet the final ledgers hold {} entr{} for it (op {}): {}.",
@@ -1053,7 +1336,7 @@ impl BankChecker {
                     banks.join(", ")
                 )
             }
-            LOST | PARKED => {
+            K::Lost | K::Parked => {
                 let mut s = if k.debits >= 1 {
                     format!(
                         "{id} {outcome} and debited {from} by {amt} (ledger op {}), but {to} was never credited after the system drained",
@@ -1064,7 +1347,7 @@ impl BankChecker {
                         "{id} {outcome}, but neither {from} nor {to} shows it in the final ledgers: the acknowledged transfer of {amt} was lost"
                     )
                 };
-                if kind == PARKED {
+                if kind == K::Parked {
                     if let Some((op, reason)) = self.dead.get(&slot) {
                         ops.push(*op);
                         s.push_str(&format!(
@@ -1076,7 +1359,7 @@ impl BankChecker {
                 s.push('.');
                 s
             }
-            IN_FLIGHT => {
+            K::InFlight => {
                 let drain = match &self.drain {
                     Some(d) => {
                         ops.push(d.op);
@@ -1103,7 +1386,7 @@ impl BankChecker {
                     )
                 }
             }
-            DUPLICATED => format!(
+            K::Duplicated => format!(
                 "Let {id} move {amt} from {from} to {to} ({}). Then the ledgers should debit {from} once and credit {to} once, but they show {} debit{} and {} credit{} (ledger op {}): applied more than once.",
                 outcome,
                 k.debits,
@@ -1112,18 +1395,17 @@ impl BankChecker {
                 if k.credits == 1 { "" } else { "s" },
                 list(&ops_of(&|_, _| true))
             ),
-            PHANTOM => format!(
+            K::Phantom => format!(
                 "{id} {outcome}; {to} was credited {amt} (ledger op {}) but {from} was never debited: money created from nothing.",
                 list(&ops_of(&|e, _| e.account == to && e.amount > 0))
             ),
-            FAILED_APPLIED => format!(
+            K::FailedApplied => format!(
                 "{id} {outcome}, yet the final ledgers show it ({} entr{}, ledger op {}): a failed transfer was applied.",
                 es.len(),
                 if es.len() == 1 { "y" } else { "ies" },
                 list(&ops_of(&|_, _| true))
             ),
-            _ => {
-                // AMOUNT_MISMATCH
+            K::AmountMismatch => {
                 shown = es.iter().filter(|(_, b)| *b).map(|(e, _)| e.clone()).collect();
                 let bad: Vec<String> = shown
                     .iter()
@@ -1136,6 +1418,13 @@ impl BankChecker {
                     bad.join(" and ")
                 )
             }
+            // Not about a transfer: never asked for here.
+            K::LedgerMismatch
+            | K::WrongTotal
+            | K::Negative
+            | K::UnexpectedKey
+            | K::NullBalance
+            | K::Recovered => format!("{id}: {kind}."),
         };
         ops.extend(shown.iter().map(|e| e.op));
         ops.sort_unstable();
@@ -1168,7 +1457,7 @@ impl BankChecker {
             return;
         }
         let sums: Vec<i128> = self.accounts.iter().map(|a| a.entry_sum).collect();
-        let mut findings: Vec<(&'static str, Finding)> = Vec::new();
+        let mut findings: Vec<(AnomalyKind, Finding, Option<u128>)> = Vec::new();
         let mut final_sum: i128 = 0;
         let mut covered = 0u64;
         let mut all_numbers = true;
@@ -1182,12 +1471,13 @@ impl BankChecker {
             let Some(balance) = balance else {
                 all_numbers = false;
                 findings.push((
-                    NULL_BALANCE,
+                    K::NullBalance,
                     Finding::new(
                         format!("The final balances (op {op}) show {name} with no balance (null)."),
                         vec![op],
                     )
                     .account(name),
+                    None,
                 ));
                 continue;
             };
@@ -1196,7 +1486,7 @@ impl BankChecker {
                 covered += 1;
             } else if let Some(init) = self.init {
                 findings.push((
-                    UNEXPECTED_KEY,
+                    K::UnexpectedKey,
                     Finding::new(
                         format!(
                             "The final balances (op {op}) name {name}, an account that init (op {}) did not create.",
@@ -1205,23 +1495,31 @@ impl BankChecker {
                         vec![init.op, op],
                     )
                     .account(name),
+                    None,
                 ));
             }
             if balance < 0 {
                 findings.push((
-                    NEGATIVE,
+                    K::Negative,
                     Finding::new(
                         format!("The final balances (op {op}) show {name} at {balance}: a negative balance."),
                         vec![op],
                     )
                     .account(name)
                     .detail("balance", balance),
+                    Some(u128::from(balance.unsigned_abs())),
                 ));
             }
             let start = i128::from(a.init.unwrap_or(0));
             let expected = start + sums[i];
-            // Without init no account has a known start: nothing to compare.
-            if self.init.is_some() && expected != i128::from(balance) {
+            // Without init no account has a known start: nothing to compare. Nor with
+            // an incomplete ledger: its entries do not add up to the account's.
+            let incomplete = self
+                .incomplete
+                .get(a.bank as usize)
+                .copied()
+                .unwrap_or(false);
+            if self.init.is_some() && !incomplete && expected != i128::from(balance) {
                 let init_op = self.init.map(|i| i.op);
                 let start_words = match (a.init, init_op) {
                     (Some(x), Some(op)) => format!("start at {x} (init, op {op})"),
@@ -1230,7 +1528,7 @@ impl BankChecker {
                 let mut ops: Vec<u64> = init_op.into_iter().collect();
                 ops.push(op);
                 findings.push((
-                    LEDGER_MISMATCH,
+                    K::LedgerMismatch,
                     Finding::new(
                         format!(
                             "Let {name} {start_words} and its ledger entries add up to {}. Then its final balance should be {expected}, but the final ledger (op {op}) says {balance}: {} off.",
@@ -1242,10 +1540,22 @@ impl BankChecker {
                     .account(name)
                     .detail("expected", i128_value(expected))
                     .detail("actual", balance),
+                    Some((i128::from(balance) - expected).unsigned_abs()),
                 ));
             }
         }
-        if let Some(init) = self.init {
+        // With an incomplete ledger the money held by its parked or in-flight transfers
+        // is not known, so the final total cannot be held against the initial one.
+        let held_unknown = self.incomplete.iter().any(|&x| x)
+            && (self.stats.dead_letters > 0 || self.drain.as_ref().is_some_and(|d| !d.drained));
+        if held_unknown {
+            self.notes.push(
+                "the final balances' total was not compared with the initial total: a bank's \
+                 ledger is incomplete and some money may be held by parked or in-flight transfers"
+                    .to_owned(),
+            );
+        }
+        if let Some(init) = self.init.filter(|_| !held_unknown) {
             if covered == init.accounts && all_numbers && init.accounts > 0 {
                 let expected = init.total - self.parked_held - self.in_flight_held;
                 if final_sum != expected {
@@ -1265,7 +1575,7 @@ impl BankChecker {
                         format!(" less {}", held.join(" and "))
                     };
                     findings.push((
-                        WRONG_TOTAL,
+                        K::WrongTotal,
                         Finding::new(
                             format!(
                                 "Let the {} accounts start with a total of {} (init, op {}). Then the final balances should sum to {expected}{parked}, but they sum to {final_sum} (op {last_op}): {} off.",
@@ -1278,12 +1588,13 @@ impl BankChecker {
                         )
                         .detail("expected", i128_value(expected))
                         .detail("actual", i128_value(final_sum)),
+                        Some((final_sum - expected).unsigned_abs()),
                     ));
                 }
             }
         }
-        for (k, f) in findings {
-            self.push(k, f);
+        for (k, f, badness) in findings {
+            self.push(k, f, badness);
         }
     }
 }

@@ -138,6 +138,7 @@ pub fn compose(results: Vec<(CheckerResult, u64)>, ops: u64, mut warnings: Vec<S
     };
     let mut anomalies = BTreeMap::new();
     let mut models = BTreeMap::new();
+    let mut total: BTreeMap<String, usize> = BTreeMap::new();
     for (mut r, n) in results {
         if n == 0 && r.valid == Validity::Valid {
             r.valid = Validity::Unknown;
@@ -145,11 +146,14 @@ pub fn compose(results: Vec<(CheckerResult, u64)>, ops: u64, mut warnings: Vec<S
                 .push(format!("no op of the {} model to check", r.model));
         }
         valid = valid.merge(r.valid);
-        let counts = r
-            .anomalies
-            .iter()
-            .map(|(k, v)| (k.clone(), v.len()))
-            .collect();
+        let mut counts = r.counts;
+        for (k, v) in &r.anomalies {
+            let n = counts.entry(k.clone()).or_insert(0);
+            *n = (*n).max(v.len());
+        }
+        for (k, n) in &counts {
+            *total.entry(k.clone()).or_insert(0) += n;
+        }
         for (k, v) in r.anomalies {
             anomalies.entry(k).or_insert_with(Vec::new).extend(v);
         }
@@ -163,14 +167,18 @@ pub fn compose(results: Vec<(CheckerResult, u64)>, ops: u64, mut warnings: Vec<S
             },
         );
     }
-    let counts = anomalies
+    let omitted = total
         .iter()
-        .map(|(k, v): (&String, &Vec<_>)| (k.clone(), v.len()))
+        .filter_map(|(k, n)| {
+            let kept = anomalies.get(k).map_or(0, Vec::len);
+            (*n > kept).then(|| (k.clone(), n - kept))
+        })
         .collect();
     Verdict {
         valid,
         anomalies,
-        counts,
+        counts: total,
+        omitted,
         models,
         ops,
         warnings,

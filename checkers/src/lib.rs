@@ -21,6 +21,7 @@
 #![warn(missing_docs)]
 
 pub mod bank;
+mod capped;
 pub mod compose;
 mod fxhash;
 pub mod history;
@@ -32,7 +33,7 @@ pub mod verdict;
 
 pub use compose::{check_ops, check_reader, Model};
 pub use history::{HistoryError, HistoryReader, HistoryWriter, Op, OpType, Process};
-pub use verdict::{CheckerResult, Finding, Validity, Verdict};
+pub use verdict::{AnomalyKind, CheckerResult, Finding, Validity, Verdict};
 
 /// A streaming checker: sees every op once, in history order, then returns data.
 ///

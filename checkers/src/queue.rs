@@ -6,29 +6,47 @@
 //! attempts = enqueue invokes, acknowledged = `ok` enqueues, dequeued = `ok` dequeue
 //! values and `ok` drain elements. Then `lost` = acknowledged − dequeued, `unexpected` =
 //! dequeued of never-attempted elements, `duplicated` = dequeued − attempted (of
-//! attempted elements), `recovered` = dequeued of attempted but unacknowledged copies.
-//! Only `lost` and `unexpected` make a history invalid, as in Jepsen.
+//! attempted elements), `recovered` = min(dequeued, attempted) − acknowledged (at
+//! least 0), Jepsen's `(multiset/minus ok enqueues)` where `ok` is the intersection of
+//! dequeues and attempts. Only `lost` and `unexpected` make a history invalid, as in
+//! Jepsen. Findings are kept per kind up to [`crate::verdict::KEEP_MAX`]; the counts
+//! are complete.
 
+use crate::capped::{into_result_maps, FindingMap};
 use crate::fxhash::FxHashMap;
 use crate::history::{Op, OpType, Process};
-use crate::verdict::{CheckerResult, Finding, Validity};
+use crate::verdict::{AnomalyKind, CheckerResult, Finding, Validity};
 use crate::Checker;
 use serde_json::Value;
 use std::collections::BTreeMap;
 
-/// Anomaly names of the queue model.
-pub mod anomaly {
-    /// Acknowledged enqueues never dequeued.
-    pub const LOST: &str = "lost";
-    /// Dequeued but never attempted.
-    pub const UNEXPECTED: &str = "unexpected";
-    /// Dequeued more often than attempted (does not invalidate).
-    pub const DUPLICATED: &str = "duplicated";
-    /// Dequeued after an enqueue of unknown outcome (does not invalidate).
-    pub const RECOVERED: &str = "recovered";
-}
+/// The anomaly kinds the queue model reports.
+pub const KINDS: [AnomalyKind; 4] = [
+    AnomalyKind::Lost,
+    AnomalyKind::Unexpected,
+    AnomalyKind::Duplicated,
+    AnomalyKind::Recovered,
+];
 
-use anomaly::*;
+/// Whether a queue anomaly makes the history invalid: `lost` and `unexpected` do,
+/// `duplicated` and `recovered` do not (as in Jepsen); kinds of the bank model only
+/// are `false`.
+pub fn invalidates(kind: AnomalyKind) -> bool {
+    match kind {
+        AnomalyKind::Lost | AnomalyKind::Unexpected => true,
+        AnomalyKind::Duplicated | AnomalyKind::Recovered => false,
+        AnomalyKind::AmountMismatch
+        | AnomalyKind::FailedApplied
+        | AnomalyKind::InFlight
+        | AnomalyKind::LedgerMismatch
+        | AnomalyKind::Negative
+        | AnomalyKind::NullBalance
+        | AnomalyKind::Parked
+        | AnomalyKind::Phantom
+        | AnomalyKind::UnexpectedKey
+        | AnomalyKind::WrongTotal => false,
+    }
+}
 
 /// How many op indexes an element keeps for its explanation.
 const KEEP_OPS: usize = 4;
@@ -175,7 +193,7 @@ impl Checker for QueueChecker {
     }
 
     fn finish(mut self) -> CheckerResult {
-        let mut anomalies: BTreeMap<String, Vec<Finding>> = BTreeMap::new();
+        let mut anomalies = FindingMap::new();
         let (mut attempts, mut acked, mut ok, mut lost_n, mut unexpected_n) = (0, 0, 0, 0, 0);
         let (mut dup_n, mut recovered_n) = (0, 0);
         let mut elements: Vec<(Box<str>, Element)> = self.elements.drain().collect();
@@ -205,23 +223,25 @@ impl Checker for QueueChecker {
             } else {
                 0
             };
+            // Jepsen: ok = dequeues ∩ attempts; recovered = ok − enqueues (acknowledged).
             let okd = e.dequeued.min(e.attempts);
-            let recovered = okd.min(e.attempts - e.acknowledged.min(e.attempts));
+            let recovered = okd.saturating_sub(e.acknowledged);
             ok += okd;
-            let mut push = |name: &str, count: u64, sentence: String, ops: Vec<u64>| {
+            let mut push = |kind: AnomalyKind, count: u64, sentence: String, ops: Vec<u64>| {
                 let mut ops = ops;
                 ops.sort_unstable();
                 ops.dedup();
-                anomalies.entry(name.to_owned()).or_default().push(
+                anomalies.entry(kind).or_default().push(
                     Finding::new(sentence, ops)
                         .element(value.clone())
                         .detail("count", count),
+                    Some(u128::from(count)),
                 );
             };
             if lost > 0 {
                 lost_n += lost;
                 push(
-                    LOST,
+                    AnomalyKind::Lost,
                     lost,
                     if e.dequeued == 0 {
                         format!(
@@ -244,7 +264,7 @@ impl Checker for QueueChecker {
             if unexpected > 0 {
                 unexpected_n += unexpected;
                 push(
-                    UNEXPECTED,
+                    AnomalyKind::Unexpected,
                     unexpected,
                     format!(
                         "Element {key} was dequeued {} (op {}) but never enqueued: unexpected.",
@@ -259,7 +279,7 @@ impl Checker for QueueChecker {
                 let mut ops = e.attempt_ops.clone();
                 ops.extend(&e.dequeue_ops);
                 push(
-                    DUPLICATED,
+                    AnomalyKind::Duplicated,
                     duplicated,
                     format!(
                         "Element {key} was enqueued {} (op {}) but dequeued {} (op {}): {duplicated} duplicate{}.",
@@ -277,7 +297,7 @@ impl Checker for QueueChecker {
                 let mut ops = e.attempt_ops.clone();
                 ops.extend(&e.dequeue_ops);
                 push(
-                    RECOVERED,
+                    AnomalyKind::Recovered,
                     recovered,
                     format!(
                         "Element {key}'s enqueue (op {}) had no acknowledgement, yet it was dequeued (op {}): recovered.",
@@ -298,7 +318,10 @@ impl Checker for QueueChecker {
         stats.insert("duplicated-count".into(), dup_n);
         stats.insert("recovered-count".into(), recovered_n);
         stats.insert("unreadable-ops".into(), self.unreadable);
-        let valid = if lost_n > 0 || unexpected_n > 0 {
+        let invalid = anomalies
+            .iter()
+            .any(|(k, v)| invalidates(*k) && v.count() > 0);
+        let valid = if invalid {
             Validity::Invalid
         } else if self.unreadable > 0 {
             Validity::Unknown
@@ -309,10 +332,12 @@ impl Checker for QueueChecker {
             self.notes
                 .push(format!("{} unreadable ops in all", self.unreadable));
         }
+        let (anomalies, counts) = into_result_maps(anomalies);
         CheckerResult {
             model: "queue".into(),
             valid,
             anomalies,
+            counts,
             stats,
             notes: self.notes,
         }

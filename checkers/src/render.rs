@@ -5,7 +5,7 @@ use crate::verdict::{Validity, Verdict};
 use std::fmt::Write;
 
 /// Renders `verdict` as a short summary showing at most `max_findings` findings per
-/// anomaly name.
+/// anomaly name; the counts are the full counts, including findings not kept.
 pub fn summary(verdict: &Verdict, max_findings: usize) -> String {
     let mut s = String::new();
     let word = match verdict.valid {
@@ -38,20 +38,26 @@ pub fn summary(verdict: &Verdict, max_findings: usize) -> String {
         return s;
     }
     let _ = writeln!(s, "Anomalies:");
-    for (name, list) in &verdict.anomalies {
-        let _ = writeln!(s, "  {name}: {}", list.len());
+    for name in verdict.anomalies.keys() {
+        let _ = writeln!(s, "  {name}: {}", verdict.count(name));
     }
     for (name, list) in &verdict.anomalies {
         let _ = writeln!(s, "\n{name}:");
         for f in list.iter().take(max_findings) {
             let _ = writeln!(s, "  - {}", f.sentence);
         }
-        if list.len() > max_findings {
-            let _ = writeln!(
-                s,
-                "  … and {} more (--json lists them all)",
-                list.len() - max_findings
-            );
+        let count = verdict.count(name);
+        let shown = list.len().min(max_findings);
+        if count > shown {
+            let more = if count > list.len() {
+                format!(
+                    "--json lists {} of them: the first, last, worst and a sample",
+                    list.len()
+                )
+            } else {
+                "--json lists them all".to_owned()
+            };
+            let _ = writeln!(s, "  … and {} more ({more})", count - shown);
         }
     }
     s

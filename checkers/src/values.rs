@@ -136,6 +136,15 @@ pub struct TransferValue<'a> {
     pub amount: i64,
 }
 
+/// Only the `id` of a `transfer` value (other fields ignored): what can still be
+/// read of a value whose other fields cannot.
+#[derive(Debug, Deserialize)]
+pub struct TransferIdOnly {
+    /// The transfer id.
+    #[serde(default)]
+    pub id: Option<TransferId>,
+}
+
 /// One entry of a `final-ledger` line.
 #[derive(Debug, Deserialize)]
 pub struct EntryValue<'a> {
@@ -160,6 +169,14 @@ pub struct LedgerValue<'a> {
     /// Final balances (null balances are kept as `None`).
     #[serde(default, borrow)]
     pub balances: Option<Balances<'a>>,
+    /// Completeness mark (an extension): `true` on the bank's last line, `false` on
+    /// the others; `null` is the same as absent.
+    #[serde(default)]
+    pub complete: Option<bool>,
+    /// Completeness mark (an extension): how many entries the bank's lines hold in
+    /// all; `null` is the same as absent.
+    #[serde(default)]
+    pub entry_count: Option<u64>,
 }
 
 /// One `account: balance` pair of a balances map, in order.

@@ -4,6 +4,127 @@
 use serde::{Serialize, Serializer};
 use serde_json::Value;
 use std::collections::BTreeMap;
+use std::fmt;
+use std::str::FromStr;
+
+/// Every kind of anomaly a checker reports. [`AnomalyKind::as_str`] is its name in the
+/// JSON output and in the spec (`lost`, `wrong-total`, …). The variants are declared in
+/// the alphabetical order of their names, so the derived order is the order of the
+/// names (that of the `anomalies` map in the output).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum AnomalyKind {
+    /// Bank: a ledger entry whose account or amount is not the transfer's.
+    AmountMismatch,
+    /// Bank: credited or debited more than once. Queue: dequeued more often than
+    /// attempted (does not invalidate a queue).
+    Duplicated,
+    /// Bank: told `fail`, yet in a ledger.
+    FailedApplied,
+    /// Bank: would be lost, but the system did not drain (the `drain` op says
+    /// `drained: false`): the credit may still arrive. Does not invalidate, but makes
+    /// the bank model unknown.
+    InFlight,
+    /// Bank: final balance ≠ initial balance + ledger entries.
+    LedgerMismatch,
+    /// Bank: debited but never credited, or acknowledged and applied nowhere. Queue:
+    /// acknowledged enqueues never dequeued.
+    Lost,
+    /// Bank: a negative balance.
+    Negative,
+    /// Bank: a `null` balance in a read or in the final balances.
+    NullBalance,
+    /// Bank: would be lost, but dead-lettered (waiting for manual intervention). Does
+    /// not invalidate.
+    Parked,
+    /// Bank: credited but never debited.
+    Phantom,
+    /// Queue: dequeued after an enqueue of unknown outcome (does not invalidate).
+    Recovered,
+    /// Bank: a ledger entry for a transfer never invoked. Queue: dequeued but never
+    /// attempted.
+    Unexpected,
+    /// Bank: an account `init` did not create.
+    UnexpectedKey,
+    /// Bank: a read of every account, or the final balances, off the initial total.
+    WrongTotal,
+}
+
+impl AnomalyKind {
+    /// Every kind, in the order of their names.
+    pub const ALL: [AnomalyKind; 14] = [
+        AnomalyKind::AmountMismatch,
+        AnomalyKind::Duplicated,
+        AnomalyKind::FailedApplied,
+        AnomalyKind::InFlight,
+        AnomalyKind::LedgerMismatch,
+        AnomalyKind::Lost,
+        AnomalyKind::Negative,
+        AnomalyKind::NullBalance,
+        AnomalyKind::Parked,
+        AnomalyKind::Phantom,
+        AnomalyKind::Recovered,
+        AnomalyKind::Unexpected,
+        AnomalyKind::UnexpectedKey,
+        AnomalyKind::WrongTotal,
+    ];
+
+    /// The anomaly's name in the output: `lost`, `wrong-total`, ….
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AnomalyKind::AmountMismatch => "amount-mismatch",
+            AnomalyKind::Duplicated => "duplicated",
+            AnomalyKind::FailedApplied => "failed-applied",
+            AnomalyKind::InFlight => "in-flight",
+            AnomalyKind::LedgerMismatch => "ledger-mismatch",
+            AnomalyKind::Lost => "lost",
+            AnomalyKind::Negative => "negative",
+            AnomalyKind::NullBalance => "null-balance",
+            AnomalyKind::Parked => "parked",
+            AnomalyKind::Phantom => "phantom",
+            AnomalyKind::Recovered => "recovered",
+            AnomalyKind::Unexpected => "unexpected",
+            AnomalyKind::UnexpectedKey => "unexpected-key",
+            AnomalyKind::WrongTotal => "wrong-total",
+        }
+    }
+}
+
+impl fmt::Display for AnomalyKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for AnomalyKind {
+    type Err = String;
+    /// The kind of a name given by [`AnomalyKind::as_str`].
+    fn from_str(s: &str) -> Result<AnomalyKind, String> {
+        AnomalyKind::ALL
+            .into_iter()
+            .find(|k| k.as_str() == s)
+            .ok_or_else(|| format!("no anomaly is called {s:?}"))
+    }
+}
+
+impl Serialize for AnomalyKind {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+/// Findings kept per anomaly kind: the first [`KEEP_FIRST`] (in history order), the
+/// last [`KEEP_LAST`], up to [`KEEP_SAMPLES`] spread evenly over the ones between, and
+/// the worst one where "worst" means something (the largest amount, total off,
+/// balance below zero, count, …). The rest are counted (`counts`, `omitted`) but
+/// dropped, so memory stays bounded whatever the history holds.
+pub const KEEP_FIRST: usize = 10;
+/// Findings kept at the end of each kind's list; see [`KEEP_FIRST`].
+pub const KEEP_LAST: usize = 10;
+/// Most findings sampled from the middle of each kind's list; see [`KEEP_FIRST`].
+pub const KEEP_SAMPLES: usize = 8;
+/// Most findings kept per kind and per model:
+/// [`KEEP_FIRST`] + [`KEEP_SAMPLES`] + [`KEEP_LAST`] + 1 (the worst).
+pub const KEEP_MAX: usize = KEEP_FIRST + KEEP_SAMPLES + KEEP_LAST + 1;
 
 /// Whether a history satisfies a model.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -142,8 +263,11 @@ pub struct CheckerResult {
     pub model: String,
     /// The verdict for this model.
     pub valid: Validity,
-    /// Findings by anomaly name; only names with findings appear.
+    /// Findings by anomaly name; only names with findings appear. At most
+    /// [`KEEP_MAX`] per name are kept; `counts` has how many there were.
     pub anomalies: BTreeMap<String, Vec<Finding>>,
+    /// How many findings each anomaly name had, kept or not (≥ the list's length).
+    pub counts: BTreeMap<String, usize>,
     /// Figures about what was checked (ops seen, transfers, reads, …).
     pub stats: BTreeMap<String, u64>,
     /// Why the verdict is `unknown`, or what could not be judged.
@@ -152,9 +276,12 @@ pub struct CheckerResult {
 }
 
 impl CheckerResult {
-    /// Number of findings under `name`.
+    /// Number of findings under `name`, counting those not kept.
     pub fn count(&self, name: &str) -> usize {
-        self.anomalies.get(name).map_or(0, Vec::len)
+        self.counts
+            .get(name)
+            .copied()
+            .unwrap_or_else(|| self.anomalies.get(name).map_or(0, Vec::len))
     }
 }
 
@@ -163,7 +290,7 @@ impl CheckerResult {
 pub struct ModelSummary {
     /// The verdict for this model.
     pub valid: Validity,
-    /// Findings per anomaly name.
+    /// Findings per anomaly name, counting those not kept.
     pub counts: BTreeMap<String, usize>,
     /// Figures about what was checked.
     pub stats: BTreeMap<String, u64>,
@@ -177,10 +304,15 @@ pub struct ModelSummary {
 pub struct Verdict {
     /// `true`, `false` or `"unknown"`.
     pub valid: Validity,
-    /// Findings of every model merged by anomaly name.
+    /// Findings of every model merged by anomaly name (at most [`KEEP_MAX`] per name
+    /// and model are kept).
     pub anomalies: BTreeMap<String, Vec<Finding>>,
-    /// Findings per anomaly name.
+    /// Findings per anomaly name, counting those not kept.
     pub counts: BTreeMap<String, usize>,
+    /// Findings counted but not kept, per anomaly name (only names that lost some):
+    /// `counts[name] = anomalies[name].len() + omitted[name]`.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub omitted: BTreeMap<String, usize>,
     /// Per-model verdicts, counts and figures.
     pub models: BTreeMap<String, ModelSummary>,
     /// Number of ops read.
@@ -191,8 +323,11 @@ pub struct Verdict {
 }
 
 impl Verdict {
-    /// Number of findings under `name`.
+    /// Number of findings under `name`, counting those not kept.
     pub fn count(&self, name: &str) -> usize {
-        self.anomalies.get(name).map_or(0, Vec::len)
+        self.counts
+            .get(name)
+            .copied()
+            .unwrap_or_else(|| self.anomalies.get(name).map_or(0, Vec::len))
     }
 }

@@ -9,21 +9,6 @@ fn start() -> Vec<Value> {
     vec![init(json!({"A/0": 100, "B/0": 100}))]
 }
 
-/// A ledger for both banks holding exactly `entries`, without balances.
-fn ledgers(entries: &[(&str, &str, i64)]) -> Vec<Value> {
-    let a: Vec<_> = entries
-        .iter()
-        .copied()
-        .filter(|e| e.1.starts_with("A/"))
-        .collect();
-    let b: Vec<_> = entries
-        .iter()
-        .copied()
-        .filter(|e| e.1.starts_with("B/"))
-        .collect();
-    vec![ledger("A", &a, None), ledger("B", &b, None)]
-}
-
 fn with(mut h: Vec<Value>, more: Vec<Value>) -> Vec<Value> {
     h.extend(more);
     h
@@ -450,4 +435,76 @@ fn without_init_ledgers_judge_transfers_but_not_balances() {
     let mut h = h;
     h[3] = ledger("B", &[], Some(json!({"B/0": 105})));
     assert_eq!(kinds(&check(&h)), vec!["lost"]);
+}
+
+#[test]
+fn failed_transfer_credited_only_is_failed_applied_and_phantom() {
+    let v = one(Some("fail"), CREDIT);
+    assert_eq!(v.valid, Validity::Invalid);
+    assert_eq!(kinds(&v), vec!["failed-applied", "phantom"]);
+    assert_eq!(ids(&v, "failed-applied"), vec![json!("t1")]);
+    assert_eq!(ids(&v, "phantom"), vec![json!("t1")]);
+}
+
+#[test]
+fn double_credit_of_a_different_amount_is_duplicated_and_mismatch() {
+    let v = one(
+        Some("ok"),
+        &[("t1", "A/0", -5), ("t1", "B/0", 5), ("t1", "B/0", 6)],
+    );
+    assert_eq!(kinds(&v), vec!["amount-mismatch", "duplicated"]);
+    assert!(v.anomalies["duplicated"][0]
+        .sentence
+        .contains("1 debit and 2 credits"));
+    // Only the odd credit is shown as the mismatch.
+    let f = &v.anomalies["amount-mismatch"][0];
+    assert_eq!(f.entries.len(), 1);
+    assert_eq!(
+        (f.entries[0].account.as_str(), f.entries[0].amount),
+        ("B/0", 6)
+    );
+}
+
+#[test]
+fn wrong_amount_debit_is_a_mismatch_not_a_loss() {
+    let v = one(Some("ok"), &[("t1", "A/0", -6), ("t1", "B/0", 5)]);
+    assert_eq!(kinds(&v), vec!["amount-mismatch"]);
+    let f = &v.anomalies["amount-mismatch"][0];
+    assert_eq!(f.details["debits"], json!(1));
+    assert_eq!(f.details["credits"], json!(1));
+    assert_eq!(
+        (f.entries[0].account.as_str(), f.entries[0].amount),
+        ("A/0", -6)
+    );
+    assert!(f.sentence.contains("-6 on A/0"), "{}", f.sentence);
+}
+
+#[test]
+fn ledger_entries_before_the_invoke_are_judged_with_it() {
+    // The final-ledger lines come first (a hand-written history may order them so):
+    // the entries wait for their transfer instead of being unexpected.
+    let mut h = start();
+    h.extend(ledgers(BOTH));
+    h.push(transfer(0, "invoke", "t1", "A/0", "B/0", 5));
+    h.push(transfer(0, "ok", "t1", "A/0", "B/0", 5));
+    let v = check(&h);
+    assert_eq!(v.valid, Validity::Valid, "{:?}", v.anomalies);
+    // Early entries are judged like late ones: a second credit is a duplicate, a
+    // missing one a loss.
+    let mut h = start();
+    h.extend(ledgers(&[
+        ("t1", "A/0", -5),
+        ("t1", "B/0", 5),
+        ("t1", "B/0", 5),
+    ]));
+    h.push(transfer(0, "invoke", "t1", "A/0", "B/0", 5));
+    h.push(transfer(0, "ok", "t1", "A/0", "B/0", 5));
+    let v = check(&h);
+    assert_eq!(kinds(&v), vec!["duplicated"]);
+    assert_eq!(v.anomalies["duplicated"][0].entries.len(), 3);
+    let mut h = start();
+    h.extend(ledgers(DEBIT));
+    h.push(transfer(0, "invoke", "t1", "A/0", "B/0", 5));
+    h.push(transfer(0, "ok", "t1", "A/0", "B/0", 5));
+    assert_eq!(ids(&check(&h), "lost"), vec![json!("t1")]);
 }

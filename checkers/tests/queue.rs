@@ -195,3 +195,63 @@ fn op_values_round_trip_into_the_checker() {
     let r = c.finish();
     assert_eq!(elements(&r, "lost"), vec![(json!(5), 1)]);
 }
+
+#[test]
+fn recovered_is_jepsens_when_an_element_repeats() {
+    // Element 1 attempted 3 times, acknowledged once, dequeued twice: Jepsen's
+    // recovered = min(dequeued, attempted) - acknowledged = 2 - 1 = 1.
+    let r = queue(&[
+        inv(1, "enqueue", json!(1)),
+        ok(1, "enqueue", json!(1)),
+        inv(2, "enqueue", json!(1)),
+        op(json!(2), "info", "enqueue", json!(1)),
+        inv(3, "enqueue", json!(1)),
+        op(json!(3), "info", "enqueue", json!(1)),
+        inv(4, "dequeue", Value::Null),
+        ok(4, "dequeue", json!(1)),
+        inv(4, "dequeue", Value::Null),
+        ok(4, "dequeue", json!(1)),
+    ]);
+    assert_eq!(r.valid, Validity::Valid);
+    assert_eq!(elements(&r, "recovered"), vec![(json!(1), 1)]);
+    assert_eq!(r.stats["recovered-count"], 1);
+    // Attempted twice, never acknowledged, dequeued three times: 2 recovered, 1
+    // duplicated.
+    let r = queue(&[
+        inv(1, "enqueue", json!(7)),
+        op(json!(1), "info", "enqueue", json!(7)),
+        inv(2, "enqueue", json!(7)),
+        inv(4, "dequeue", Value::Null),
+        ok(4, "dequeue", json!(7)),
+        inv(4, "drain", Value::Null),
+        ok(4, "drain", json!([7, 7])),
+    ]);
+    assert_eq!(elements(&r, "recovered"), vec![(json!(7), 2)]);
+    assert_eq!(elements(&r, "duplicated"), vec![(json!(7), 1)]);
+    // Acknowledged as often as dequeued: nothing recovered.
+    let r = queue(&[
+        inv(1, "enqueue", json!(2)),
+        ok(1, "enqueue", json!(2)),
+        inv(2, "enqueue", json!(2)),
+        ok(2, "enqueue", json!(2)),
+        inv(3, "enqueue", json!(2)),
+        op(json!(3), "info", "enqueue", json!(2)),
+        inv(4, "drain", Value::Null),
+        ok(4, "drain", json!([2, 2])),
+    ]);
+    assert!(elements(&r, "recovered").is_empty());
+}
+
+#[test]
+fn queue_findings_are_capped_with_full_counts() {
+    let mut lines = Vec::new();
+    for e in 0..300u64 {
+        lines.push(inv(1, "enqueue", json!(e)));
+        lines.push(ok(1, "enqueue", json!(e)));
+    }
+    let r = queue(&lines);
+    assert_eq!(r.valid, Validity::Invalid);
+    assert_eq!(r.count("lost"), 300);
+    assert!(r.anomalies["lost"].len() <= checkers::verdict::KEEP_MAX);
+    assert_eq!(r.stats["lost-count"], 300);
+}

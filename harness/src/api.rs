@@ -117,10 +117,32 @@ impl Test {
         self
     }
 
+    /// Share of poison transfers (to a closed bank B account; default
+    /// [`crate::run::DEFAULT_POISON_RATE`]), which a correct scheme parks for a person.
+    pub fn poison_rate(mut self, share: f64) -> Test {
+        self.cfg.poison_rate = share;
+        self
+    }
+
+    /// Verifies a user's own service instead of a reference scheme: its manifest
+    /// (`chaosbank.toml`) or the folder holding it. Poison transfers are off unless
+    /// [`Test::poison_rate`] comes after.
+    pub fn service(mut self, manifest: impl Into<std::path::PathBuf>) -> Test {
+        self.cfg.service = Some(manifest.into());
+        self.cfg.poison_rate = 0.0;
+        self
+    }
+
     /// Runs the scheme's producer, relay and consumer as tasks of this process instead
     /// of in node containers.
     pub fn in_process(mut self, on: bool) -> Test {
         self.cfg.in_process = on;
+        self
+    }
+
+    /// The brokers' implementations (default: Apache Kafka, Apache RocketMQ).
+    pub fn engines(mut self, engines: crate::service::Engines) -> Test {
+        self.cfg.engines = engines;
         self
     }
 

@@ -24,7 +24,7 @@ use crate::labels::Owner;
 use crate::nemesis::Nemesis;
 use crate::probe::{self, NotReady};
 use crate::reaper::{self, Sweep};
-use crate::service::{self, Endpoint, NodeKind, Service};
+use crate::service::{self, Endpoint, Engines, NodeKind, Service};
 use crate::watchdog::Watchdog;
 use bollard::models::{
     ContainerCreateBody, EndpointSettings, HostConfig, NetworkCreateRequest, NetworkingConfig,
@@ -49,6 +49,8 @@ pub struct ClusterBuilder {
     ready_timeout: Duration,
     images: HashMap<Service, String>,
     build: BuildOptions,
+    engines: Engines,
+    clock_faults: bool,
 }
 
 impl Default for ClusterBuilder {
@@ -59,6 +61,8 @@ impl Default for ClusterBuilder {
             ready_timeout: DEFAULT_READY_TIMEOUT,
             images: HashMap::new(),
             build: BuildOptions::default(),
+            engines: Engines::default(),
+            clock_faults: false,
         }
     }
 }
@@ -106,6 +110,20 @@ impl ClusterBuilder {
         self
     }
 
+    /// Chooses the brokers' implementations (default: Apache Kafka, Apache RocketMQ).
+    pub fn engines(mut self, engines: Engines) -> Self {
+        self.engines = engines;
+        self
+    }
+
+    /// Starts node containers (a scheme's processes, a service's) under libfaketime, so
+    /// the nemesis can move their wall clocks ([`crate::nemesis::Fault::Clock`]); off by
+    /// default, and then nothing is preloaded into them.
+    pub fn clock_faults(mut self, on: bool) -> Self {
+        self.clock_faults = on;
+        self
+    }
+
     /// Uses a ready-made image for a service instead of building one (e.g.
     /// `postgres:15`). Without this, `CHAOSBANK_IMAGE_<NAME>` is consulted, then the
     /// image is built from `docker/<name>` if missing. Adds the service if it was not.
@@ -143,10 +161,13 @@ impl ClusterBuilder {
         for s in &services {
             let reference = match self.images.get(s) {
                 Some(r) => r.clone(),
-                None => match std::env::var(s.image_env()).ok().filter(|v| !v.is_empty()) {
+                None => match std::env::var(self.engines.image_env(*s))
+                    .ok()
+                    .filter(|v| !v.is_empty())
+                {
                     Some(r) => r,
                     None => {
-                        images::ensure(&engine, s.image(), &self.build)
+                        images::ensure(&engine, self.engines.image(*s), &self.build)
                             .await?
                             .reference
                     }
@@ -166,6 +187,8 @@ impl ClusterBuilder {
             ready_timeout: self.ready_timeout,
             build: self.build.clone(),
             owner: Mutex::new(None),
+            engines: self.engines,
+            clock_faults: self.clock_faults,
         });
         // From here on, dropping `cluster` (error, cancellation) removes the run.
         let cluster = Cluster {
@@ -196,7 +219,17 @@ impl ClusterBuilder {
             for kind in s.nodes() {
                 let env = kind.env(0, &password, &root_password);
                 let node = cluster
-                    .create_node(*kind, &images[s], &owner, env, Vec::new())
+                    .create_node(
+                        NodeSpec {
+                            kind: *kind,
+                            name: kind.name(),
+                            image: &images[s],
+                            env,
+                            binds: Vec::new(),
+                            also_publish: None,
+                        },
+                        &owner,
+                    )
                     .await?;
                 cluster
                     .inner
@@ -233,6 +266,36 @@ pub struct Node {
     pub image: String,
     /// How to reach it from the host.
     pub endpoint: Endpoint,
+    /// The host port of a service's transfer API (its serving process only).
+    pub api_port: Option<u16>,
+}
+
+/// A process of a user's service, as [`Cluster::add_process`] starts it.
+#[derive(Clone, Debug)]
+pub struct ServiceProcess {
+    /// Its node's name (the manifest's process name).
+    pub name: String,
+    /// The image it runs.
+    pub image: String,
+    /// Its [`workloads::node::process::ProcessConfig`] as JSON.
+    pub config: String,
+    /// `KEY=value` environment.
+    pub env: Vec<String>,
+    /// Further `host:container[:ro]` mounts.
+    pub binds: Vec<String>,
+    /// The port it serves the transfer API on (the serving process only).
+    pub serve: Option<u16>,
+}
+
+/// What [`Cluster::create_node`] makes.
+struct NodeSpec<'a> {
+    kind: NodeKind,
+    name: &'a str,
+    image: &'a str,
+    env: Vec<String>,
+    binds: Vec<String>,
+    /// A second container port to publish (a service's API).
+    also_publish: Option<u16>,
 }
 
 /// The state a [`Cluster`] shares with its [`Nemesis`].
@@ -245,6 +308,9 @@ pub(crate) struct Inner {
     pub(crate) ready_timeout: Duration,
     build: BuildOptions,
     owner: Mutex<Option<Owner>>,
+    engines: Engines,
+    /// Node containers start under libfaketime.
+    pub(crate) clock_faults: bool,
 }
 
 impl Inner {
@@ -313,6 +379,29 @@ impl Cluster {
     /// The run id (8 hex digits), part of every name and label.
     pub fn run_id(&self) -> &str {
         &self.inner.run
+    }
+
+    /// What node `name` runs, with its version: the databases' own `SELECT version()`,
+    /// the brokers' product and version (see [`images::engine_version`]); `None` for the
+    /// scheme's node containers and when a database does not answer within 5 s.
+    pub async fn engine_version(&self, name: &str) -> Option<String> {
+        let node = self.node(name).ok()?;
+        match node.kind {
+            NodeKind::Postgres | NodeKind::Mariadb => match sql_version(&node.endpoint.url()).await
+            {
+                Ok(v) => Some(v),
+                Err(e) => {
+                    tracing::warn!("version of {name}: {e:#}");
+                    None
+                }
+            },
+            _ => images::engine_version(name, &node.image),
+        }
+    }
+
+    /// The brokers' implementations this cluster runs.
+    pub fn engines(&self) -> Engines {
+        self.inner.engines
     }
 
     /// The run's Docker network.
@@ -430,7 +519,20 @@ impl Cluster {
             "{}:/usr/local/bin/chaosbank-node:ro",
             binary.display()
         )];
-        let node = self.create_node(kind, &image, &owner, env, binds).await?;
+        let node = self
+            .create_node(
+                NodeSpec {
+                    kind,
+                    name: kind.name(),
+                    image: &image,
+                    env,
+                    binds,
+                    // A producer serves the transfer API of the service contract too.
+                    also_publish: (kind == NodeKind::Producer).then_some(workloads::node::API_PORT),
+                },
+                &owner,
+            )
+            .await?;
         self.inner
             .lock_nodes()
             .insert(kind.name().to_string(), node.clone());
@@ -438,16 +540,85 @@ impl Cluster {
         Ok(node)
     }
 
-    async fn create_node(
-        &self,
-        kind: NodeKind,
-        image: &str,
-        owner: &Owner,
-        env: Vec<String>,
-        binds: Vec<String>,
-    ) -> Result<Node> {
+    /// Starts a process of a user's service (`--service`): its image runs with `binary`
+    /// (chaosbank's node binary) mounted read-only at `/usr/local/bin/chaosbank-node` as
+    /// its entrypoint, which runs the process's command from its
+    /// [`workloads::node::process::ProcessConfig`]; the port it serves the transfer API
+    /// on is published too ([`Node::api_port`]). Does not wait for it.
+    pub async fn add_process(&self, p: ServiceProcess, binary: &Path) -> Result<Node> {
+        let ServiceProcess {
+            name,
+            image,
+            config,
+            env,
+            binds,
+            serve,
+        } = p;
+        let name = name.as_str();
+        let taken = self.inner.lock_nodes().contains_key(name);
+        if taken {
+            return Err(Error::Config(format!(
+                "a node named {name} is already in the cluster"
+            )));
+        }
+        let binary = binary.canonicalize().map_err(Error::io(format!(
+            "find the node binary {}",
+            binary.display()
+        )))?;
+        let owner = self
+            .inner
+            .owner
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+            .ok_or_else(|| Error::Config("the cluster is not started".to_string()))?;
+        let mut env = env;
+        env.push(format!(
+            "{}={config}",
+            workloads::node::process::PROCESS_CONFIG_ENV
+        ));
+        env.push(format!(
+            "RUST_LOG={}",
+            std::env::var("CHAOSBANK_NODE_LOG").unwrap_or_else(|_| "info".to_string())
+        ));
+        let mut all = vec![format!(
+            "{}:/usr/local/bin/chaosbank-node:ro",
+            binary.display()
+        )];
+        all.extend(binds);
+        let spec = NodeSpec {
+            kind: NodeKind::Service,
+            name,
+            image: &image,
+            env,
+            binds: all,
+            also_publish: serve,
+        };
+        let node = self.create_node(spec, &owner).await?;
+        self.inner
+            .lock_nodes()
+            .insert(name.to_string(), node.clone());
+        Ok(node)
+    }
+
+    async fn create_node(&self, spec: NodeSpec<'_>, owner: &Owner) -> Result<Node> {
+        let NodeSpec {
+            kind,
+            name,
+            image,
+            mut env,
+            binds,
+            also_publish,
+        } = spec;
+        if self.inner.clock_faults && kind.is_app() {
+            env.extend(
+                workloads::node::clock::env()
+                    .into_iter()
+                    .map(|(k, v)| format!("{k}={v}")),
+            );
+        }
         let engine = &self.inner.engine;
-        let container = format!("chaosbank-{}-{}", self.inner.run, kind.name());
+        let container = format!("chaosbank-{}-{name}", self.inner.run);
         let mut last = None;
         // A port picked free can be taken before Docker binds it: try a few.
         for _ in 0..5 {
@@ -458,24 +629,46 @@ impl Cluster {
                 host_ip: Some("127.0.0.1".to_string()),
                 host_port: Some(host_port.to_string()),
             };
+            let mut exposed = HashMap::from([(key.clone(), HashMap::new())]);
+            let mut bindings = HashMap::from([(key.clone(), Some(vec![binding]))]);
+            let api_port = match also_publish {
+                Some(port) => {
+                    let host = free_port()?;
+                    let key = format!("{port}/tcp");
+                    exposed.insert(key.clone(), HashMap::new());
+                    bindings.insert(
+                        key,
+                        Some(vec![PortBinding {
+                            host_ip: Some("127.0.0.1".to_string()),
+                            host_port: Some(host.to_string()),
+                        }]),
+                    );
+                    Some(host)
+                }
+                None => None,
+            };
             let mut endpoints = HashMap::new();
             endpoints.insert(
                 self.inner.network.clone(),
                 EndpointSettings {
-                    aliases: Some(vec![kind.name().to_string()]),
+                    aliases: Some(vec![name.to_string()]),
                     ..Default::default()
                 },
             );
             let body = ContainerCreateBody {
                 image: Some(image.to_string()),
-                hostname: Some(kind.name().to_string()),
+                hostname: Some(name.to_string()),
                 env: Some(with_port(&env, kind, host_port)),
                 cmd: kind.cmd(),
-                labels: Some(owner.labels(Some(kind.name()))),
-                exposed_ports: Some(HashMap::from([(key.clone(), HashMap::new())])),
+                // A service's own image runs chaosbank's node binary in front of its
+                // command.
+                entrypoint: (kind == NodeKind::Service)
+                    .then(|| vec!["/usr/local/bin/chaosbank-node".to_string()]),
+                labels: Some(owner.labels(Some(name))),
+                exposed_ports: Some(exposed),
                 host_config: Some(HostConfig {
                     binds: (!binds.is_empty()).then(|| binds.clone()),
-                    port_bindings: Some(HashMap::from([(key, Some(vec![binding]))])),
+                    port_bindings: Some(bindings),
                     network_mode: Some(self.inner.network.clone()),
                     ..Default::default()
                 }),
@@ -507,10 +700,11 @@ impl Cluster {
                         .unwrap_or_default();
                     return Ok(Node {
                         kind,
+                        api_port,
                         container,
                         image: image.to_string(),
                         endpoint: Endpoint {
-                            node: kind.name().to_string(),
+                            node: name.to_string(),
                             kind,
                             host: "127.0.0.1".to_string(),
                             port: host_port,
@@ -636,4 +830,27 @@ fn random_string(len: usize, hex: bool) -> String {
             .map(char::from)
             .collect()
     }
+}
+
+/// `SELECT version()` on a database, within five seconds.
+async fn sql_version(url: &str) -> anyhow::Result<String> {
+    use sqlx::Connection;
+    let fut = async {
+        if url.starts_with("postgres") {
+            let mut c = sqlx::PgConnection::connect(url).await?;
+            let v: String = sqlx::query_scalar("SELECT version()")
+                .fetch_one(&mut c)
+                .await?;
+            anyhow::Ok(v)
+        } else {
+            let mut c = sqlx::MySqlConnection::connect(url).await?;
+            let v: String = sqlx::query_scalar("SELECT version()")
+                .fetch_one(&mut c)
+                .await?;
+            anyhow::Ok(v)
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(5), fut)
+        .await
+        .map_err(|_| anyhow::anyhow!("no answer within 5 s"))?
 }

@@ -72,6 +72,21 @@ pub fn node_config(
     role: Role,
     options: &Options,
 ) -> Result<NodeConfig> {
+    let (forwards, endpoints) = engine_links(cluster)?;
+    Ok(NodeConfig {
+        system,
+        role,
+        endpoints,
+        options: options.clone(),
+        forwards,
+        control_port: workloads::node::CONTROL_PORT,
+        api_port: (role == Role::Producer).then_some(workloads::node::API_PORT),
+    })
+}
+
+/// How a node container reaches the cluster's engines: the forwarders it starts on its
+/// loopback, and the engines' addresses through them.
+pub fn engine_links(cluster: &Cluster) -> Result<(Vec<Forward>, Endpoints)> {
     let inside = |e: Endpoint, port: u16| {
         Endpoint {
             host: "127.0.0.1".to_string(),
@@ -114,14 +129,7 @@ pub fn node_config(
         });
         endpoints.rocketmq = Some(format!("127.0.0.1:{NAMESRV_PORT}"));
     }
-    Ok(NodeConfig {
-        system,
-        role,
-        endpoints,
-        options: options.clone(),
-        forwards,
-        control_port: workloads::node::CONTROL_PORT,
-    })
+    Ok((forwards, endpoints))
 }
 
 /// Sets the scheme up (schemas, accounts, topics) through `local` — the scheme built on
@@ -165,8 +173,12 @@ pub async fn deploy(
             .with_context(|| format!("starting the {role} node"))?;
         tracing::info!("{role} node ready in {:.1?}", started.elapsed());
     }
-    let producer = cluster.endpoint(NodeKind::Producer.name())?.addr();
-    Ok(Arc::new(Remote::new(local, producer)))
+    let producer = cluster.node(NodeKind::Producer.name())?;
+    let api = producer
+        .api_port
+        .map(|p| format!("127.0.0.1:{p}"))
+        .context("the producer node published no transfer API")?;
+    Ok(Arc::new(Remote::new(local, producer.endpoint.addr(), api)))
 }
 
 /// Stops the node containers cleanly (SIGTERM: consumers commit their offsets), so

@@ -8,6 +8,11 @@
 //! image needs (see `docker/CONTRACT.md`). Builds are serialized by a process-wide lock
 //! and a file lock, so parallel tests and a concurrent CLI never build the same image
 //! twice at once.
+//!
+//! The Java engines (`kafka`, `rocketmq`) carry Apache's own jars: their recipe has a
+//! `pom.xml`, Maven resolves its dependencies on the host once into
+//! `$CHAOSBANK_CACHE/jars/<name>-<pom hash>/` (see [`jars`]), and the build context gets
+//! them as `lib/`. The pom is part of the recipe, so the tag names the jars too.
 
 use crate::docker::{tail, Engine};
 use crate::error::{Error, Result};
@@ -19,14 +24,22 @@ use std::time::{Duration, Instant, SystemTime};
 use tokio::io::{AsyncBufReadExt, BufReader};
 
 /// The images chaosbank builds, base first.
-pub const NAMES: [&str; 6] = [
+pub const NAMES: [&str; 10] = [
     "base",
     "postgres",
     "mariadb",
-    "kafka-api",
+    "kafka",
     "rocketmq",
     "node",
+    "tansu",
+    "rocketmq-rust",
+    "runtime-python",
+    "runtime-java",
 ];
+
+/// The images `chaosbank images` builds when none is named: the default engines (the
+/// Rust brokers' images need `docker/build-brokers.sh` and are built only when asked).
+pub const DEFAULT_NAMES: [&str; 6] = ["base", "postgres", "mariadb", "kafka", "rocketmq", "node"];
 
 /// How [`ensure`] builds.
 #[derive(Clone, Debug, Default)]
@@ -55,8 +68,8 @@ pub struct Image {
 /// `(file name in bin/, path under the cache's tools/ directory)`.
 pub fn binaries(name: &str) -> &'static [(&'static str, &'static str)] {
     match name {
-        "kafka-api" => &[("tansu", "tansu-0.6.0/bin/tansu")],
-        "rocketmq" => &[
+        "tansu" => &[("tansu", "tansu-0.6.0/bin/tansu")],
+        "rocketmq-rust" => &[
             (
                 "rocketmq-namesrv-rust",
                 "rocketmq-1.0.0/bin/rocketmq-namesrv-rust",
@@ -68,6 +81,41 @@ pub fn binaries(name: &str) -> &'static [(&'static str, &'static str)] {
         ],
         _ => &[],
     }
+}
+
+/// What runs in image `name` (as `chaosbank/<name>:<hash>` or the bare recipe name), as
+/// a person names it: `Apache Kafka 4.1.1` (from the recipe's `pom.xml`), `tansu 0.6.0`
+/// (from the broker binary's cache path). `None` for images of other recipes (the
+/// databases answer `SELECT version()` themselves) and for images from elsewhere.
+pub fn engine_version(node: &str, image: &str) -> Option<String> {
+    let name = match image.strip_prefix("chaosbank/") {
+        Some(rest) => rest.split(':').next()?,
+        None if NAMES.contains(&image) => image,
+        None => return None,
+    };
+    let product = match name {
+        "kafka" => Some("Apache Kafka"),
+        "rocketmq" => Some("Apache RocketMQ"),
+        _ => None,
+    };
+    if let Some(product) = product {
+        let pom = std::fs::read_to_string(recipes_dir().ok()?.join(name).join("pom.xml")).ok()?;
+        return Some(format!("{product} {}", pom_version(&pom)?));
+    }
+    let bins = binaries(name);
+    let (file, path) = bins
+        .iter()
+        .find(|(file, _)| bins.len() == 1 || file.contains(node))?;
+    let version = path.split('/').next()?.rsplit_once('-')?.1;
+    Some(format!("{file} {version}"))
+}
+
+/// The project's own `<version>` of a pom (the first one before `<dependencies>`).
+fn pom_version(pom: &str) -> Option<String> {
+    let head = &pom[..pom.find("<dependencies>").unwrap_or(pom.len())];
+    let start = head.find("<version>")? + "<version>".len();
+    let end = start + head[start..].find("</version>")?;
+    Some(head[start..end].trim().to_string())
 }
 
 /// Where built broker binaries are cached: `$CHAOSBANK_CACHE`, else `~/.cache/chaosbank`.
@@ -145,10 +193,18 @@ pub async fn prune(engine: &Engine, keep: &[String]) -> Result<Vec<String>> {
     for tag in images.into_iter().flat_map(|i| i.repo_tags) {
         // Only tags this module makes (12 hex digits): `chaosbank/base:dev` and other
         // hand-made tags are someone's on purpose.
+        // Only images of the recipes being kept: an image of a recipe that was not built
+        // this time (e.g. `tansu`) is not "older".
         let ours = tag
             .strip_prefix("chaosbank/")
             .and_then(|t| t.split_once(':'))
-            .is_some_and(|(_, h)| h.len() == 12 && h.bytes().all(|b| b.is_ascii_hexdigit()));
+            .is_some_and(|(name, h)| {
+                h.len() == 12
+                    && h.bytes().all(|b| b.is_ascii_hexdigit())
+                    && keep
+                        .iter()
+                        .any(|k| k.starts_with(&format!("chaosbank/{name}:")))
+            });
         if keep.contains(&tag) || !ours {
             continue;
         }
@@ -219,6 +275,11 @@ async fn ensure_locked(
         bins.push(path);
     }
     let hash = recipe_hash(&recipe, base.map(|b| b.1), &bins)?;
+    let jars_dir = if recipe.join("pom.xml").is_file() {
+        Some(recipe_jars(&recipe, name, opts.verbose).await?)
+    } else {
+        None
+    };
     let reference = format!("chaosbank/{name}:{hash}");
     let rebuild = opts.rebuild
         && !REBUILT
@@ -245,6 +306,11 @@ async fn ensure_locked(
         let ctx = TempDir::new(&format!("chaosbank-build-{name}"))?;
         copy_dir(&recipe, ctx.path())?;
         std::fs::create_dir_all(ctx.path().join("bin")).map_err(Error::io("create bin/"))?;
+        if let Some(jars) = &jars_dir {
+            let lib = ctx.path().join("lib");
+            std::fs::create_dir_all(&lib).map_err(Error::io("create lib/"))?;
+            link_dir(jars, &lib)?;
+        }
         for ((file, _), src) in binaries(name).iter().zip(&bins) {
             let dst = ctx.path().join("bin").join(file);
             if std::fs::hard_link(src, &dst).is_err() {
@@ -288,6 +354,76 @@ async fn ensure_locked(
     })
 }
 
+/// The jars of a Java engine's recipe (its `pom.xml`), resolved with Maven on the host
+/// into `$CHAOSBANK_CACHE/jars/<name>-<pom hash>/` on first use and reused after that.
+/// Returns that folder. Needs `mvn` (and Maven Central) only the first time.
+pub async fn jars(name: &str) -> Result<PathBuf> {
+    let recipe = recipes_dir()?.join(name);
+    recipe_jars(&recipe, name, false).await
+}
+
+async fn recipe_jars(recipe: &Path, name: &str, verbose: bool) -> Result<PathBuf> {
+    let pom = recipe.join("pom.xml");
+    let pom_hash = file_hash(&pom)?;
+    let dir = cache_dir()
+        .join("jars")
+        .join(format!("{name}-{}", &pom_hash[..12]));
+    if dir.join(".complete").is_file() {
+        return Ok(dir);
+    }
+    tracing::info!(
+        "resolving the jars of image {name} with Maven into {}",
+        dir.display()
+    );
+    let tmp = dir.with_extension("partial");
+    let _ = std::fs::remove_dir_all(&tmp);
+    std::fs::create_dir_all(&tmp).map_err(Error::io(format!("create {}", tmp.display())))?;
+    let pom_arg = pom.to_string_lossy().into_owned();
+    let out_arg = format!("-DoutputDirectory={}", tmp.display());
+    let args = [
+        "-B",
+        "-q",
+        "-f",
+        &pom_arg,
+        "dependency:copy-dependencies",
+        "-DincludeScope=runtime",
+        &out_arg,
+    ];
+    stream_command(name, "mvn", &args, verbose)
+        .await
+        .map_err(|e| match e {
+            Error::Command { status, stderr, .. } if status.starts_with("could not start") => {
+                Error::Config(format!(
+                    "image {name} needs Maven to resolve its jars ({status}): install it (Debian: apt-get install maven) or run `bash docker/setup.sh`{}",
+                    if stderr.is_empty() { String::new() } else { format!("\n{stderr}") }
+                ))
+            }
+            other => other,
+        })?;
+    std::fs::write(tmp.join(".complete"), pom_hash.as_bytes())
+        .map_err(Error::io(format!("write {}/.complete", tmp.display())))?;
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::rename(&tmp, &dir).map_err(Error::io(format!("move jars to {}", dir.display())))?;
+    Ok(dir)
+}
+
+/// Hard-links (or copies) every `.jar` of `from` into `to`.
+fn link_dir(from: &Path, to: &Path) -> Result<()> {
+    let entries = std::fs::read_dir(from).map_err(Error::io(format!("read {}", from.display())))?;
+    for e in entries {
+        let e = e.map_err(Error::io(format!("read {}", from.display())))?;
+        let src = e.path();
+        if src.extension().is_none_or(|x| x != "jar") {
+            continue;
+        }
+        let dst = to.join(e.file_name());
+        if std::fs::hard_link(&src, &dst).is_err() {
+            std::fs::copy(&src, &dst).map_err(Error::io(format!("copy {}", src.display())))?;
+        }
+    }
+    Ok(())
+}
+
 /// Images already rebuilt by this process under `--rebuild` (so the base is rebuilt once).
 static REBUILT: Mutex<Vec<String>> = Mutex::new(Vec::new());
 
@@ -299,6 +435,32 @@ async fn image_id(engine: &Engine, reference: &str) -> Result<String> {
         .map_err(Error::docker(format!("inspect image {reference}")))?
         .id
         .ok_or_else(|| Error::Config(format!("image {reference} has no id")))
+}
+
+/// Builds a user's folder with a Dockerfile (a service process's `build`) as
+/// `chaosbank-sut/<name>:<hash of the folder>`, reusing an image of the same hash.
+pub async fn build_folder(
+    engine: &Engine,
+    name: &str,
+    dir: &Path,
+    verbose: bool,
+) -> Result<String> {
+    let hash = recipe_hash(dir, None, &[])?;
+    let reference = format!("chaosbank-sut/{name}:{hash}");
+    if engine.api().inspect_image(&reference).await.is_ok() {
+        return Ok(reference);
+    }
+    tracing::info!("building {reference} from {}", dir.display());
+    let ctx = dir.to_string_lossy().into_owned();
+    let label = format!("chaosbank.recipe=sut-{name}");
+    stream_command(
+        name,
+        "docker",
+        &["build", "--label", &label, "-t", &reference, &ctx],
+        verbose,
+    )
+    .await?;
+    Ok(reference)
 }
 
 /// Runs a build command, echoing its output when `verbose`, keeping the tail for errors.

@@ -8,11 +8,14 @@
 //!
 //! From your own tests, [`Test`] runs the whole thing (as `chaosbank run` does) and
 //! returns a [`RunReport`] to assert on; [`store`] is what a run leaves on disk,
-//! [`replay`] runs a stored run again, [`soak`] runs many seeds.
+//! [`replay`] runs a stored run again, [`soak`] runs many seeds. A user's own service
+//! is deployed from its manifest by [`sut`].
 
 #![warn(missing_docs)]
 
 pub mod api;
+pub mod bench;
+pub mod clients;
 pub mod cluster;
 pub mod deploy;
 pub mod docker;
@@ -20,6 +23,7 @@ pub mod error;
 pub mod generator;
 pub mod images;
 pub mod labels;
+pub mod measure;
 pub mod nemesis;
 pub mod probe;
 pub mod progress;
@@ -32,6 +36,7 @@ pub mod schedule;
 pub mod service;
 pub mod soak;
 pub mod store;
+pub mod sut;
 pub mod watchdog;
 
 pub use api::Test;

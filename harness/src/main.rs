@@ -17,6 +17,7 @@ use std::process::ExitCode;
   chaosbank replay runs/latest                              # run it again, same seed and faults
   chaosbank soak --systems outbox,txmsg --seeds 1..20       # many seeds, one table
   chaosbank check runs/latest/history.jsonl --json          # judge a history
+  chaosbank bench --systems outbox,txmsg                    # throughput beside pgbench and the broker
 
 Each command has its own --help. Logs go to stderr, filtered by RUST_LOG (default info);
 progress bars are drawn when stderr is a terminal."
@@ -53,6 +54,11 @@ enum Command {
     ///
     /// Example: chaosbank soak --systems outbox,txmsg --seeds 1..20 --time-limit 10m
     Soak(commands::soak::SoakArgs),
+    /// Measure each system with no faults beside its engines' raw figures (pgbench, the
+    /// broker's message rate) from the same run.
+    ///
+    /// Example: chaosbank bench --systems outbox,txmsg --time-limit 30s --json
+    Bench(commands::bench::BenchArgs),
     /// Run one of a scheme's processes (inside a node container; started by `run`).
     #[command(hide = true)]
     Node,
@@ -70,6 +76,7 @@ fn main() -> ExitCode {
         Command::Run(args) => commands::run::run(args),
         Command::Replay(args) => commands::replay::run(args),
         Command::Soak(args) => commands::soak::run(args),
+        Command::Bench(args) => commands::bench::run(args),
         Command::Node => workloads::node::main(),
     }
 }

@@ -79,6 +79,16 @@ pub enum Fault {
         /// Added latency per direction, milliseconds.
         ms: u64,
     },
+    /// Move the wall clock of every process in a node container (a scheme's producer,
+    /// relay or consumer, or a service's process) `offset_s` seconds from the real time
+    /// (libfaketime; monotonic clocks are left alone); reverted by putting it back.
+    /// Needs the cluster made with clock faults on ([`crate::ClusterBuilder::clock_faults`]).
+    Clock {
+        /// The node.
+        node: String,
+        /// Seconds, either way.
+        offset_s: i64,
+    },
 }
 
 impl Fault {
@@ -92,6 +102,36 @@ impl Fault {
             }
             Fault::Loss { .. } => ("loss", "heal"),
             Fault::Delay { .. } => ("delay", "heal"),
+            Fault::Clock { .. } => ("clock", "heal"),
+        }
+    }
+
+    /// The fault's kind as its events name it (`kill`, `pause`, `isolate`, `halves`,
+    /// `cut`, `loss`, `delay`, `clock`).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Fault::Kill { .. } => "kill",
+            Fault::Pause { .. } => "pause",
+            Fault::Isolate { .. } => "isolate",
+            Fault::Halves { .. } => "halves",
+            Fault::Cut { .. } => "cut",
+            Fault::Loss { .. } => "loss",
+            Fault::Delay { .. } => "delay",
+            Fault::Clock { .. } => "clock",
+        }
+    }
+
+    /// Every node this fault hits, in the order it names them.
+    pub fn nodes(&self) -> Vec<&str> {
+        match self {
+            Fault::Kill { node }
+            | Fault::Pause { node }
+            | Fault::Isolate { node }
+            | Fault::Loss { node, .. }
+            | Fault::Delay { node, .. }
+            | Fault::Clock { node, .. } => vec![node.as_str()],
+            Fault::Cut { a, b } => vec![a.as_str(), b.as_str()],
+            Fault::Halves { a, b } => a.iter().chain(b).map(String::as_str).collect(),
         }
     }
 
@@ -101,7 +141,10 @@ impl Fault {
             Fault::Isolate { node } | Fault::Loss { node, .. } => vec![node.clone()],
             Fault::Cut { a, b } => vec![a.clone(), b.clone()],
             Fault::Halves { a, b } => a.iter().chain(b).cloned().collect(),
-            Fault::Kill { .. } | Fault::Pause { .. } | Fault::Delay { .. } => Vec::new(),
+            Fault::Kill { .. }
+            | Fault::Pause { .. }
+            | Fault::Delay { .. }
+            | Fault::Clock { .. } => Vec::new(),
         }
     }
 }
@@ -116,6 +159,7 @@ impl std::fmt::Display for Fault {
             Fault::Cut { a, b } => write!(f, "cut {a} <-> {b}"),
             Fault::Loss { node, p } => write!(f, "drop {:.0}% of {node}'s packets", p * 100.0),
             Fault::Delay { node, ms } => write!(f, "delay {node}'s links by {ms} ms"),
+            Fault::Clock { node, offset_s } => write!(f, "move {node}'s clock {offset_s:+} s"),
         }
     }
 }
@@ -215,9 +259,79 @@ impl Nemesis {
             Fault::Delay { node, ms } => {
                 self.delay(node, *ms).await?;
             }
+            Fault::Clock { node, offset_s } => {
+                self.set_clock(node, *offset_s).await?;
+            }
         }
-        tracing::info!("nemesis: {fault} ({:.0?})", started.elapsed());
-        Ok(Event::new(fault.names().0, fault))
+        let observed = self.observe(fault).await?;
+        tracing::info!("nemesis: {fault} ({:.0?}): {observed}", started.elapsed());
+        let mut ev = Event::new(fault.names().0, fault);
+        if let serde_json::Value::Object(m) = &mut ev.value {
+            m.insert("observed".to_string(), observed.into());
+        }
+        Ok(ev)
+    }
+
+    /// Checks that a fault just applied took effect, and says what was seen: the
+    /// container stopped or paused (the engine's own state), the DROP rules present in
+    /// each node's network namespace (read back with `iptables -S`), the proxies'
+    /// acknowledgement of the delay. An error when the effect is not there.
+    async fn observe(&self, fault: &Fault) -> Result<String> {
+        let not_applied =
+            |what: String| Error::Config(format!("{fault} did not take effect: {what}"));
+        match fault {
+            Fault::Kill { node } | Fault::Pause { node } => {
+                let c = self.container(node)?;
+                let want_paused = matches!(fault, Fault::Pause { .. });
+                let deadline = Instant::now() + Duration::from_secs(5);
+                loop {
+                    let state = self.inner.engine.state(&c).await?;
+                    match state {
+                        Some((false, _)) if !want_paused => {
+                            return Ok(format!("container {c} is not running"))
+                        }
+                        Some((true, true)) if want_paused => {
+                            return Ok(format!("container {c} is paused"))
+                        }
+                        None => return Err(not_applied(format!("container {c} is gone"))),
+                        _ if Instant::now() >= deadline => {
+                            return Err(not_applied(format!(
+                                "container {c} is still {} after 5 s",
+                                if want_paused { "unpaused" } else { "running" }
+                            )))
+                        }
+                        _ => tokio::time::sleep(Duration::from_millis(50)).await,
+                    }
+                }
+            }
+            Fault::Delay { node, ms } => Ok(format!(
+                "the node containers' proxies hold {node}'s traffic {ms} ms each way"
+            )),
+            Fault::Clock { node, offset_s } => {
+                self.clock_reads(node, *offset_s).await.map_err(not_applied)
+            }
+            _ => {
+                let mut seen = Vec::new();
+                for node in fault.net_nodes() {
+                    if node == HOST {
+                        continue;
+                    }
+                    let pid = self.netns(&node).await?;
+                    let mut drops = 0;
+                    for chain in [CHAIN_IN, CHAIN_OUT] {
+                        let rules = iptables(pid, &["-S", chain]).await?;
+                        drops += rules.lines().filter(|l| l.contains("-j DROP")).count();
+                    }
+                    if drops == 0 {
+                        return Err(not_applied(format!(
+                            "no DROP rule in {node}'s network namespace"
+                        )));
+                    }
+                    seen.push(format!("{node}: {drops} DROP rules"));
+                }
+                Ok(format!("rules in place ({})", seen.join(", ")))
+            }
+        }
     }
 
     /// Ends a fault: restart, resume, or flush the rules on the nodes it touched.
@@ -243,6 +357,17 @@ impl Nemesis {
             }
             Fault::Delay { node, .. } => {
                 self.delay(node, 0).await?;
+            }
+            Fault::Clock { node, .. } => {
+                self.set_clock(node, 0).await?;
+                // Not healed until the node reads the real time again (libfaketime
+                // rereads its file a second or two later): a fault that follows must
+                // not start on a clock still moved.
+                self.clock_reads(node, 0).await.map_err(|what| {
+                    Error::Config(format!(
+                        "putting back {node}'s clock did not take effect: {what}"
+                    ))
+                })?;
             }
             _ => {
                 for node in fault.net_nodes() {
@@ -322,41 +447,74 @@ impl Nemesis {
     }
 
     /// Undoes everything: resumes paused nodes, starts stopped ones, flushes all rules.
+    /// Every node is tried even when one fails; failures are named in the event's
+    /// `error` and its value's `failed` list.
     /// Call it before reading final state and before teardown.
     pub async fn heal_all(&self) -> Result<Event> {
         let (mut resumed, mut restarted, mut healed) = (Vec::new(), Vec::new(), Vec::new());
+        let mut failed = Vec::new();
+        // Every node is tried, whatever failed before it.
         for (node, c) in self.containers() {
             let api = self.inner.engine.api();
-            match self.inner.engine.state(&c).await? {
-                Some((_, true)) => {
-                    api.unpause_container(&c)
-                        .await
-                        .map_err(Error::docker(format!("unpause {c}")))?;
-                    resumed.push(node.clone());
+            let step = async {
+                match self.inner.engine.state(&c).await? {
+                    Some((_, true)) => {
+                        api.unpause_container(&c)
+                            .await
+                            .map_err(Error::docker(format!("unpause {c}")))?;
+                        resumed.push(node.clone());
+                    }
+                    Some((false, _)) => {
+                        api.start_container(&c, None::<StartContainerOptions>)
+                            .await
+                            .map_err(Error::docker(format!("start {c}")))?;
+                        restarted.push(node.clone());
+                    }
+                    _ => {}
                 }
-                Some((false, _)) => {
-                    api.start_container(&c, None::<StartContainerOptions>)
-                        .await
-                        .map_err(Error::docker(format!("start {c}")))?;
-                    restarted.push(node.clone());
+                if self.flush(&node).await? {
+                    healed.push(node.clone());
                 }
-                _ => {}
-            }
-            if self.flush(&node).await? {
-                healed.push(node);
+                Ok::<(), Error>(())
+            };
+            if let Err(e) = step.await {
+                tracing::warn!("heal-all: {node}: {e}");
+                failed.push(serde_json::json!({ "node": node, "error": e.to_string() }));
             }
         }
-        // Proxies of the node containers: no added latency (a restarted node has none).
+        // Proxies of the node containers: no added latency (a restarted node has none);
+        // clocks back to the real time (where clock faults are on).
         for n in self.app_nodes() {
             let addr = n.endpoint.addr();
             if let Err(e) = workloads::node::set_delay(&addr, None, Duration::ZERO).await {
                 tracing::debug!("heal-all: resetting {}'s proxies: {e:#}", n.endpoint.node);
             }
+            if self.inner.clock_faults {
+                if let Err(e) = workloads::node::set_clock(&addr, 0).await {
+                    tracing::warn!("heal-all: resetting {}'s clock: {e:#}", n.endpoint.node);
+                    failed.push(serde_json::json!({
+                        "node": n.endpoint.node,
+                        "error": format!("resetting its clock: {e:#}"),
+                    }));
+                }
+            }
         }
-        Ok(Event::new(
+        let mut ev = Event::new(
             "heal-all",
             serde_json::json!({ "resumed": resumed, "restarted": restarted, "flushed": healed }),
-        ))
+        );
+        if !failed.is_empty() {
+            ev.error = Some(format!(
+                "could not heal {}",
+                failed
+                    .iter()
+                    .map(|f| format!("{}: {}", f["node"].as_str().unwrap_or("?"), f["error"]))
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            ));
+            ev.value["failed"] = failed.into();
+        }
+        Ok(ev)
     }
 
     /// Sets the latency the node containers' proxies add on their links to `node` (an
@@ -384,6 +542,65 @@ impl Nemesis {
             ms,
         };
         Ok(Event::new(if ms == 0 { "heal" } else { "delay" }, fault))
+    }
+
+    /// Moves a node container's wall clock `offset_s` seconds from the real time.
+    pub async fn set_clock(&self, node: &str, offset_s: i64) -> Result<Event> {
+        let addr = self.clock_node(node)?;
+        workloads::node::set_clock(&addr, offset_s)
+            .await
+            .map_err(|e| Error::Config(format!("moving {node}'s clock: {e:#}")))?;
+        let fault = Fault::Clock {
+            node: node.to_string(),
+            offset_s,
+        };
+        Ok(Event::new(
+            if offset_s == 0 { "heal" } else { "clock" },
+            fault,
+        ))
+    }
+
+    /// Waits up to 5 s for a node's own clock, read back against ours (one kernel
+    /// clock), to stand `offset_s` seconds from the real time, within 1.5 s; says what it
+    /// read, or, as the error, how far off the clock still is.
+    async fn clock_reads(&self, node: &str, offset_s: i64) -> std::result::Result<String, String> {
+        let addr = self.clock_node(node).map_err(|e| e.to_string())?;
+        let want = offset_s * 1000;
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            let ours = workloads::node::clock::now_ms();
+            let theirs = workloads::node::node_time(&addr)
+                .await
+                .map_err(|e| format!("reading {node}'s clock: {e:#}"))?;
+            let skew = theirs - (ours + workloads::node::clock::now_ms()) / 2;
+            let reads = format!(
+                "{node}'s clock reads {:+.1} s from the host's",
+                skew as f64 / 1000.0
+            );
+            if (skew - want).abs() < 1500 {
+                return Ok(reads);
+            }
+            if Instant::now() >= deadline {
+                return Err(format!("{reads} after 5 s"));
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    /// The control address of a node whose clock can be moved, or why it cannot.
+    fn clock_node(&self, node: &str) -> Result<String> {
+        let target = self.inner.node(node)?;
+        if !target.kind.is_app() {
+            return Err(Error::Config(format!(
+                "cannot move {node}'s clock: clock faults reach chaosbank's node containers and a service's processes, not the engines"
+            )));
+        }
+        if !self.inner.clock_faults {
+            return Err(Error::Config(format!(
+                "cannot move {node}'s clock: the cluster was made without clock faults (the run's nemesis must include clock)"
+            )));
+        }
+        Ok(target.endpoint.addr())
     }
 
     /// The scheme's own node containers (producer, relay, consumer).

@@ -16,14 +16,18 @@ use std::io::BufReader;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
-use workloads::system::{self, Backlog, Endpoints, FinalState, Options, Outcome, System};
+use workloads::system::{self, Backlog, Endpoints, FinalState, Options, System};
 
 pub use workloads::system::SystemKind;
 
 use crate::cluster::Cluster;
-use crate::generator::{Generator, Invocation, WorkloadConfig};
+use crate::generator::{Generator, WorkloadConfig};
 use crate::recorder::Recorder;
-use crate::schedule::{FaultKind, Schedule, ScheduleConfig};
+use crate::schedule::{FaultKind, Played, Schedule, ScheduleConfig};
+use crate::service::Engines;
+
+/// The default share of poison transfers: about one transfer in a hundred.
+pub const DEFAULT_POISON_RATE: f64 = 0.01;
 
 /// The nodes faults target: the engines and the scheme's own node containers (those a
 /// run does not have are dropped).
@@ -31,9 +35,14 @@ pub const TARGETS: [&str; 7] = [
     "postgres", "mariadb", "kafka", "broker", "producer", "relay", "consumer",
 ];
 
+/// Every account's opening balance for a service under the contract: all its transfers
+/// go from bank A to bank B, so bank A's accounts must last the whole run.
+pub const SERVICE_BALANCE: i64 = 1_000_000;
+
 /// Maps the CLI's nemesis names to fault kinds: `kill`, `pause`, `partition` (a node
 /// isolated from everyone, the host included), `loss`, `latency` (= `delay`), plus the
-/// schedule's own names (`isolate`, `halves`, `cut`); `none` for no faults.
+/// schedule's own names (`isolate`, `halves`, `cut`), and `clock` (the wall clock of the
+/// scheme's or the service's own containers moved); `none` for no faults.
 pub fn parse_nemesis(list: &str) -> Result<Vec<FaultKind>> {
     let mut kinds = Vec::new();
     for name in list.split(',').map(str::trim).filter(|s| !s.is_empty()) {
@@ -43,7 +52,7 @@ pub fn parse_nemesis(list: &str) -> Result<Vec<FaultKind>> {
             "latency" => kinds.push(FaultKind::Delay),
             other => match FaultKind::parse(other) {
                 Some(k) => kinds.push(k),
-                None => bail!("unknown nemesis {other:?} (kill, pause, partition, loss, latency, isolate, halves, cut, delay, none)"),
+                None => bail!("unknown nemesis {other:?} (kill, pause, partition, loss, latency, clock, isolate, halves, cut, delay, none)"),
             },
         }
     }
@@ -78,6 +87,10 @@ pub struct RunConfig {
     pub fault_hold: Duration,
     /// Also measure raw `pgbench` TPS on the same PostgreSQL container (~10 s).
     pub pgbench: bool,
+    /// Also measure the broker's raw message rate on the same broker (~5 s; see
+    /// [`crate::measure::broker_rate`]).
+    #[serde(default)]
+    pub broker_rate: bool,
     /// The nodes faults may target (default [`TARGETS`]; nodes the cluster lacks are
     /// dropped).
     pub targets: Vec<String>,
@@ -88,9 +101,54 @@ pub struct RunConfig {
     /// The node binary mounted into node containers (default: see
     /// [`crate::deploy::node_binary`]).
     pub node_binary: Option<PathBuf>,
+    /// The brokers' implementations (default: Apache Kafka, Apache RocketMQ).
+    pub engines: Engines,
+    /// The fault schedule starts with a shuffled round over the targets, holds of at
+    /// least 3 s (see [`crate::schedule`]); absent from older `run.json` files: off, so
+    /// they replay the schedule they were drawn with.
+    #[serde(default)]
+    pub cover_targets: bool,
+    /// The chance (0–1) that a fault gets a second one while it holds, on other nodes
+    /// (see [`crate::schedule`]); absent from older `run.json` files: 0.
+    #[serde(default)]
+    pub overlap: f64,
+    /// Judge the run even when a drawn fault could not be applied (by default such a
+    /// run is at best `unknown`).
+    pub allow_fault_errors: bool,
+    /// Share of transfers that are poison (to a closed bank B account): a correct scheme
+    /// parks each for a person. Absent from older `run.json` files: 0, so they replay the
+    /// workload they were drawn with.
+    #[serde(default)]
+    pub poison_rate: f64,
+    /// A user's own service under test: its manifest (`chaosbank.toml`) or the folder
+    /// holding it. When set, it is run instead of [`RunConfig::system`].
+    #[serde(default)]
+    pub service: Option<PathBuf>,
+    /// The offered load, ops/s over all clients, each waiting a seeded random share of
+    /// its period before an op ([`crate::generator::Stagger`]); `None`: as fast as the
+    /// system answers. Absent from older `run.json` files: `None`, as they were run.
+    #[serde(default)]
+    pub rate: Option<f64>,
+}
+
+/// The offered load of `chaosbank run` by default: 100 ops/s per core, above what the
+/// systems sustain here under faults, so it only paces a system that fails at once.
+pub fn default_rate() -> f64 {
+    100.0 * std::thread::available_parallelism().map_or(2, |n| n.get()) as f64
 }
 
 impl RunConfig {
+    /// What is under test, as runs are stored and reported: the service's manifest
+    /// name, else the scheme's.
+    pub fn name(&self) -> String {
+        match &self.service {
+            Some(path) => crate::sut::Manifest::load(path)
+                .map(|m| m.name)
+                .unwrap_or_else(|_| "service".to_string()),
+            None => self.system.name().to_string(),
+        }
+    }
+
     /// The defaults of `chaosbank run`: outbox, mixed faults, 60 s, 8 workers.
     pub fn new(seed: u64) -> RunConfig {
         RunConfig {
@@ -110,10 +168,18 @@ impl RunConfig {
             fault_interval: Duration::from_secs(8),
             fault_hold: Duration::from_secs(5),
             pgbench: false,
+            broker_rate: false,
             targets: TARGETS.iter().map(|t| t.to_string()).collect(),
             max_attempts: Options::default().max_attempts,
             in_process: false,
             node_binary: None,
+            engines: Engines::default(),
+            cover_targets: true,
+            overlap: 0.0,
+            allow_fault_errors: false,
+            poison_rate: DEFAULT_POISON_RATE,
+            service: None,
+            rate: Some(default_rate()),
         }
     }
 }
@@ -140,6 +206,10 @@ pub struct Figures {
     pub latency_p99_ms: Option<f64>,
     /// Raw pgbench TPS on the same PostgreSQL container, when measured.
     pub pgbench_tps: Option<f64>,
+    /// Longest time from the debit's ledger row to the credit's, milliseconds.
+    pub latency_max_ms: Option<f64>,
+    /// The broker's raw message rate on the same broker, when measured.
+    pub broker_msgs_per_s: Option<f64>,
 }
 
 /// What a run produced.
@@ -147,18 +217,31 @@ pub struct Figures {
 pub struct RunReport {
     /// The scheme.
     pub system: SystemKind,
+    /// What was under test: the service's manifest name, else the scheme's.
+    pub name: String,
     /// The seed.
     pub seed: u64,
     /// The history file.
     pub history: PathBuf,
     /// The checker's verdict.
     pub verdict: Verdict,
-    /// Faults the schedule held.
+    /// Faults that took effect (applied, and their effect observed by the nemesis).
     pub faults: usize,
+    /// Faults that took effect, by kind (`kill`, `isolate`, `clock`, …).
+    pub fault_kinds: std::collections::BTreeMap<String, usize>,
+    /// Faults that took effect while another fault held ([`RunConfig::overlap`]).
+    pub faults_overlapping: usize,
+    /// Faults of the schedule that could not be applied or did not take effect, each
+    /// with when and why. Unless [`RunConfig::allow_fault_errors`], any makes the verdict
+    /// at best `unknown`: the run did not test what it was asked to.
+    pub faults_failed: Vec<String>,
     /// Whether the scheme drained before the drain timeout.
     pub drained: bool,
     /// How long the drain wait took.
     pub drain_wait: Duration,
+    /// The drain ended by the settle rule ([`System::settle_after`]): the ledgers had not
+    /// changed for this long, so what was still uncredited counts as lost.
+    pub settled: Option<Duration>,
     /// What was left when the wait ended.
     pub backlog: Option<Backlog>,
     /// Dead letters recorded.
@@ -172,10 +255,23 @@ impl RunReport {
     pub fn summary(&self) -> String {
         let f = &self.figures;
         let ms = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{v:.0} ms"));
+        let mut kinds: Vec<String> = self
+            .fault_kinds
+            .iter()
+            .map(|(k, n)| format!("{k}×{n}"))
+            .collect();
+        if self.faults_overlapping > 0 {
+            kinds.push(format!("{} overlapping", self.faults_overlapping));
+        }
+        let kinds = if kinds.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", kinds.join(", "))
+        };
         let mut s = format!(
-            "{} seed {}: {} faults; transfers ok {} / fail {} / info {}; {:.1} transfers/s; \
+            "{} seed {}: {} faults{kinds}; transfers ok {} / fail {} / info {}; {:.1} transfers/s; \
              debit→credit p50 {} p99 {} ({} cross-bank)",
-            self.system,
+            self.name,
             self.seed,
             self.faults,
             f.transfers_ok,
@@ -191,10 +287,10 @@ impl RunReport {
         }
         s.push_str(&format!(
             "\ndrain: {} in {:.1?}{}; {} dead letters\nhistory: {}",
-            if self.drained {
-                "drained"
-            } else {
-                "NOT drained"
+            match (self.drained, self.settled) {
+                (true, Some(q)) => format!("settled (no ledger change for {q:?})"),
+                (true, None) => "drained".to_string(),
+                (false, _) => "NOT drained".to_string(),
             },
             self.drain_wait,
             self.backlog
@@ -217,7 +313,7 @@ pub fn seed_from_time() -> u64 {
 }
 
 /// `YYYYmmddTHHMMSSZ` for now (UTC).
-fn timestamp() -> String {
+pub fn timestamp() -> String {
     let secs = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_secs())
@@ -243,30 +339,84 @@ fn timestamp() -> String {
 
 /// Runs one test end to end.
 pub async fn run(cfg: &RunConfig) -> Result<RunReport> {
+    run_until(cfg, std::future::pending()).await
+}
+
+/// [`run`], stopped early when `stop` completes (e.g. `tokio::signal::ctrl_c()`): the
+/// workload and faults are dropped, the cluster healed by its removal, and the run store
+/// finalised all the same — container logs saved, the history so far checked into
+/// `verdict.json` as **unknown** ("interrupted"), `run.json` completed with the error —
+/// before the error is returned.
+pub async fn run_until(
+    cfg: &RunConfig,
+    stop: impl std::future::Future<Output = ()>,
+) -> Result<RunReport> {
+    let mut stop = std::pin::pin!(stop);
     if cfg.concurrency == 0 {
         bail!("concurrency must be at least 1");
     }
+    if cfg.service.is_none()
+        && cfg.system == SystemKind::KafkaTx
+        && cfg.engines.kafka == crate::service::KafkaImpl::Tansu
+    {
+        bail!(
+            "kafka-tx needs Kafka transactions, which tansu 0.6 does not have: use --kafka apache"
+        );
+    }
+    // A service's manifest is checked before anything starts.
+    let manifest = match &cfg.service {
+        Some(path) => Some(crate::sut::Manifest::load(path)?),
+        None => None,
+    };
+    let name = manifest
+        .as_ref()
+        .map_or_else(|| cfg.system.name().to_string(), |m| m.name.clone());
     let dir = cfg
         .out
-        .join(cfg.system.name())
+        .join(&name)
         .join(format!("{}-{}", timestamp(), cfg.seed));
     // Before anything starts: a run in node containers needs a node binary.
+    if manifest.is_some() && cfg.in_process {
+        bail!("a service's processes run in containers: --in-process is for the reference schemes");
+    }
     let binary = if cfg.in_process {
         None
     } else {
         Some(crate::deploy::node_binary(cfg.node_binary.as_deref())?)
     };
-    let mut builder = Cluster::builder().postgres().mariadb();
-    builder = if cfg.system.uses_kafka() {
+    let mut builder = Cluster::builder()
+        .engines(cfg.engines)
+        .clock_faults(cfg.faults.contains(&FaultKind::Clock))
+        .postgres()
+        .mariadb();
+    let uses_kafka = match &manifest {
+        Some(m) => m.broker == crate::sut::Broker::Kafka,
+        None => cfg.system.uses_kafka(),
+    };
+    builder = if uses_kafka {
         builder.kafka()
     } else {
         builder.rocketmq()
     };
     let mut store = crate::store::RunStore::create(&dir, cfg)?;
-    let cluster = store
-        .cluster_up(builder.start().await.context("starting the cluster"))
-        .await?;
-    let result = run_on(cfg, &cluster, dir, binary.as_deref()).await;
+    let started = tokio::select! {
+        c = builder.start() => c.context("starting the cluster"),
+        () = &mut stop => Err(anyhow::anyhow!("interrupted while starting the cluster")),
+    };
+    let cluster = store.cluster_up(started).await?;
+    let began = Instant::now();
+    let result = tokio::select! {
+        r = run_on(cfg, manifest.as_ref(), &cluster, dir.clone(), binary.as_deref()) => r,
+        () = &mut stop => {
+            let why = format!(
+                "interrupted {:.1} s into the run, before it finished",
+                began.elapsed().as_secs_f64()
+            );
+            tracing::warn!("{why}: saving what was recorded");
+            partial_verdict(&dir, &why);
+            Err(anyhow::anyhow!("{why}; the history so far is in {}", dir.display()))
+        }
+    };
     store.finish(&cluster, &result).await;
     if let Err(e) = cluster.down().await {
         tracing::warn!("removing the cluster: {e}");
@@ -274,8 +424,35 @@ pub async fn run(cfg: &RunConfig) -> Result<RunReport> {
     result
 }
 
+/// Checks the history recorded so far by an interrupted run into `verdict.json`, at best
+/// unknown: a run cut short cannot vouch for anything.
+fn partial_verdict(dir: &std::path::Path, why: &str) {
+    let history = dir.join("history.jsonl");
+    let Ok(file) = std::fs::File::open(&history) else {
+        return;
+    };
+    let mut verdict = match checkers::check_reader(BufReader::new(file), None) {
+        Ok(v) => v,
+        Err(e) => {
+            tracing::warn!("checking the partial history: {e}");
+            return;
+        }
+    };
+    if verdict.valid == checkers::Validity::Valid {
+        verdict.valid = checkers::Validity::Unknown;
+    }
+    verdict
+        .warnings
+        .push(format!("{why}: no final ledgers were read"));
+    let out = serde_json::json!({ "verdict": verdict, "interrupted": why });
+    if let Ok(body) = serde_json::to_vec_pretty(&out) {
+        let _ = std::fs::write(dir.join("verdict.json"), body);
+    }
+}
+
 async fn run_on(
     cfg: &RunConfig,
+    manifest: Option<&crate::sut::Manifest>,
     cluster: &Cluster,
     dir: PathBuf,
     binary: Option<&std::path::Path>,
@@ -292,18 +469,56 @@ async fn run_on(
         connections: (cfg.concurrency as u32) + 4,
         ..Options::default()
     };
-    let workload = WorkloadConfig::new(cfg.seed);
+    let workload = WorkloadConfig {
+        poison_rate: cfg.poison_rate,
+        // The contract's transfers all go from bank A to bank B.
+        a_to_b_only: manifest.is_some(),
+        ..WorkloadConfig::new(cfg.seed)
+    };
+    // One-way transfers would run bank A dry within seconds at the schemes' balances.
+    let workload = if workload.a_to_b_only {
+        WorkloadConfig {
+            initial_balance: SERVICE_BALANCE,
+            ..workload
+        }
+    } else {
+        workload
+    };
     let balances = workload.initial_balances();
-    let local = system::build(cfg.system, &endpoints, &options)?;
-    let sys =
-        crate::deploy::deploy(cluster, local, cfg.system, &options, &balances, binary).await?;
-    let result = drive(cfg, cluster, sys.clone(), workload, dir).await;
+    let (sys, name) = match manifest {
+        Some(m) => {
+            let binary = binary.context("a service runs in node containers")?;
+            let sys = crate::sut::deploy(cluster, m, binary, &endpoints, &options, &balances)
+                .await
+                .context("deploying the service")?;
+            (sys, m.name.clone())
+        }
+        None => {
+            let local = system::build(cfg.system, &endpoints, &options)?;
+            let sys =
+                crate::deploy::deploy(cluster, local, cfg.system, &options, &balances, binary)
+                    .await?;
+            (sys, cfg.system.name().to_string())
+        }
+    };
+    // A service's processes join the default targets; targets given are kept as given.
+    let mut targets = cfg.targets.clone();
+    if targets.iter().map(String::as_str).eq(TARGETS) {
+        for p in manifest.iter().flat_map(|m| &m.processes) {
+            if !targets.contains(&p.name) {
+                targets.push(p.name.clone());
+            }
+        }
+    }
+    let result = drive(cfg, &name, &targets, cluster, sys.clone(), workload, dir).await;
     sys.teardown().await;
     result
 }
 
 async fn drive(
     cfg: &RunConfig,
+    name: &str,
+    targets: &[String],
     cluster: &Cluster,
     sys: Arc<dyn System>,
     workload: WorkloadConfig,
@@ -321,8 +536,7 @@ async fn drive(
     )?;
     let _progress = crate::progress::workload(cfg.time_limit, recorder.clone());
 
-    let targets: Vec<&String> = cfg
-        .targets
+    let targets: Vec<&String> = targets
         .iter()
         .filter(|n| cluster.endpoint(n).is_ok())
         .collect();
@@ -333,6 +547,13 @@ async fn drive(
         hold: cfg.fault_hold,
         faults: cfg.faults.clone(),
         targets: targets.iter().map(|t| t.to_string()).collect(),
+        cover: cfg.cover_targets,
+        overlap: cfg.overlap,
+        clock_targets: targets
+            .iter()
+            .filter(|t| cluster.node(t).is_ok_and(|n| n.kind.is_app()))
+            .map(|t| t.to_string())
+            .collect(),
     });
     tracing::info!("{schedule}");
     let nemesis = cluster.nemesis();
@@ -349,27 +570,40 @@ async fn drive(
         })
     };
 
-    let generator = Arc::new(Generator::new(workload));
-    let deadline = start + cfg.time_limit;
-    let mut workers = Vec::new();
-    for _ in 0..cfg.concurrency {
-        let (sys, generator, recorder) = (sys.clone(), generator.clone(), recorder.clone());
-        workers.push(tokio::spawn(async move {
-            worker(sys, generator, recorder, deadline).await
-        }));
-    }
-    let mut counts = Counts::default();
-    for w in workers {
-        counts.add(&w.await.context("a client worker panicked")??);
-    }
+    let clients = crate::clients::Clients {
+        concurrency: cfg.concurrency,
+        seed: cfg.seed,
+        rate: cfg.rate,
+        deadline: start + cfg.time_limit,
+        budget: None,
+    };
+    let counts = clients
+        .run(
+            sys.clone(),
+            Arc::new(Generator::new(workload)),
+            recorder.clone(),
+        )
+        .await?;
     let workload_time = start.elapsed();
 
     // Heal everything, whatever the schedule managed to do.
-    match nemesis_task.await {
-        Ok(Ok(())) => {}
-        Ok(Err(e)) => tracing::warn!("fault schedule: {e}"),
-        Err(e) => tracing::warn!("fault schedule task: {e}"),
-    }
+    let played = match nemesis_task.await {
+        Ok(Ok(played)) => played,
+        Ok(Err(e)) => {
+            tracing::warn!("fault schedule: {e}");
+            Played {
+                failed: vec![format!("the fault schedule stopped: {e}")],
+                ..Played::default()
+            }
+        }
+        Err(e) => {
+            tracing::warn!("fault schedule task: {e}");
+            Played {
+                failed: vec![format!("the fault schedule task failed: {e}")],
+                ..Played::default()
+            }
+        }
+    };
     let ev = nemesis.heal_all().await.context("healing the cluster")?;
     recorder.nemesis(&ev)?;
     for node in cluster.nodes() {
@@ -381,14 +615,28 @@ async fn drive(
 
     // Drain: bounded, reported.
     let drain_start = Instant::now();
-    let mut backlog = None;
+    let mut backlog: Option<Backlog> = None;
+    // A system seen only through its ledgers has settled once they stop changing.
+    let mut unchanged_since = Instant::now();
+    let mut settled = None;
     let drained = loop {
         match sys.backlog().await {
             Ok(b) if b.is_empty() => {
                 backlog = Some(b);
                 break true;
             }
-            Ok(b) => backlog = Some(b),
+            Ok(b) => {
+                if backlog.as_ref() != Some(&b) {
+                    unchanged_since = Instant::now();
+                }
+                backlog = Some(b);
+                if let Some(quiet) = sys.settle_after() {
+                    if unchanged_since.elapsed() >= quiet {
+                        settled = Some(quiet);
+                        break true;
+                    }
+                }
+            }
             Err(e) => tracing::debug!("backlog: {e:#}"),
         }
         if drain_start.elapsed() >= cfg.drain_timeout {
@@ -399,7 +647,11 @@ async fn drive(
     let drain_wait = drain_start.elapsed();
     tracing::info!(
         "drain: {} after {drain_wait:.1?}{}",
-        if drained { "done" } else { "gave up" },
+        match (drained, settled) {
+            (true, Some(_)) => "settled (the ledgers stopped changing)",
+            (true, None) => "done",
+            (false, _) => "gave up",
+        },
         backlog
             .as_ref()
             .map(|b| format!(" ({b})"))
@@ -411,11 +663,18 @@ async fn drive(
         "final",
         OpType::Ok,
         "drain",
-        &serde_json::json!({
-            "drained": drained,
-            "waited_s": drain_wait.as_secs_f64(),
-            "backlog": backlog,
-        }),
+        &{
+            let mut v = serde_json::json!({
+                "drained": drained,
+                "waited_s": drain_wait.as_secs_f64(),
+                "backlog": backlog,
+            });
+            if let Some(quiet) = settled {
+                // Drained by the settle rule: what is uncredited now counts as lost.
+                v["settled_after_s"] = quiet.as_secs_f64().into();
+            }
+            v
+        },
         None,
     )?;
     sys.stop().await;
@@ -424,12 +683,33 @@ async fn drive(
     let state = final_state(sys.as_ref()).await?;
     for ledger in &state.ledgers {
         // Split big ledgers over several lines (the contract allows it).
-        let chunks: Vec<_> = ledger.entries.chunks(5000).collect();
+        // Each line carries the bank's entry count and the last says `complete`, so a
+        // ledger cut short reads as "cannot judge", not as lost transfers.
+        // A service's rows with ids chaosbank never sent are kept as written.
+        let mut entries: Vec<serde_json::Value> = ledger
+            .entries
+            .iter()
+            .map(serde_json::to_value)
+            .collect::<Result<_, _>>()?;
+        for (bank, f) in &state.foreign {
+            if *bank == ledger.bank {
+                entries.push(serde_json::to_value(f)?);
+            }
+        }
+        let chunks: Vec<_> = entries.chunks(5000).collect();
         if chunks.is_empty() {
-            recorder.named("final", OpType::Ok, "final-ledger", ledger, None)?;
+            let mut v = serde_json::to_value(ledger)?;
+            v["complete"] = true.into();
+            v["entry_count"] = 0.into();
+            recorder.named("final", OpType::Ok, "final-ledger", &v, None)?;
         }
         for (i, chunk) in chunks.iter().enumerate() {
-            let mut v = serde_json::json!({ "bank": ledger.bank, "entries": chunk });
+            let mut v = serde_json::json!({
+                "bank": ledger.bank,
+                "entries": chunk,
+                "entry_count": entries.len(),
+                "complete": i + 1 == chunks.len(),
+            });
             if i == 0 {
                 v["balances"] = serde_json::to_value(&ledger.balances)?;
             }
@@ -443,7 +723,7 @@ async fn drive(
     drop(recorder);
 
     let pgbench_tps = if cfg.pgbench {
-        match pgbench(cluster).await {
+        match crate::measure::pgbench(cluster).await {
             Ok(tps) => Some(tps),
             Err(e) => {
                 tracing::warn!("pgbench: {e:#}");
@@ -456,9 +736,41 @@ async fn drive(
 
     let file =
         std::fs::File::open(&history).with_context(|| format!("opening {}", history.display()))?;
-    let verdict =
+    let mut verdict =
         checkers::check_reader(BufReader::new(file), None).context("checking the history")?;
-    let (p50, p99, completed) = latencies(&state);
+    if !played.failed.is_empty() && !cfg.allow_fault_errors {
+        // A run whose faults did not all happen did not test what it was asked to.
+        if verdict.valid == checkers::Validity::Valid {
+            verdict.valid = checkers::Validity::Unknown;
+        }
+        verdict.warnings.push(format!(
+            "{} of {} faults could not be applied, so the run did not test what it was asked to \
+             (allow_fault_errors / --allow-fault-errors judges it anyway): {}",
+            played.failed.len(),
+            schedule.steps.len(),
+            played.failed.join("; ")
+        ));
+    }
+    if let (Some(quiet), Some(b)) = (settled, &backlog) {
+        verdict.warnings.push(format!(
+            "the drain ended by the settle rule: after healing, {} debits stayed neither \
+             credited nor parked while the ledgers did not change for {quiet:?}, so they are \
+             judged lost (a service whose retries wait longer sets `settle` in its manifest)",
+            b.uncredited
+        ));
+    }
+    let broker_msgs_per_s = if cfg.broker_rate {
+        match crate::measure::broker_rate(cluster).await {
+            Ok(r) => Some(r),
+            Err(e) => {
+                tracing::warn!("broker rate: {e:#}");
+                None
+            }
+        }
+    } else {
+        None
+    };
+    let (p50, p99, max, completed) = latencies(&state);
     let figures = Figures {
         transfers_ok: counts.ok,
         transfers_fail: counts.fail,
@@ -468,22 +780,29 @@ async fn drive(
         cross_bank_completed: completed,
         latency_p50_ms: p50,
         latency_p99_ms: p99,
+        latency_max_ms: max,
         pgbench_tps,
+        broker_msgs_per_s,
     };
     let report = RunReport {
         system: cfg.system,
+        name: name.to_string(),
         seed: cfg.seed,
         history: history.clone(),
         verdict,
-        faults: schedule.steps.len(),
+        faults: played.applied,
+        fault_kinds: played.kinds.clone(),
+        faults_overlapping: played.overlapping,
+        faults_failed: played.failed.clone(),
         drained,
         drain_wait,
+        settled,
         backlog,
         dead_letters: state.dead_letters.len(),
         figures,
     };
     let out = serde_json::json!({
-        "system": cfg.system.name(),
+        "system": name,
         "seed": cfg.seed,
         "verdict": report.verdict,
         "drained": drained,
@@ -492,7 +811,7 @@ async fn drive(
     });
     std::fs::write(dir.join("verdict.json"), serde_json::to_vec_pretty(&out)?)
         .with_context(|| format!("writing {}", dir.join("verdict.json").display()))?;
-    write_report(&dir, &history, &report.verdict, cfg);
+    write_report(&dir, &history, &report.verdict, cfg, name);
     Ok(report)
 }
 
@@ -503,9 +822,10 @@ fn write_report(
     history: &std::path::Path,
     verdict: &Verdict,
     cfg: &RunConfig,
+    name: &str,
 ) {
     let options = crate::report::ReportOptions {
-        title: format!("{} seed {}", cfg.system.name(), cfg.seed),
+        title: format!("{name} seed {}", cfg.seed),
         ..Default::default()
     };
     let html = dir.join("report.html");
@@ -536,70 +856,9 @@ async fn final_state(sys: &dyn System) -> Result<FinalState> {
         .context("reading the final ledgers"))
 }
 
-#[derive(Default)]
-struct Counts {
-    ok: u64,
-    fail: u64,
-    info: u64,
-    reads_ok: u64,
-}
-
-impl Counts {
-    fn add(&mut self, o: &Counts) {
-        self.ok += o.ok;
-        self.fail += o.fail;
-        self.info += o.info;
-        self.reads_ok += o.reads_ok;
-    }
-}
-
-/// One client worker: invoke, complete, repeat until the deadline; a fresh process
-/// number after every `info`.
-async fn worker(
-    sys: Arc<dyn System>,
-    generator: Arc<Generator>,
-    recorder: Arc<Recorder>,
-    deadline: Instant,
-) -> Result<Counts> {
-    let mut counts = Counts::default();
-    let mut process = generator.new_process();
-    while Instant::now() < deadline {
-        let (invoke, outcome, is_transfer) = match generator.next() {
-            Invocation::Transfer(t) => {
-                let invoke = recorder.invoke(process, "transfer", &t)?;
-                (invoke, sys.transfer(&t).await, true)
-            }
-            Invocation::Read(bank) => {
-                let invoke = recorder.invoke(process, "read", &serde_json::Value::Null)?;
-                (invoke, sys.read(bank).await, false)
-            }
-        };
-        match outcome {
-            Outcome::Ok(v) => {
-                recorder.complete(&invoke, OpType::Ok, &v, None)?;
-                if is_transfer {
-                    counts.ok += 1;
-                } else {
-                    counts.reads_ok += 1;
-                }
-            }
-            Outcome::Fail(e) => {
-                recorder.complete(&invoke, OpType::Fail, &invoke.value, Some(&e))?;
-                counts.fail += u64::from(is_transfer);
-            }
-            Outcome::Info(e) => {
-                recorder.complete(&invoke, OpType::Info, &invoke.value, Some(&e))?;
-                counts.info += u64::from(is_transfer);
-                process = generator.new_process();
-            }
-        }
-    }
-    Ok(counts)
-}
-
-/// Debit→credit latency of cross-bank transfers applied once on each side: (p50, p99)
-/// in milliseconds, and how many there were.
-fn latencies(state: &FinalState) -> (Option<f64>, Option<f64>, usize) {
+/// Debit→credit latency of cross-bank transfers applied once on each side: (p50, p99,
+/// max) in milliseconds, and how many there were.
+fn latencies(state: &FinalState) -> (Option<f64>, Option<f64>, Option<f64>, usize) {
     let mut sides: HashMap<u64, (Option<i64>, Option<i64>, bool)> = HashMap::new();
     for ledger in &state.ledgers {
         for e in &ledger.entries {
@@ -625,64 +884,31 @@ fn latencies(state: &FinalState) -> (Option<f64>, Option<f64>, usize) {
             per.into_iter().filter(|(_, n)| *n >= 2).map(|(t, _)| t)
         })
         .collect();
-    let mut ms: Vec<f64> = sides
+    let pairs: Vec<(i64, i64)> = sides
         .iter()
         .filter(|(t, _)| !local.contains(t))
         .filter_map(|(_, s)| match s {
-            (Some(d), Some(c), false) => Some((c - d) as f64 / 1000.0),
+            (Some(d), Some(c), false) => Some((*d, *c)),
             _ => None,
         })
         .collect();
+    // A service's ledger rows carry no commit time (the contract's table has none).
+    let mut ms: Vec<f64> = pairs
+        .iter()
+        .filter(|(d, c)| *d > 0 && *c > 0)
+        .map(|(d, c)| (c - d) as f64 / 1000.0)
+        .collect();
     if ms.is_empty() {
-        return (None, None, 0);
+        return (None, None, None, pairs.len());
     }
     ms.sort_by(f64::total_cmp);
     let pick = |q: f64| ms[((ms.len() - 1) as f64 * q).round() as usize];
-    (Some(pick(0.5)), Some(pick(0.99)), ms.len())
-}
-
-/// Raw pgbench TPS on the run's PostgreSQL container: 8 clients for 10 s on a scale-1
-/// database of its own.
-async fn pgbench(cluster: &Cluster) -> Result<f64> {
-    let c = cluster.node("postgres")?.container;
-    let user = crate::service::SQL_USER;
-    crate::docker::run_command(
-        "docker",
-        &[
-            "exec",
-            &c,
-            "psql",
-            "-U",
-            user,
-            "-d",
-            user,
-            "-qc",
-            "CREATE DATABASE pgbench",
-        ],
+    (
+        Some(pick(0.5)),
+        Some(pick(0.99)),
+        ms.last().copied(),
+        pairs.len(),
     )
-    .await?;
-    crate::docker::run_command(
-        "docker",
-        &[
-            "exec", &c, "pgbench", "-U", user, "-i", "-q", "-s", "1", "pgbench",
-        ],
-    )
-    .await?;
-    let out = crate::docker::run_command(
-        "docker",
-        &[
-            "exec", &c, "pgbench", "-U", user, "-c", "8", "-j", "2", "-T", "10", "pgbench",
-        ],
-    )
-    .await?;
-    out.lines()
-        .find_map(|l| {
-            let l = l.trim();
-            l.strip_prefix("tps = ")
-                .and_then(|r| r.split_whitespace().next())
-                .and_then(|n| n.parse().ok())
-        })
-        .with_context(|| format!("no tps line in pgbench output:\n{out}"))
 }
 
 #[cfg(test)]

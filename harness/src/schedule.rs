@@ -2,8 +2,17 @@
 //! how long it holds. The same seed and configuration give the same schedule (ChaCha8),
 //! so a failing run can be replayed; [`Schedule`] prints as a readable table.
 //!
-//! Faults never overlap: each is reverted before the next starts, so every start event
-//! is followed by its end event and a heal never undoes another fault.
+//! By default faults never overlap: each is reverted before the next starts. With
+//! [`ScheduleConfig::overlap`] a share of faults get a second one that starts while the
+//! first holds, on other nodes and of a one-node kind (kill, pause, isolate, loss,
+//! delay), so reverting either never undoes the other.
+//!
+//! With [`ScheduleConfig::cover`] (the default of `chaosbank run`) the first faults are a
+//! shuffled round over the targets — every target is hit once before any is hit twice —
+//! and every hold lasts at least [`COVER_MIN_HOLD`], so a run cannot miss the one node
+//! where a scheme is wrong by chance, and no fault heals before the schemes' own timeouts
+//! (the dual-write's 2 s publish timeout) have fired. After the round, targets are drawn
+//! uniformly.
 
 use crate::nemesis::{Event, Fault, Nemesis};
 use rand::seq::SliceRandom;
@@ -31,11 +40,13 @@ pub enum FaultKind {
     Loss,
     /// [`Fault::Delay`] (needs node containers: the latency is added by their proxies).
     Delay,
+    /// [`Fault::Clock`] (node containers only: drawn on [`ScheduleConfig::clock_targets`]).
+    Clock,
 }
 
 impl FaultKind {
     /// Every kind.
-    pub const ALL: [FaultKind; 7] = [
+    pub const ALL: [FaultKind; 8] = [
         FaultKind::Kill,
         FaultKind::Pause,
         FaultKind::Isolate,
@@ -43,9 +54,10 @@ impl FaultKind {
         FaultKind::Cut,
         FaultKind::Loss,
         FaultKind::Delay,
+        FaultKind::Clock,
     ];
 
-    /// Parses `kill`, `pause`, `isolate`, `halves`, `cut`, `loss` or `delay`.
+    /// Parses `kill`, `pause`, `isolate`, `halves`, `cut`, `loss`, `delay` or `clock`.
     pub fn parse(s: &str) -> Option<FaultKind> {
         FaultKind::ALL.into_iter().find(|k| k.name() == s)
     }
@@ -60,6 +72,7 @@ impl FaultKind {
             FaultKind::Cut => "cut",
             FaultKind::Loss => "loss",
             FaultKind::Delay => "delay",
+            FaultKind::Clock => "clock",
         }
     }
 }
@@ -80,7 +93,23 @@ pub struct ScheduleConfig {
     pub faults: Vec<FaultKind>,
     /// The nodes faults may target (e.g. `["postgres", "mariadb", "kafka"]`).
     pub targets: Vec<String>,
+    /// Start with a shuffled round over the targets, holds at least [`COVER_MIN_HOLD`]
+    /// (absent in older files: off, so their schedules replay as they were drawn).
+    #[serde(default)]
+    pub cover: bool,
+    /// The chance (0–1) that a fault gets a second one, started while it holds (absent
+    /// in older files: 0, so their schedules replay as they were drawn).
+    #[serde(default)]
+    pub overlap: f64,
+    /// The targets whose wall clock can be moved (node containers); clock faults are
+    /// drawn only on these, and not at all when it is empty.
+    #[serde(default)]
+    pub clock_targets: Vec<String>,
 }
+
+/// The shortest hold of a covering schedule: longer than the dual-write's 2 s publish
+/// timeout, so a send that timed out may still arrive after the client gave up.
+pub const COVER_MIN_HOLD: Duration = Duration::from_secs(3);
 
 impl ScheduleConfig {
     /// Every kind of fault on `targets`, a fault every ~10 s holding ~5 s, for `duration`.
@@ -92,6 +121,9 @@ impl ScheduleConfig {
             hold: Duration::from_secs(5),
             faults: FaultKind::ALL.to_vec(),
             targets: targets.iter().map(|t| t.to_string()).collect(),
+            cover: true,
+            overlap: 0.0,
+            clock_targets: Vec::new(),
         }
     }
 }
@@ -112,7 +144,7 @@ pub struct Step {
 pub struct Schedule {
     /// The seed it was drawn from.
     pub seed: u64,
-    /// The faults, in start order, never overlapping.
+    /// The faults, in start order; they overlap only as [`ScheduleConfig::overlap`] says.
     pub steps: Vec<Step>,
 }
 
@@ -126,6 +158,7 @@ impl Schedule {
             .iter()
             .copied()
             .filter(|k| cfg.targets.len() >= 2 || !matches!(k, FaultKind::Halves | FaultKind::Cut))
+            .filter(|k| *k != FaultKind::Clock || !cfg.clock_targets.is_empty())
             .collect();
         let mut steps = Vec::new();
         if kinds.is_empty() || cfg.targets.is_empty() {
@@ -134,17 +167,59 @@ impl Schedule {
                 steps,
             };
         }
+        // The covering round: each target once, in a seeded order.
+        let mut round: Vec<String> = if cfg.cover {
+            let mut r = cfg.targets.clone();
+            r.shuffle(&mut rng);
+            r.reverse();
+            r
+        } else {
+            Vec::new()
+        };
         let mut t = jitter(&mut rng, cfg.interval);
         loop {
-            let hold = jitter(&mut rng, cfg.hold);
+            let mut hold = jitter(&mut rng, cfg.hold);
+            if cfg.cover {
+                hold = hold.max(COVER_MIN_HOLD);
+            }
             if t + hold > cfg.duration {
                 break;
             }
-            let kind = kinds[rng.gen_range(0..kinds.len())];
-            let fault = draw(&mut rng, kind, &cfg.targets);
+            // A covering step draws only kinds that can hit its subject (a clock fault
+            // cannot hit an engine); with no clock faults this is every kind.
+            let usable: Vec<FaultKind> = match round.last() {
+                Some(subject) => kinds
+                    .iter()
+                    .copied()
+                    .filter(|k| *k != FaultKind::Clock || cfg.clock_targets.contains(subject))
+                    .collect(),
+                None => kinds.clone(),
+            };
+            if usable.is_empty() {
+                round.pop();
+                continue;
+            }
+            let kind = usable[rng.gen_range(0..usable.len())];
+            let fault = match round.pop() {
+                Some(subject) => draw_on(&mut rng, kind, cfg, &subject),
+                None => match draw(&mut rng, kind, cfg, &cfg.targets) {
+                    Some(fault) => fault,
+                    // Clock targets outside the targets: nothing more can be drawn.
+                    None => break,
+                },
+            };
+            let mut end = t + hold;
+            // No randomness is drawn for overlaps unless asked: older schedules replay.
+            let second = (cfg.overlap > 0.0 && rng.gen_bool(cfg.overlap.min(1.0)))
+                .then(|| overlapping(&mut rng, cfg, &kinds, &fault, t, hold))
+                .flatten();
             steps.push(Step { at: t, fault, hold });
+            if let Some(second) = second {
+                end = end.max(second.at + second.hold);
+                steps.push(second);
+            }
             // A step of zero length would loop for ever.
-            t += hold + jitter(&mut rng, cfg.interval).max(Duration::from_millis(1));
+            t = end + jitter(&mut rng, cfg.interval).max(Duration::from_millis(1));
         }
         Schedule {
             seed: cfg.seed,
@@ -153,29 +228,112 @@ impl Schedule {
     }
 
     /// Plays the schedule against a nemesis from now on: each fault at its time, held,
-    /// reverted; then [`Nemesis::heal_all`]. Every event goes to `emit` as it happens; a
-    /// fault that cannot be applied is emitted with its `error` and skipped. Dropping the
-    /// future mid-way leaves the current fault in place: call `heal_all` afterwards.
-    pub async fn play(&self, nemesis: &Nemesis, mut emit: impl FnMut(Event)) -> crate::Result<()> {
+    /// reverted (overlapping faults concurrently); then [`Nemesis::heal_all`]. Every
+    /// event goes to `emit` as it happens. A fault that cannot be applied, or whose
+    /// effect the nemesis does not observe, is emitted with its `error` and skipped.
+    /// Dropping the future mid-way leaves the current faults in place: call `heal_all`
+    /// afterwards. Returns what took effect.
+    pub async fn play(&self, nemesis: &Nemesis, emit: impl FnMut(Event)) -> crate::Result<Played> {
         let start = Instant::now();
-        for step in &self.steps {
+        let emit = std::sync::Mutex::new(emit);
+        let played = std::sync::Mutex::new(Played::default());
+        let send = |ev: Event| (emit.lock().unwrap_or_else(|e| e.into_inner()))(ev);
+        // Faults in effect right now, to count those that start while another holds.
+        let holding = std::sync::atomic::AtomicUsize::new(0);
+        let steps = self.steps.iter().map(|step| async {
             tokio::time::sleep(step.at.saturating_sub(start.elapsed())).await;
             match nemesis.apply(&step.fault).await {
-                Ok(ev) => emit(ev),
+                Ok(ev) => {
+                    let others = holding.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    let mut p = played.lock().unwrap_or_else(|e| e.into_inner());
+                    p.applied += 1;
+                    *p.kinds.entry(step.fault.kind().to_string()).or_default() += 1;
+                    p.overlapping += usize::from(others > 0);
+                    drop(p);
+                    send(ev)
+                }
                 Err(e) => {
-                    emit(failed(step.fault.names().0, &step.fault, &e));
-                    continue;
+                    played
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .failed
+                        .push(format!(
+                            "{} at {:.1} s: {e}",
+                            step.fault,
+                            start.elapsed().as_secs_f64()
+                        ));
+                    send(failed(step.fault.names().0, &step.fault, &e));
+                    return;
                 }
             }
             tokio::time::sleep(step.hold).await;
-            match nemesis.revert(&step.fault).await {
-                Ok(ev) => emit(ev),
-                Err(e) => emit(failed(step.fault.names().1, &step.fault, &e)),
+            let reverted = nemesis.revert(&step.fault).await;
+            holding.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+            match reverted {
+                Ok(ev) => send(ev),
+                Err(e) => send(failed(step.fault.names().1, &step.fault, &e)),
             }
-        }
-        emit(nemesis.heal_all().await?);
-        Ok(())
+        });
+        futures_util::future::join_all(steps).await;
+        send(nemesis.heal_all().await?);
+        Ok(played.into_inner().unwrap_or_else(|e| e.into_inner()))
     }
+}
+
+/// A second fault for `first` (at `at`, holding `hold`): it starts within the first
+/// half of the hold, on a target `first` does not touch, of a one-node kind, and ends
+/// by the schedule's end; `None` when no such fault can be drawn.
+fn overlapping(
+    rng: &mut ChaCha8Rng,
+    cfg: &ScheduleConfig,
+    kinds: &[FaultKind],
+    first: &Fault,
+    at: Duration,
+    hold: Duration,
+) -> Option<Step> {
+    let touched = first.nodes();
+    let others: Vec<String> = cfg
+        .targets
+        .iter()
+        .filter(|t| !touched.contains(&t.as_str()))
+        .cloned()
+        .collect();
+    let one_node: Vec<FaultKind> = kinds
+        .iter()
+        .copied()
+        .filter(|k| !matches!(k, FaultKind::Halves | FaultKind::Cut))
+        .collect();
+    if others.is_empty() || one_node.is_empty() {
+        return None;
+    }
+    let kind = one_node[rng.gen_range(0..one_node.len())];
+    let fault = draw(rng, kind, cfg, &others)?;
+    let offset = Duration::from_millis(rng.gen_range(0..=hold.as_millis() as u64 / 2));
+    let mut second_hold = jitter(rng, cfg.hold);
+    if cfg.cover {
+        second_hold = second_hold.max(COVER_MIN_HOLD);
+    }
+    let step = Step {
+        at: at + offset,
+        fault,
+        hold: second_hold,
+    };
+    (step.at + step.hold <= cfg.duration).then_some(step)
+}
+
+/// What [`Schedule::play`] did.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Played {
+    /// Faults that took effect (applied and observed).
+    pub applied: usize,
+    /// Of those, how many of each kind (`kill`, `isolate`, `clock`, …).
+    #[serde(default)]
+    pub kinds: std::collections::BTreeMap<String, usize>,
+    /// Of those, how many took effect while another fault held.
+    #[serde(default)]
+    pub overlapping: usize,
+    /// Faults that could not be applied or did not take effect, each with when and why.
+    pub failed: Vec<String>,
 }
 
 fn failed(f: &str, fault: &Fault, e: &crate::Error) -> Event {
@@ -216,9 +374,62 @@ fn jitter(rng: &mut ChaCha8Rng, mean: Duration) -> Duration {
     Duration::from_millis(rng.gen_range(ms / 2..=ms + ms / 2))
 }
 
-fn draw(rng: &mut ChaCha8Rng, kind: FaultKind, targets: &[String]) -> Fault {
+/// A fault of `kind` that hits `subject`: a one-node fault on it, a cut between it and
+/// another target, halves with it on one side.
+fn draw_on(rng: &mut ChaCha8Rng, kind: FaultKind, cfg: &ScheduleConfig, subject: &str) -> Fault {
+    let Some(fault) = draw(rng, kind, cfg, &cfg.targets) else {
+        // Only a clock fault with no clock target draws nothing; callers never ask.
+        return Fault::Kill {
+            node: subject.to_string(),
+        };
+    };
+    match fault {
+        Fault::Kill { .. } => Fault::Kill {
+            node: subject.to_string(),
+        },
+        Fault::Pause { .. } => Fault::Pause {
+            node: subject.to_string(),
+        },
+        Fault::Isolate { .. } => Fault::Isolate {
+            node: subject.to_string(),
+        },
+        Fault::Loss { p, .. } => Fault::Loss {
+            node: subject.to_string(),
+            p,
+        },
+        Fault::Delay { ms, .. } => Fault::Delay {
+            node: subject.to_string(),
+            ms,
+        },
+        Fault::Clock { offset_s, .. } => Fault::Clock {
+            node: subject.to_string(),
+            offset_s,
+        },
+        Fault::Cut { a, b } => {
+            if a == subject || b == subject {
+                Fault::Cut { a, b }
+            } else {
+                let other = if rng.gen_bool(0.5) { a } else { b };
+                let mut two = [subject.to_string(), other];
+                two.sort();
+                let [a, b] = two;
+                Fault::Cut { a, b }
+            }
+        }
+        halves @ Fault::Halves { .. } => halves,
+    }
+}
+
+/// A fault of `kind` on `targets` (a clock fault on those of them whose clock can be
+/// moved: `None` when there are none).
+fn draw(
+    rng: &mut ChaCha8Rng,
+    kind: FaultKind,
+    cfg: &ScheduleConfig,
+    targets: &[String],
+) -> Option<Fault> {
     let one = |rng: &mut ChaCha8Rng| targets[rng.gen_range(0..targets.len())].clone();
-    match kind {
+    Some(match kind {
         FaultKind::Kill => Fault::Kill { node: one(rng) },
         FaultKind::Pause => Fault::Pause { node: one(rng) },
         FaultKind::Isolate => Fault::Isolate { node: one(rng) },
@@ -249,7 +460,22 @@ fn draw(rng: &mut ChaCha8Rng, kind: FaultKind, targets: &[String]) -> Fault {
             b.sort();
             Fault::Halves { a, b }
         }
-    }
+        FaultKind::Clock => {
+            let movable: Vec<&String> = targets
+                .iter()
+                .filter(|t| cfg.clock_targets.contains(t))
+                .collect();
+            if movable.is_empty() {
+                return None;
+            }
+            Fault::Clock {
+                node: movable[rng.gen_range(0..movable.len())].clone(),
+                // A minute or ten, either way: past RocketMQ's check-back timings and
+                // any age a scheme computes from a timestamp.
+                offset_s: [-600, -60, 60, 600][rng.gen_range(0..4)],
+            }
+        }
+    })
 }
 
 #[cfg(test)]
@@ -287,8 +513,14 @@ mod tests {
     fn every_kind_is_drawn_and_targets_are_respected() {
         let s = Schedule::generate(&ScheduleConfig {
             duration: Duration::from_secs(3000),
+            clock_targets: vec!["kafka".to_string()],
             ..cfg(1)
         });
+        for st in &s.steps {
+            if let Fault::Clock { node, .. } = &st.fault {
+                assert_eq!(node, "kafka", "a clock fault off the clock targets\n{s}");
+            }
+        }
         for kind in FaultKind::ALL {
             assert!(
                 s.steps.iter().any(|st| {
@@ -304,6 +536,123 @@ mod tests {
                 assert_eq!(a.len() + b.len(), 3);
             }
         }
+    }
+
+    #[test]
+    fn a_covering_schedule_hits_every_target_before_any_twice() {
+        let targets = ["postgres", "mariadb", "kafka", "producer", "consumer"];
+        for seed in 0..200 {
+            let s = Schedule::generate(&ScheduleConfig {
+                interval: Duration::from_millis(1500),
+                hold: Duration::from_secs(4),
+                faults: vec![FaultKind::Kill, FaultKind::Isolate, FaultKind::Cut],
+                ..ScheduleConfig::new(seed, Duration::from_secs(60), &targets)
+            });
+            assert!(s.steps.len() >= targets.len(), "{s}");
+            let hit: std::collections::BTreeSet<&str> = s.steps[..targets.len()]
+                .iter()
+                .flat_map(|st| match &st.fault {
+                    Fault::Cut { a, b } => vec![a.as_str(), b.as_str()],
+                    f => vec![f.nodes()[0]],
+                })
+                .collect();
+            for t in targets {
+                assert!(
+                    hit.contains(t),
+                    "seed {seed}: {t} not hit in the first round\n{s}"
+                );
+            }
+            assert!(s.steps.iter().all(|st| st.hold >= COVER_MIN_HOLD), "{s}");
+        }
+    }
+
+    #[test]
+    fn without_cover_the_old_draw_is_kept() {
+        // Older run.json files have no `cover`: their schedules must replay unchanged.
+        let old: ScheduleConfig = serde_json::from_value(serde_json::json!({
+            "seed": 5, "duration": {"secs": 60, "nanos": 0},
+            "interval": {"secs": 2, "nanos": 0}, "hold": {"secs": 1, "nanos": 0},
+            "faults": ["kill"], "targets": ["postgres", "mariadb"]
+        }))
+        .unwrap();
+        assert!(!old.cover);
+        let s = Schedule::generate(&old);
+        assert!(s.steps.iter().any(|st| st.hold < COVER_MIN_HOLD), "{s}");
+    }
+
+    #[test]
+    fn overlapping_faults_touch_other_nodes_and_end_in_time() {
+        let targets = ["postgres", "mariadb", "kafka", "producer", "consumer"];
+        let mut overlaps = 0;
+        for seed in 0..100 {
+            let s = Schedule::generate(&ScheduleConfig {
+                faults: vec![FaultKind::Kill, FaultKind::Isolate, FaultKind::Cut],
+                overlap: 0.5,
+                ..ScheduleConfig::new(seed, Duration::from_secs(120), &targets)
+            });
+            for (i, a) in s.steps.iter().enumerate() {
+                assert!(a.at + a.hold <= Duration::from_secs(120), "{s}");
+                for b in &s.steps[i + 1..] {
+                    assert!(b.at >= a.at, "steps out of order\n{s}");
+                    if b.at < a.at + a.hold {
+                        overlaps += 1;
+                        // Reverting one never undoes the other: no node in common, and
+                        // the second is a one-node fault.
+                        assert!(
+                            a.fault.nodes().iter().all(|n| !b.fault.nodes().contains(n)),
+                            "{} and {} share a node\n{s}",
+                            a.fault,
+                            b.fault
+                        );
+                        assert_eq!(b.fault.nodes().len(), 1, "{s}");
+                    }
+                }
+            }
+        }
+        assert!(
+            overlaps > 100,
+            "only {overlaps} overlapping pairs in 100 schedules"
+        );
+        // Without overlap, the same seed draws what it drew before overlaps existed.
+        let plain = ScheduleConfig::new(9, Duration::from_secs(120), &targets);
+        let s = Schedule::generate(&plain);
+        for w in s.steps.windows(2) {
+            assert!(w[1].at >= w[0].at + w[0].hold, "{s}");
+        }
+    }
+
+    #[test]
+    fn clock_faults_cover_only_nodes_whose_clock_moves() {
+        let targets = ["postgres", "kafka", "producer", "consumer"];
+        for seed in 0..100 {
+            let s = Schedule::generate(&ScheduleConfig {
+                interval: Duration::from_millis(1500),
+                hold: Duration::from_secs(4),
+                faults: vec![FaultKind::Clock],
+                clock_targets: vec!["producer".to_string(), "consumer".to_string()],
+                ..ScheduleConfig::new(seed, Duration::from_secs(60), &targets)
+            });
+            assert!(s.steps.len() >= 2, "{s}");
+            // The covering round skips the engines (no clock to move) and hits both nodes.
+            let first: Vec<&str> = s.steps[..2].iter().map(|st| st.fault.nodes()[0]).collect();
+            assert!(
+                first.contains(&"producer") && first.contains(&"consumer"),
+                "{s}"
+            );
+            for st in &s.steps {
+                assert!(
+                    matches!(&st.fault, Fault::Clock { node, offset_s }
+                        if (node == "producer" || node == "consumer") && *offset_s != 0),
+                    "{s}"
+                );
+            }
+        }
+        // No clock targets: no clock faults at all.
+        let none = Schedule::generate(&ScheduleConfig {
+            faults: vec![FaultKind::Clock],
+            ..ScheduleConfig::new(1, Duration::from_secs(60), &targets)
+        });
+        assert!(none.steps.is_empty(), "{none}");
     }
 
     #[test]

@@ -14,10 +14,127 @@ pub enum Service {
     Postgres,
     /// MariaDB 10.11: node `mariadb`.
     Mariadb,
-    /// A Kafka-API broker (tansu): node `kafka`.
+    /// A Kafka broker (Apache Kafka, or tansu): node `kafka`.
     Kafka,
-    /// RocketMQ: nodes `namesrv` and `broker`.
+    /// RocketMQ (Apache, or the Rust implementation): nodes `namesrv` and `broker`.
     RocketMq,
+}
+
+/// Which implementation serves the Kafka API.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum KafkaImpl {
+    /// Apache Kafka 4 (KRaft), image `kafka`: transactions work.
+    #[default]
+    Apache,
+    /// tansu 0.6, image `tansu`: no transactions; needs `docker/build-brokers.sh`.
+    Tansu,
+}
+
+/// Which implementation of RocketMQ runs the name server and broker.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RocketMqImpl {
+    /// Apache RocketMQ 5, image `rocketmq`.
+    #[default]
+    Apache,
+    /// rocketmq-rust 1.0, image `rocketmq-rust`; needs `docker/build-brokers.sh`.
+    Rust,
+}
+
+impl KafkaImpl {
+    /// Parses `apache` or `tansu`.
+    pub fn parse(s: &str) -> Result<KafkaImpl, String> {
+        match s {
+            "apache" => Ok(KafkaImpl::Apache),
+            "tansu" => Ok(KafkaImpl::Tansu),
+            _ => Err(format!(
+                "unknown Kafka implementation {s:?}; use apache or tansu"
+            )),
+        }
+    }
+
+    /// `apache` or `tansu`.
+    pub fn name(self) -> &'static str {
+        match self {
+            KafkaImpl::Apache => "apache",
+            KafkaImpl::Tansu => "tansu",
+        }
+    }
+
+    /// True when the broker implements Kafka transactions.
+    pub fn has_transactions(self) -> bool {
+        self == KafkaImpl::Apache
+    }
+}
+
+impl RocketMqImpl {
+    /// Parses `apache` or `rust`.
+    pub fn parse(s: &str) -> Result<RocketMqImpl, String> {
+        match s {
+            "apache" => Ok(RocketMqImpl::Apache),
+            "rust" => Ok(RocketMqImpl::Rust),
+            _ => Err(format!(
+                "unknown RocketMQ implementation {s:?}; use apache or rust"
+            )),
+        }
+    }
+
+    /// `apache` or `rust`.
+    pub fn name(self) -> &'static str {
+        match self {
+            RocketMqImpl::Apache => "apache",
+            RocketMqImpl::Rust => "rust",
+        }
+    }
+}
+
+/// The implementations a cluster runs for the brokers; the default is Apache's for both.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, serde::Deserialize)]
+pub struct Engines {
+    /// The Kafka implementation.
+    #[serde(default)]
+    pub kafka: KafkaImpl,
+    /// The RocketMQ implementation.
+    #[serde(default)]
+    pub rocketmq: RocketMqImpl,
+}
+
+impl Engines {
+    /// The image recipe (`docker/<name>`) and image name (`chaosbank/<name>`) that runs
+    /// service `s` with these implementations.
+    pub fn image(&self, s: Service) -> &'static str {
+        match (s, self.kafka, self.rocketmq) {
+            (Service::Postgres, ..) => "postgres",
+            (Service::Mariadb, ..) => "mariadb",
+            (Service::Kafka, KafkaImpl::Apache, _) => "kafka",
+            (Service::Kafka, KafkaImpl::Tansu, _) => "tansu",
+            (Service::RocketMq, _, RocketMqImpl::Apache) => "rocketmq",
+            (Service::RocketMq, _, RocketMqImpl::Rust) => "rocketmq-rust",
+        }
+    }
+
+    /// The environment variable naming a ready-made image for service `s` with these
+    /// implementations: `CHAOSBANK_IMAGE_` and the image name in capitals
+    /// (`CHAOSBANK_IMAGE_KAFKA`, `CHAOSBANK_IMAGE_TANSU`, `CHAOSBANK_IMAGE_ROCKETMQ_RUST`).
+    pub fn image_env(&self, s: Service) -> String {
+        format!(
+            "CHAOSBANK_IMAGE_{}",
+            self.image(s).to_uppercase().replace('-', "_")
+        )
+    }
+
+    /// A person's name for the implementation behind service `s`, e.g. `Apache Kafka`.
+    pub fn describe(&self, s: Service) -> &'static str {
+        match self.image(s) {
+            "postgres" => "PostgreSQL",
+            "mariadb" => "MariaDB",
+            "kafka" => "Apache Kafka",
+            "tansu" => "tansu",
+            "rocketmq" => "Apache RocketMQ",
+            _ => "rocketmq-rust",
+        }
+    }
 }
 
 impl Service {
@@ -29,23 +146,16 @@ impl Service {
         Service::RocketMq,
     ];
 
-    /// The image recipe (`docker/<name>`) and image name (`chaosbank/<name>`).
+    /// The image recipe (`docker/<name>`) and image name (`chaosbank/<name>`) of this
+    /// service with the default [`Engines`] (Apache Kafka, Apache RocketMQ).
     pub fn image(self) -> &'static str {
-        match self {
-            Service::Postgres => "postgres",
-            Service::Mariadb => "mariadb",
-            Service::Kafka => "kafka-api",
-            Service::RocketMq => "rocketmq",
-        }
+        Engines::default().image(self)
     }
 
     /// The environment variable that names a ready-made image to use instead of building
-    /// one, e.g. `CHAOSBANK_IMAGE_POSTGRES=postgres:15`.
+    /// one with the default [`Engines`], e.g. `CHAOSBANK_IMAGE_POSTGRES=postgres:15`.
     pub fn image_env(self) -> String {
-        format!(
-            "CHAOSBANK_IMAGE_{}",
-            self.image().to_uppercase().replace('-', "_")
-        )
+        Engines::default().image_env(self)
     }
 
     /// The nodes this service runs, in start order.
@@ -64,8 +174,8 @@ impl Service {
         match name {
             "postgres" => Some(Service::Postgres),
             "mariadb" => Some(Service::Mariadb),
-            "kafka" | "kafka-api" => Some(Service::Kafka),
-            "rocketmq" => Some(Service::RocketMq),
+            "kafka" | "kafka-api" | "tansu" => Some(Service::Kafka),
+            "rocketmq" | "rocketmq-rust" => Some(Service::RocketMq),
             _ => None,
         }
     }
@@ -102,6 +212,9 @@ pub enum NodeKind {
     Relay,
     /// A scheme's consumer process (the node image).
     Consumer,
+    /// A process of a user's service under test (`--service`): its node is named as the
+    /// manifest names it, not after its kind.
+    Service,
 }
 
 /// The user name chaosbank creates in both databases (and the database's name).
@@ -123,6 +236,7 @@ impl NodeKind {
             NodeKind::Producer => "producer",
             NodeKind::Relay => "relay",
             NodeKind::Consumer => "consumer",
+            NodeKind::Service => "service",
         }
     }
 
@@ -140,7 +254,7 @@ impl NodeKind {
     pub fn is_app(self) -> bool {
         matches!(
             self,
-            NodeKind::Producer | NodeKind::Relay | NodeKind::Consumer
+            NodeKind::Producer | NodeKind::Relay | NodeKind::Consumer | NodeKind::Service
         )
     }
 
@@ -152,7 +266,9 @@ impl NodeKind {
             NodeKind::Mariadb => 3306,
             NodeKind::Namesrv => NAMESRV_PORT,
             NodeKind::Kafka | NodeKind::Broker => host_port,
-            NodeKind::Producer | NodeKind::Relay | NodeKind::Consumer => CONTROL_PORT,
+            NodeKind::Producer | NodeKind::Relay | NodeKind::Consumer | NodeKind::Service => {
+                CONTROL_PORT
+            }
         }
     }
 
@@ -161,7 +277,7 @@ impl NodeKind {
         match self {
             NodeKind::Namesrv => Some(vec!["namesrv".to_string()]),
             NodeKind::Broker => Some(vec!["broker".to_string()]),
-            NodeKind::Producer | NodeKind::Relay | NodeKind::Consumer => {
+            NodeKind::Producer | NodeKind::Relay | NodeKind::Consumer | NodeKind::Service => {
                 Some(vec!["node".to_string()])
             }
             _ => None,
@@ -197,7 +313,9 @@ impl NodeKind {
                 ),
             ],
             // Their whole configuration comes in `CHAOSBANK_NODE_CONFIG`.
-            NodeKind::Producer | NodeKind::Relay | NodeKind::Consumer => Vec::new(),
+            NodeKind::Producer | NodeKind::Relay | NodeKind::Consumer | NodeKind::Service => {
+                Vec::new()
+            }
         }
     }
 }
@@ -259,6 +377,13 @@ impl Endpoint {
             NodeKind::Producer | NodeKind::Relay | NodeKind::Consumer => {
                 format!("chaosbank {} control port {}", self.node, self.addr())
             }
+            NodeKind::Service => {
+                format!(
+                    "service process {} (control port {})",
+                    self.node,
+                    self.addr()
+                )
+            }
         }
     }
 
@@ -290,6 +415,8 @@ pub async fn probe(e: &Endpoint, namesrv_port: Option<u16>) -> Result<(), NotRea
                 .ok_or_else(|| NotReady::Retry("no name server in this cluster".to_string()))?;
             probe::rocketmq::probe(ns, Some(e.port)).await.map(drop)
         }
-        NodeKind::Producer | NodeKind::Relay | NodeKind::Consumer => probe::node(e.port).await,
+        NodeKind::Producer | NodeKind::Relay | NodeKind::Consumer | NodeKind::Service => {
+            probe::node(e.port).await
+        }
     }
 }

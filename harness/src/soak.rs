@@ -53,11 +53,11 @@ pub fn parse_systems(s: &str) -> Result<Vec<SystemKind>> {
         .filter(|p| !p.is_empty())
         .map(|p| {
             SystemKind::parse(p)
-                .with_context(|| format!("unknown system {p:?} (dual-write, outbox, txmsg)"))
+                .with_context(|| format!("unknown system {p:?} ({})", SystemKind::names()))
         })
         .collect::<Result<Vec<_>>>()?;
     if systems.is_empty() {
-        bail!("no systems given (dual-write, outbox, txmsg)");
+        bail!("no systems given ({})", SystemKind::names());
     }
     Ok(systems)
 }
@@ -67,6 +67,8 @@ pub fn parse_systems(s: &str) -> Result<Vec<SystemKind>> {
 pub struct Row {
     /// The system.
     pub system: SystemKind,
+    /// What ran: the service's manifest name, else the system's.
+    pub name: String,
     /// The seed.
     pub seed: u64,
     /// How it ended (`valid` is `error` when the run failed).
@@ -107,6 +109,7 @@ pub async fn soak(
                     let dir = report.dir().to_path_buf();
                     let row = Row {
                         system,
+                        name: report.name.clone(),
                         seed,
                         outcome: Outcome::of_report(&report),
                         dir: Some(dir.clone()),
@@ -117,9 +120,10 @@ pub async fn soak(
                     row
                 }
                 Err(e) => {
-                    tracing::error!("{system} seed {seed}: {e:#}");
+                    tracing::error!("{} seed {seed}: {e:#}", cfg.name());
                     Row {
                         system,
+                        name: cfg.name(),
                         seed,
                         outcome: Outcome {
                             valid: "error".to_string(),
@@ -146,11 +150,38 @@ pub fn lighten(dir: &Path) {
     let _ = std::fs::remove_dir_all(dir.join(store::LOGS));
 }
 
+/// What took effect, by kind, and how many overlapped: `isolate×3 kill×2 (1 overlapping)`;
+/// `-` when nothing did.
+fn fault_kinds(o: &store::Outcome) -> String {
+    let mut s = o
+        .fault_kinds
+        .iter()
+        .map(|(k, n)| format!("{k}×{n}"))
+        .collect::<Vec<_>>()
+        .join(" ");
+    if o.faults_overlapping > 0 {
+        s.push_str(&format!(" ({} overlapping)", o.faults_overlapping));
+    }
+    if s.is_empty() {
+        s.push('-');
+    }
+    s
+}
+
 /// The summary table: one line per run.
 pub fn table(rows: &[Row]) -> String {
     let mut s = format!(
-        "{:<11} {:>6}  {:<8} {:>6} {:>5} {:>5} {:>7} {:>10}  {}\n",
-        "SYSTEM", "SEED", "VERDICT", "OK", "FAIL", "INFO", "FAULTS", "XFER/S", "ANOMALIES / RUN"
+        "{:<11} {:>6}  {:<8} {:>6} {:>5} {:>5} {:>7} {:>10}  {:<28} {}\n",
+        "SYSTEM",
+        "SEED",
+        "VERDICT",
+        "OK",
+        "FAIL",
+        "INFO",
+        "FAULTS",
+        "XFER/S",
+        "FAULT KINDS",
+        "ANOMALIES / RUN"
     );
     for r in rows {
         let f = &r.outcome.figures;
@@ -167,8 +198,8 @@ pub fn table(rows: &[Row]) -> String {
         };
         let _ = writeln!(
             s,
-            "{:<11} {:>6}  {:<8} {:>6} {:>5} {:>5} {:>7} {:>10.1}  {}{}",
-            r.system.name(),
+            "{:<11} {:>6}  {:<8} {:>6} {:>5} {:>5} {:>7} {:>10.1}  {:<28} {}{}",
+            r.name,
             r.seed,
             r.outcome.valid.to_uppercase(),
             f.transfers_ok,
@@ -176,6 +207,7 @@ pub fn table(rows: &[Row]) -> String {
             f.transfers_info,
             r.outcome.faults,
             f.throughput,
+            fault_kinds(&r.outcome),
             anomalies,
             r.dir
                 .as_ref()
@@ -201,12 +233,12 @@ pub fn junit(rows: &[Row]) -> String {
     let (mut failures, mut errors) = (0, 0);
     let mut cases = String::new();
     for r in rows {
-        let name = format!("{} seed {}", r.system, r.seed);
+        let name = format!("{} seed {}", r.name, r.seed);
         let _ = writeln!(
             cases,
             "    <testcase name=\"{}\" classname=\"chaosbank.soak.{}\" time=\"0\">",
             escape(&name),
-            escape(r.system.name())
+            escape(&r.name)
         );
         let anomalies = r
             .outcome
@@ -298,6 +330,7 @@ mod tests {
 
         let pass = Row {
             system: SystemKind::Outbox,
+            name: "outbox".into(),
             seed: 1,
             outcome: Outcome {
                 valid: "valid".into(),
@@ -307,10 +340,16 @@ mod tests {
         };
         let fail = Row {
             system: SystemKind::DualWrite,
+            name: "dual-write".into(),
             seed: 2,
             outcome: Outcome {
                 valid: "invalid".into(),
                 anomalies: [("phantom".to_string(), 2)].into_iter().collect(),
+                faults: 3,
+                fault_kinds: [("clock".to_string(), 1), ("kill".to_string(), 2)]
+                    .into_iter()
+                    .collect(),
+                faults_overlapping: 1,
                 ..Outcome::default()
             },
             dir: Some("runs/dual-write/b-2".into()),
@@ -325,5 +364,8 @@ mod tests {
         assert!(t.contains("phantom ×2 — runs/dual-write/b-2"), "{t}");
         assert!(!t.contains("runs/outbox/a-1"), "{t}");
         assert!(t.contains("2 runs, 1 passed, 1 failed"), "{t}");
+        // What took effect, by kind, and the overlaps: the clock fault and overlapping
+        // faults are visible in the table.
+        assert!(t.contains("clock×1 kill×2 (1 overlapping)"), "{t}");
     }
 }

@@ -16,7 +16,7 @@ use checkers::verdict::{Validity, Verdict};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::cluster::Cluster;
 use crate::run::{Figures, RunConfig, RunReport};
@@ -117,8 +117,14 @@ pub struct Outcome {
     pub valid: String,
     /// Findings per anomaly name (only names with findings).
     pub anomalies: BTreeMap<String, usize>,
-    /// Faults the schedule held.
+    /// Faults that took effect.
     pub faults: usize,
+    /// Of those, how many of each kind (absent from older files).
+    #[serde(default)]
+    pub fault_kinds: BTreeMap<String, usize>,
+    /// Of those, how many took effect while another held (absent from older files: 0).
+    #[serde(default)]
+    pub faults_overlapping: usize,
     /// Whether the scheme drained before the drain timeout.
     pub drained: bool,
     /// The run's figures.
@@ -134,6 +140,8 @@ impl Outcome {
             valid: report.verdict.valid.as_str().to_string(),
             anomalies: anomaly_counts(&report.verdict),
             faults: report.faults,
+            fault_kinds: report.fault_kinds.clone(),
+            faults_overlapping: report.faults_overlapping,
             drained: report.drained,
             figures: report.figures.clone(),
             error: None,
@@ -154,9 +162,9 @@ impl Outcome {
 pub fn anomaly_counts(verdict: &Verdict) -> BTreeMap<String, usize> {
     verdict
         .anomalies
-        .iter()
-        .filter(|(_, v)| !v.is_empty())
-        .map(|(k, v)| (k.clone(), v.len()))
+        .keys()
+        .map(|k| (k.clone(), verdict.count(k)))
+        .filter(|(_, n)| *n > 0)
         .collect()
 }
 
@@ -193,7 +201,7 @@ impl RunStore {
             dir: dir.to_path_buf(),
             meta: RunMeta {
                 chaosbank: Build::default(),
-                system: cfg.system.name().to_string(),
+                system: cfg.name(),
                 seed: cfg.seed,
                 config: cfg.clone(),
                 started_at: now(),
@@ -291,17 +299,7 @@ impl RunStore {
                     String::new()
                 }
             };
-            if matches!(
-                node.kind,
-                crate::NodeKind::Postgres | crate::NodeKind::Mariadb
-            ) {
-                match sql_version(&node.endpoint.url()).await {
-                    Ok(v) => {
-                        self.meta.engines.insert(name.clone(), v);
-                    }
-                    Err(e) => tracing::warn!("version of {name}: {e:#}"),
-                }
-            } else if let Some(v) = broker_version(&name, &node.image) {
+            if let Some(v) = cluster.engine_version(&name).await {
                 self.meta.engines.insert(name.clone(), v);
             }
             self.meta.containers.insert(
@@ -386,41 +384,6 @@ pub fn load(dir: &Path) -> Result<RunMeta> {
     Ok(meta)
 }
 
-/// The broker binary a chaosbank image carries, as `tansu 0.6.0`: read from
-/// [`crate::images::binaries`] (`tansu-0.6.0/bin/tansu`); `None` for other images.
-fn broker_version(node: &str, image: &str) -> Option<String> {
-    let name = image.strip_prefix("chaosbank/")?.split(':').next()?;
-    let bins = crate::images::binaries(name);
-    let (file, path) = bins
-        .iter()
-        .find(|(file, _)| bins.len() == 1 || file.contains(node))?;
-    let version = path.split('/').next()?.rsplit_once('-')?.1;
-    Some(format!("{file} {version}"))
-}
-
-/// `SELECT version()` on a database, within five seconds.
-async fn sql_version(url: &str) -> Result<String> {
-    use sqlx::Connection;
-    let fut = async {
-        if url.starts_with("postgres") {
-            let mut c = sqlx::PgConnection::connect(url).await?;
-            let v: String = sqlx::query_scalar("SELECT version()")
-                .fetch_one(&mut c)
-                .await?;
-            anyhow::Ok(v)
-        } else {
-            let mut c = sqlx::MySqlConnection::connect(url).await?;
-            let v: String = sqlx::query_scalar("SELECT version()")
-                .fetch_one(&mut c)
-                .await?;
-            anyhow::Ok(v)
-        }
-    };
-    tokio::time::timeout(Duration::from_secs(5), fut)
-        .await
-        .context("no answer within 5 s")?
-}
-
 /// Saves each node's container log as `dir/<node>.log`; failures are logged.
 pub async fn save_logs(cluster: &Cluster, dir: &Path) {
     if let Err(e) = std::fs::create_dir_all(dir) {
@@ -456,7 +419,7 @@ impl RunReport {
             .collect();
         format!(
             "chaosbank {} seed {}: {} — {} ok transfers, {} faults, {} anomalies{}, {:.1} transfers/s — {}",
-            self.system,
+            self.name,
             self.seed,
             self.verdict.valid.as_str().to_uppercase(),
             self.figures.transfers_ok,
@@ -492,9 +455,7 @@ pub mod system_serde {
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<SystemKind, D::Error> {
         let name = String::deserialize(d)?;
         SystemKind::parse(&name).ok_or_else(|| {
-            serde::de::Error::custom(format!(
-                "unknown system {name:?} (dual-write, outbox, txmsg)"
-            ))
+            serde::de::Error::custom(format!("unknown system {name:?} ({})", SystemKind::names()))
         })
     }
 }
@@ -510,6 +471,7 @@ impl Default for RunConfig {
 mod tests {
     use super::*;
     use crate::schedule::FaultKind;
+    use std::time::Duration;
 
     fn scratch(name: &str) -> PathBuf {
         let d = std::env::temp_dir().join(format!("chaosbank-store-{}-{name}", std::process::id()));
@@ -545,27 +507,25 @@ mod tests {
     }
 
     #[test]
-    fn broker_versions_come_from_the_binaries() {
-        // `<binary> <version>`, the version from the cache path (e.g. `tansu 0.6.0`).
-        let is = |v: Option<String>, bin: &str| {
-            let v = v.unwrap_or_default();
-            let version = v.strip_prefix(bin).and_then(|r| r.strip_prefix(' '));
-            assert!(
-                version.is_some_and(|r| r.starts_with(|c: char| c.is_ascii_digit())),
-                "{v:?} is not `{bin} <version>`"
-            );
-        };
-        is(broker_version("kafka", "chaosbank/kafka-api:0123"), "tansu");
-        is(
-            broker_version("broker", "chaosbank/rocketmq:0123"),
-            "rocketmq-broker-rust",
+    fn engine_versions_name_the_implementation() {
+        let v = |node, image| crate::images::engine_version(node, image).unwrap_or_default();
+        // `<binary> <version>` for the Rust brokers, from the cache path.
+        assert!(v("kafka", "chaosbank/tansu:0123").starts_with("tansu 0."));
+        assert!(v("broker", "chaosbank/rocketmq-rust:0123").starts_with("rocketmq-broker-rust 1."));
+        assert!(
+            v("namesrv", "chaosbank/rocketmq-rust:0123").starts_with("rocketmq-namesrv-rust 1.")
         );
-        is(
-            broker_version("namesrv", "chaosbank/rocketmq:0123"),
-            "rocketmq-namesrv-rust",
+        // The product and the version of its pom for the Apache ones.
+        assert!(v("kafka", "chaosbank/kafka:0123").starts_with("Apache Kafka 4."));
+        assert!(v("broker", "chaosbank/rocketmq:0123").starts_with("Apache RocketMQ 5."));
+        assert_eq!(
+            crate::images::engine_version("kafka", "apache/kafka:3.7"),
+            None
         );
-        assert_eq!(broker_version("kafka", "apache/kafka:3.7"), None);
-        assert_eq!(broker_version("postgres", "chaosbank/postgres:0123"), None);
+        assert_eq!(
+            crate::images::engine_version("postgres", "chaosbank/postgres:0123"),
+            None
+        );
     }
 
     #[test]

@@ -14,7 +14,7 @@ use rdkafka::{Offset, TopicPartitionList};
 use tokio::sync::watch;
 
 use crate::bank::{Bank, BankId, Credited, DeadLetter, OutboxRow, Permanent, Transfer};
-use crate::clients::kafka::{Consumer, Producer};
+use crate::clients::kafka::{Consumer, Isolation, Producer};
 
 /// What a relay needs.
 #[derive(Clone, Debug)]
@@ -48,6 +48,9 @@ pub struct ConsumerConfig {
     pub dedup: bool,
     /// Park a message after this many failed attempts.
     pub max_attempts: u32,
+    /// Which records it reads: [`Isolation::ReadCommitted`] for topics written in Kafka
+    /// transactions.
+    pub isolation: Isolation,
 }
 
 /// How often a busy consumer commits its offset.
@@ -126,6 +129,13 @@ pub async fn run_relay(cfg: RelayConfig, mut stop: watch::Receiver<bool>) -> Res
     Ok(())
 }
 
+/// How long a consumer may read nothing while its partition holds unread records before
+/// it is made anew. Measured on Apache Kafka 4.1: a fresh consumer's first OffsetFetch
+/// (librdkafka's fetch of the committed offset for an assigned partition) sometimes went
+/// unanswered for 15 s, and the consumer read nothing meanwhile; made anew, it read at
+/// once.
+const STALL_AFTER: Duration = Duration::from_secs(5);
+
 /// The most messages a consumer credits in one transaction.
 const CREDIT_BATCH: usize = 64;
 
@@ -138,8 +148,14 @@ const CREDIT_BATCH: usize = 64;
 /// without).
 pub async fn run_consumer(cfg: ConsumerConfig, mut stop: watch::Receiver<bool>) -> Result<()> {
     let bank = Bank::connect(cfg.bank, &cfg.bank_url, 2)?;
-    let consumer = Consumer::assigned(&cfg.bootstrap, &cfg.group, &[&cfg.topic])?;
+    let mut consumer =
+        Consumer::assigned(&cfg.bootstrap, &cfg.group, &[&cfg.topic], cfg.isolation)?;
     let who = format!("consumer {}", cfg.bank.name());
+    // A consumer that reads nothing for STALL_AFTER while the partition holds records
+    // past what it processed is stuck (seen on Apache Kafka: its first fetch of the
+    // committed offset unanswered for 15 s): it is made anew from the committed offsets.
+    let mut last_record = Instant::now();
+    let mut next_offset: Option<i64> = None;
     // The last processed record whose offset is not committed yet, and when we last
     // committed: offsets are committed at most every COMMIT_EVERY (and when idle), not
     // per message, which would cap throughput at one broker round trip per credit.
@@ -155,6 +171,25 @@ pub async fn run_consumer(cfg: ConsumerConfig, mut stop: watch::Receiver<bool>) 
             Ok(None) => {
                 commit(&consumer, pending.take(), &who);
                 last_commit = Instant::now();
+                if cfg.isolation == Isolation::ReadCommitted {
+                    // A transaction's commit marker takes an offset no record has: commit
+                    // the position past it, or the group would lag by one for good.
+                    commit_position(&consumer, &cfg.topic, &mut next_offset, &who);
+                }
+                if last_record.elapsed() >= STALL_AFTER {
+                    last_record = Instant::now();
+                    if let Some(why) = stalled(&consumer, &cfg.topic, next_offset) {
+                        tracing::warn!(
+                            "{who}: nothing read for {STALL_AFTER:?} though {why}: reconnecting"
+                        );
+                        consumer = Consumer::assigned(
+                            &cfg.bootstrap,
+                            &cfg.group,
+                            &[&cfg.topic],
+                            cfg.isolation,
+                        )?;
+                    }
+                }
                 continue;
             }
             Err(e) => {
@@ -165,6 +200,7 @@ pub async fn run_consumer(cfg: ConsumerConfig, mut stop: watch::Receiver<bool>) 
                 continue;
             }
         };
+        last_record = Instant::now();
         // Whatever else is already here joins the batch.
         let mut records = vec![first];
         while records.len() < CREDIT_BATCH {
@@ -199,10 +235,27 @@ pub async fn run_consumer(cfg: ConsumerConfig, mut stop: watch::Receiver<bool>) 
             }
         }
         pending = records.pop();
+        next_offset = pending.as_ref().map(|r| r.offset + 1).or(next_offset);
     }
     commit(&consumer, pending.take(), &who);
     bank.close().await;
     Ok(())
+}
+
+/// Why an idle consumer is stuck, if it is: partition 0 of `topic` ends past the group's
+/// committed offset (or, when the group's coordinator does not answer, past what this
+/// consumer processed). `None` when it is idle for good reason, or the broker is away.
+fn stalled(consumer: &Consumer, topic: &str, processed: Option<i64>) -> Option<String> {
+    let timeout = Duration::from_secs(2);
+    let high = consumer.high_watermark(topic, 0, timeout).ok()?;
+    let committed = consumer.committed(timeout).ok().and_then(|offsets| {
+        offsets
+            .into_iter()
+            .find(|(t, p, _)| t == topic && *p == 0)
+            .and_then(|(_, _, o)| o)
+    });
+    let done = committed.or(processed).unwrap_or(0);
+    (high > done).then(|| format!("{topic}/0 ends at {high} and the group is at {done}"))
 }
 
 /// How long one credit may take before it counts as a failed attempt.
@@ -228,9 +281,13 @@ pub async fn credit_or_park(
 ) -> bool {
     let started = Instant::now();
     let mut backoff = BACKOFF_START;
+    // Failures that a retry may not fix; outages (transient failures) never count, so
+    // a long outage of the bank parks nothing: manual intervention is for what retries
+    // cannot fix.
     let mut attempts = 0;
+    let mut tries = 0u64;
     loop {
-        attempts += 1;
+        tries += 1;
         let limit = budget.map_or(CREDIT_TIMEOUT, |b| {
             CREDIT_TIMEOUT.min(b.saturating_sub(started.elapsed()).max(BACKOFF_START))
         });
@@ -240,6 +297,9 @@ pub async fn credit_or_park(
             Err(_) => anyhow::anyhow!("credit timed out after {limit:?}"),
         };
         let permanent = err.downcast_ref::<Permanent>().is_some();
+        if !is_transient(&err) {
+            attempts += 1;
+        }
         if !permanent && attempts < max_attempts && budget.is_some_and(|b| started.elapsed() >= b) {
             tracing::debug!(
                 "{who}: credit {} not done within {budget:?}: {err:#}",
@@ -250,7 +310,11 @@ pub async fn credit_or_park(
         if permanent || attempts >= max_attempts {
             let letter = DeadLetter {
                 transfer: transfer.id,
-                reason: format!("failed {attempts} times; last: {err:#}"),
+                reason: if permanent {
+                    format!("{err:#}")
+                } else {
+                    format!("failed {attempts} times in {tries} tries; last: {err:#}")
+                },
             };
             tracing::warn!(
                 "{who}: parking transfer {}: {}",
@@ -269,12 +333,40 @@ pub async fn credit_or_park(
             }
             return true;
         }
-        tracing::debug!("{who}: credit {} attempt {attempts}: {err:#}", transfer.id);
+        tracing::debug!("{who}: credit {} try {tries}: {err:#}", transfer.id);
         if sleep_or_stop(backoff, stop).await {
             return false;
         }
         backoff = next_backoff(backoff);
     }
+}
+
+/// True for a failure a retry may fix once the outage ends: the database unreachable
+/// (refused, reset, closed, a pool that timed out), a credit that timed out, a deadlock
+/// or serialization failure. A constraint violation or anything else unforeseen counts
+/// towards parking; an unknown account ([`Permanent`]) parks at once.
+pub fn is_transient(err: &anyhow::Error) -> bool {
+    if err.downcast_ref::<Permanent>().is_some() {
+        return false;
+    }
+    if let Some(e) = err.downcast_ref::<sqlx::Error>() {
+        return match e {
+            sqlx::Error::Io(_)
+            | sqlx::Error::Tls(_)
+            | sqlx::Error::Protocol(_)
+            | sqlx::Error::PoolTimedOut
+            | sqlx::Error::PoolClosed
+            | sqlx::Error::WorkerCrashed => true,
+            // Deadlock / serialization failure (PostgreSQL 40001, 40P01; MariaDB 1213
+            // deadlock, 1205 lock wait timeout).
+            sqlx::Error::Database(d) => d
+                .code()
+                .is_some_and(|c| matches!(c.as_ref(), "40001" | "40P01" | "1213" | "1205")),
+            _ => false,
+        };
+    }
+    let text = format!("{err:#}");
+    text.contains("timed out") || text.contains("connection")
 }
 
 /// Commits a processed record's offset (everything up to it); a failed commit only
@@ -284,6 +376,24 @@ fn commit(consumer: &Consumer, record: Option<crate::clients::kafka::Record>, wh
     // The commit is synchronous: keep it off the runtime's other tasks.
     if let Err(e) = tokio::task::block_in_place(|| consumer.commit(&record)) {
         tracing::debug!("{who}: {e:#}");
+    }
+}
+
+/// Commits this consumer's position in partition 0 of `topic` when it is past
+/// `processed` (transaction markers read after the last record), and records it there.
+/// Call it only when every record read has been processed.
+fn commit_position(consumer: &Consumer, topic: &str, processed: &mut Option<i64>, who: &str) {
+    let position = match consumer.position(topic, 0) {
+        Ok(Some(p)) => p,
+        Ok(None) => return,
+        Err(e) => return tracing::debug!("{who}: {e:#}"),
+    };
+    if processed.is_some_and(|done| position <= done) {
+        return;
+    }
+    match tokio::task::block_in_place(|| consumer.commit_offset(topic, 0, position)) {
+        Ok(()) => *processed = Some(position),
+        Err(e) => tracing::debug!("{who}: {e:#}"),
     }
 }
 

@@ -14,6 +14,7 @@ use anyhow::{Context, Result};
 use async_trait::async_trait;
 
 use crate::bank::{DebitExtra, Transfer};
+use crate::clients::kafka::Isolation;
 use crate::clients::kafka::Producer;
 use crate::system::{Backlog, Common, Endpoints, Options, Outcome, Role, SharedProducer, System};
 
@@ -51,7 +52,8 @@ impl System for DualWrite {
     async fn start(&self, role: Role) -> Result<()> {
         // The control never deduplicates, whatever the options say.
         if role == Role::Consumer {
-            self.common.spawn_consumers(false);
+            self.common
+                .spawn_consumers(false, Isolation::ReadUncommitted);
         }
         Ok(())
     }
@@ -102,6 +104,7 @@ impl System for DualWrite {
             outbox: 0,
             lag: self.common.lag().await?,
             producing: self.producing().await,
+            ..Backlog::default()
         })
     }
 }

@@ -1,5 +1,6 @@
-//! The systems under test: the banks ([`bank`]), the schemes ([`dual_write`],
-//! [`outbox`], [`txmsg`]) behind the [`system::System`] protocol, their long-running
+//! The systems under test: the banks ([`bank`]), the schemes (the controls
+//! [`dual_write`] and [`kafka_tx`], the right designs [`outbox`] and [`txmsg`]) and a
+//! user's own [`service`] behind the [`system::System`] protocol, their long-running
 //! [`components`], the broker [`clients`], and [`node`], which runs one of a scheme's
 //! processes in its own container.
 
@@ -10,7 +11,9 @@ pub mod bank;
 pub mod clients;
 pub mod components;
 pub mod dual_write;
+pub mod kafka_tx;
 pub mod node;
 pub mod outbox;
+pub mod service;
 pub mod system;
 pub mod txmsg;

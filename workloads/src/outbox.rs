@@ -11,6 +11,7 @@ use anyhow::Result;
 use async_trait::async_trait;
 
 use crate::bank::{BankId, DebitExtra, Transfer};
+use crate::clients::kafka::Isolation;
 use crate::components::{self, RelayConfig};
 use crate::system::{Backlog, Common, Endpoints, Options, Outcome, Role, System};
 
@@ -56,7 +57,11 @@ impl System for Outbox {
                     );
                 }
             }
-            Role::Consumer => self.common.spawn_consumers(self.common.options.dedup),
+            Role::Consumer => {
+                let dedup = self.common.options.dedup;
+                self.common
+                    .spawn_consumers(dedup, Isolation::ReadUncommitted)
+            }
         }
         Ok(())
     }
@@ -91,6 +96,7 @@ impl System for Outbox {
             outbox,
             lag: self.common.lag().await?,
             producing: 0,
+            ..Backlog::default()
         })
     }
 }

@@ -18,6 +18,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::bank::{Applied, Bank, BankId, DeadLetter, FinalLedger, Transfer};
+use crate::clients::kafka::Isolation;
 use crate::components::{self, ConsumerConfig};
 
 /// The outcome of one client operation, as the history records it.
@@ -53,22 +54,50 @@ pub struct Backlog {
     pub lag: i64,
     /// Messages the producer has not had acknowledged yet.
     pub producing: i64,
+    /// Transfers debited in bank A that bank B has neither credited nor parked (a
+    /// service under the contract, observed through its ledgers).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub uncredited: i64,
+    /// 1 while a service's ledgers changed within its quiet period (a credit a broker's
+    /// late check-back commits is not missed by a drain that ended too soon), else 0.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub ledgers_moving: i64,
+}
+
+fn is_zero(n: &i64) -> bool {
+    *n == 0
 }
 
 impl Backlog {
     /// True when nothing is left to do.
     pub fn is_empty(&self) -> bool {
-        self.outbox == 0 && self.lag == 0 && self.producing == 0
+        self.outbox == 0
+            && self.lag == 0
+            && self.producing == 0
+            && self.uncredited == 0
+            && self.ledgers_moving == 0
     }
 }
 
 impl fmt::Display for Backlog {
+    /// The parts still in flight, e.g. `3 unconsumed messages`; `nothing in flight`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{} unsent outbox rows, {} unconsumed messages, {} unacknowledged sends",
-            self.outbox, self.lag, self.producing
-        )
+        let parts: Vec<String> = [
+            (self.outbox, "unsent outbox rows"),
+            (self.lag, "unconsumed messages"),
+            (self.producing, "unacknowledged sends"),
+            (self.uncredited, "debits neither credited nor parked"),
+            (self.ledgers_moving, "ledgers still changing"),
+        ]
+        .iter()
+        .filter(|(n, _)| *n != 0)
+        .map(|(n, what)| format!("{n} {what}"))
+        .collect();
+        if parts.is_empty() {
+            f.write_str("nothing in flight")
+        } else {
+            f.write_str(&parts.join(", "))
+        }
     }
 }
 
@@ -79,6 +108,9 @@ pub struct FinalState {
     pub ledgers: Vec<FinalLedger>,
     /// Messages parked for manual intervention.
     pub dead_letters: Vec<DeadLetter>,
+    /// Ledger rows (bank name, row) whose transfer id chaosbank never sent: a service's
+    /// own ids, recorded as written for the checker to report.
+    pub foreign: Vec<(String, crate::service::ForeignEntry)>,
 }
 
 /// One of the processes a scheme is made of. Each runs in its own node container (or,
@@ -151,6 +183,12 @@ pub trait System: Send + Sync {
     }
     /// What is still in flight.
     async fn backlog(&self) -> Result<Backlog>;
+    /// For a system seen only through its ledgers (a service under the contract): once
+    /// everything is healed, a backlog unchanged for this long has settled — what is
+    /// still uncredited then will not be credited. `None`: wait for an empty backlog.
+    fn settle_after(&self) -> Option<Duration> {
+        None
+    }
     /// Stops the background components (before the final read).
     async fn stop(&self) {
         self.common().stop().await
@@ -177,15 +215,33 @@ pub enum SystemKind {
     /// Scheme 2: RocketMQ transactional messages with a deduplicating consumer.
     #[serde(rename = "txmsg")]
     TxMsg,
+    /// The second control: a Kafka transaction around the debit's database transaction,
+    /// taken for atomicity (two commits all the same); consumer `read_committed`.
+    #[serde(rename = "kafka-tx")]
+    KafkaTx,
 }
 
 impl SystemKind {
-    /// Parses `dual-write`, `outbox` or `txmsg`.
+    /// Every scheme, controls first.
+    pub const ALL: [SystemKind; 4] = [
+        SystemKind::DualWrite,
+        SystemKind::KafkaTx,
+        SystemKind::Outbox,
+        SystemKind::TxMsg,
+    ];
+
+    /// Every scheme's name, comma-separated, for messages and help.
+    pub fn names() -> String {
+        SystemKind::ALL.map(SystemKind::name).join(", ")
+    }
+
+    /// Parses `dual-write`, `kafka-tx`, `outbox` or `txmsg`.
     pub fn parse(s: &str) -> Option<SystemKind> {
         match s {
             "dual-write" | "dualwrite" => Some(SystemKind::DualWrite),
             "outbox" => Some(SystemKind::Outbox),
             "txmsg" => Some(SystemKind::TxMsg),
+            "kafka-tx" | "kafkatx" => Some(SystemKind::KafkaTx),
             _ => None,
         }
     }
@@ -196,6 +252,7 @@ impl SystemKind {
             SystemKind::DualWrite => "dual-write",
             SystemKind::Outbox => "outbox",
             SystemKind::TxMsg => "txmsg",
+            SystemKind::KafkaTx => "kafka-tx",
         }
     }
 
@@ -203,7 +260,9 @@ impl SystemKind {
     pub fn roles(self) -> &'static [Role] {
         match self {
             SystemKind::Outbox => &[Role::Producer, Role::Relay, Role::Consumer],
-            SystemKind::DualWrite | SystemKind::TxMsg => &[Role::Producer, Role::Consumer],
+            SystemKind::DualWrite | SystemKind::KafkaTx | SystemKind::TxMsg => {
+                &[Role::Producer, Role::Consumer]
+            }
         }
     }
 
@@ -270,6 +329,7 @@ pub fn build(
         )?)),
         SystemKind::Outbox => Ok(Box::new(crate::outbox::Outbox::new(endpoints, options)?)),
         SystemKind::TxMsg => Ok(Box::new(crate::txmsg::TxMsg::new(endpoints, options)?)),
+        SystemKind::KafkaTx => Ok(Box::new(crate::kafka_tx::KafkaTx::new(endpoints, options)?)),
     }
 }
 
@@ -366,8 +426,9 @@ impl Common {
         format!("bank-{}", id.name().to_lowercase())
     }
 
-    /// Starts one consumer per bank, crediting it from its topic.
-    pub fn spawn_consumers(&self, dedup: bool) {
+    /// Starts one consumer per bank, crediting it from its topic, reading records of
+    /// committed Kafka transactions only when `isolation` says so.
+    pub fn spawn_consumers(&self, dedup: bool, isolation: Isolation) {
         for id in BankId::ALL {
             let cfg = ConsumerConfig {
                 bank: id,
@@ -377,6 +438,7 @@ impl Common {
                 group: Common::group(id),
                 dedup,
                 max_attempts: self.options.max_attempts,
+                isolation,
             };
             self.spawn(
                 format!("consumer of bank {}", id.name()),

@@ -167,18 +167,41 @@ impl TxHandler for Listener {
                 TxDecision::Commit
             }
             Some(Ok(None)) => {
+                // No state row. Roll back only once the half message is older than the
+                // grace: a commit may still be landing, and a restarted producer has no
+                // memory of it, so the age comes from the message's own born timestamp
+                // (and, in this process, from when its commit became uncertain).
                 let mut shared = self.lock();
-                match shared.uncertain.get(&id) {
-                    Some(since) if since.elapsed() < UNCERTAIN_GRACE => TxDecision::Unknown,
-                    _ => {
-                        shared.uncertain.remove(&id);
-                        TxDecision::Rollback
-                    }
+                let young_in_memory = shared
+                    .uncertain
+                    .get(&id)
+                    .is_some_and(|since| since.elapsed() < UNCERTAIN_GRACE);
+                let now_ms = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| d.as_millis() as i64);
+                let decision = without_state_row(young_in_memory, msg.born_ms, now_ms);
+                if decision == TxDecision::Rollback {
+                    shared.uncertain.remove(&id);
                 }
+                decision
             }
             // The database cannot say now: ask again later.
             _ => TxDecision::Unknown,
         }
+    }
+}
+
+/// The check-back's answer for a half message whose local transaction left no state row:
+/// unknown while it may still be landing — its commit became uncertain less than
+/// [`UNCERTAIN_GRACE`] ago in this process, or the message was born less than that long
+/// ago (which a restarted producer can still tell) — else rollback.
+fn without_state_row(young_in_memory: bool, born_ms: Option<i64>, now_ms: i64) -> TxDecision {
+    let young_by_birth = born_ms
+        .is_some_and(|born| now_ms.saturating_sub(born) < UNCERTAIN_GRACE.as_millis() as i64);
+    if young_in_memory || young_by_birth {
+        TxDecision::Unknown
+    } else {
+        TxDecision::Rollback
     }
 }
 
@@ -444,6 +467,7 @@ impl System for TxMsg {
             outbox: 0,
             lag: pending,
             producing: 0,
+            ..Backlog::default()
         })
     }
 
@@ -478,5 +502,32 @@ impl System for TxMsg {
         self.stop().await;
         self.common.teardown().await;
         self.db.shutdown();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_restarted_producer_waits_out_a_young_half_message() {
+        let grace = UNCERTAIN_GRACE.as_millis() as i64;
+        let now = 1_000_000_000;
+        // A restarted producer remembers nothing: the message's age decides.
+        assert_eq!(
+            without_state_row(false, Some(now - 1_000), now),
+            TxDecision::Unknown
+        );
+        assert_eq!(
+            without_state_row(false, Some(now - grace - 1), now),
+            TxDecision::Rollback
+        );
+        // This process saw the commit become uncertain recently.
+        assert_eq!(
+            without_state_row(true, Some(now - grace - 1), now),
+            TxDecision::Unknown
+        );
+        // Nothing to go by: roll back.
+        assert_eq!(without_state_row(false, None, now), TxDecision::Rollback);
     }
 }

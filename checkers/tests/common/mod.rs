@@ -94,3 +94,18 @@ pub fn drain(drained: bool) -> Value {
         json!({"drained": drained, "waited_s": 30.0, "backlog": backlog}),
     )
 }
+
+/// A ledger for both banks holding exactly `entries`, without balances.
+pub fn ledgers(entries: &[(&str, &str, i64)]) -> Vec<Value> {
+    let a: Vec<_> = entries
+        .iter()
+        .copied()
+        .filter(|e| e.1.starts_with("A/"))
+        .collect();
+    let b: Vec<_> = entries
+        .iter()
+        .copied()
+        .filter(|e| e.1.starts_with("B/"))
+        .collect();
+    vec![ledger("A", &a, None), ledger("B", &b, None)]
+}

@@ -2,6 +2,7 @@
 use anyhow::Context;
 use harness::docker::Engine;
 use harness::reaper::{self, Sweep};
+use harness::service::{Engines, KafkaImpl, RocketMqImpl};
 use harness::{Cluster, Service};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
@@ -31,6 +32,12 @@ pub struct UpArgs {
     #[arg(long, short, value_delimiter = ',', default_value = "postgres,mariadb,kafka,rocketmq",
           value_parser = parse_service)]
     pub services: Vec<Service>,
+    /// The Kafka implementation: apache (Apache Kafka 4) or tansu.
+    #[arg(long, default_value = "apache", value_parser = KafkaImpl::parse)]
+    pub kafka: KafkaImpl,
+    /// The RocketMQ implementation: apache (Apache RocketMQ 5) or rust (rocketmq-rust).
+    #[arg(long, default_value = "apache", value_parser = RocketMqImpl::parse)]
+    pub rocketmq: RocketMqImpl,
     /// Seconds each node has to answer its protocol before the start is abandoned.
     #[arg(long, default_value_t = 180)]
     pub ready_timeout: u64,
@@ -63,6 +70,10 @@ pub fn run(cmd: ClusterCommand) -> ExitCode {
 async fn up(args: UpArgs) -> anyhow::Result<ExitCode> {
     let start = Instant::now();
     let mut builder = Cluster::builder()
+        .engines(Engines {
+            kafka: args.kafka,
+            rocketmq: args.rocketmq,
+        })
         .keep(true)
         .ready_timeout(Duration::from_secs(args.ready_timeout));
     for s in &args.services {
@@ -87,7 +98,14 @@ async fn up(args: UpArgs) -> anyhow::Result<ExitCode> {
             cluster.network()
         );
         for e in &endpoints {
-            println!("  {:<8} {:<16} {}", e.node, e.addr(), e.how_to_reach());
+            let what = cluster.engine_version(&e.node).await.unwrap_or_default();
+            println!(
+                "  {:<8} {:<16} {:<28} {}",
+                e.node,
+                e.addr(),
+                what,
+                e.how_to_reach()
+            );
         }
         println!("remove it with: chaosbank cluster down");
     }

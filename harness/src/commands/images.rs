@@ -26,7 +26,8 @@ pub struct ImagesArgs {
     /// only with every image selected, so no current tag is mistaken for an old one).
     #[arg(long, default_value_t = false)]
     pub prune: bool,
-    /// Images to build (default: all of base, postgres, mariadb, kafka-api, rocketmq).
+    /// Images to build (default: base, postgres, mariadb, kafka, rocketmq, node; the Rust
+    /// brokers' `tansu` and `rocketmq-rust` only when named).
     #[arg(value_parser = clap::builder::PossibleValuesParser::new(images::NAMES))]
     pub names: Vec<String>,
 }
@@ -39,7 +40,10 @@ pub fn run(args: ImagesArgs) -> ExitCode {
 async fn build_and_list(args: ImagesArgs) -> anyhow::Result<ExitCode> {
     let engine = Engine::connect().await?;
     let names: Vec<String> = if args.names.is_empty() {
-        images::NAMES.iter().map(|s| s.to_string()).collect()
+        images::DEFAULT_NAMES
+            .iter()
+            .map(|s| s.to_string())
+            .collect()
     } else {
         args.names.clone()
     };

@@ -1,6 +1,7 @@
 //! One module per `chaosbank` subcommand; each turns parsed flags into a call on the
 //! library and an exit code.
 
+pub mod bench;
 pub mod check;
 pub mod cluster;
 pub mod images;

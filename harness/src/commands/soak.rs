@@ -43,6 +43,10 @@ pub fn run(args: SoakArgs) -> ExitCode {
         ))
     })();
     let (systems, seeds, base) = match parsed {
+        // A service is one system: --systems does not apply.
+        Ok((_, seeds, base)) if base.service.is_some() => {
+            (vec![run::SystemKind::Outbox], seeds, base)
+        }
         Ok(p) => p,
         Err(e) => {
             eprintln!("chaosbank soak: {e:#}");
@@ -52,11 +56,15 @@ pub fn run(args: SoakArgs) -> ExitCode {
     let total = systems.len() * seeds.len();
     println!(
         "soak: {total} runs ({} × {} seeds), {:?} each, nemesis {}",
-        systems
-            .iter()
-            .map(|s| s.name())
-            .collect::<Vec<_>>()
-            .join(","),
+        if base.service.is_some() {
+            base.name()
+        } else {
+            systems
+                .iter()
+                .map(|s| s.name())
+                .collect::<Vec<_>>()
+                .join(",")
+        },
         seeds.len(),
         base.time_limit,
         args.flags.nemesis

@@ -1,5 +1,6 @@
 //! Just enough of the Kafka wire protocol to ask a broker whether it serves: an
-//! ApiVersions v0 request, then Metadata v1 for the brokers it advertises.
+//! ApiVersions v0 request, then Metadata (v1, or v4 where v1 is gone) for the brokers it
+//! advertises, then FindCoordinator v1 (where offered) for the consumer groups' coordinator.
 //!
 //! Frames are a big-endian `i32` size followed by the message; a request header (v1) is
 //! `api_key: i16, api_version: i16, correlation_id: i32, client_id: i16-length string`.
@@ -10,6 +11,7 @@ use tokio::net::TcpStream;
 
 const API_VERSIONS: i16 = 18;
 const METADATA: i16 = 3;
+const FIND_COORDINATOR: i16 = 10;
 const CLIENT_ID: &[u8] = b"chaosbank-probe";
 
 /// A broker as the Metadata response advertises it.
@@ -34,19 +36,37 @@ pub async fn probe(port: u16) -> Result<Vec<Broker>, NotReady> {
         return Err(NotReady::Retry(format!("ApiVersions error code {error}")));
     }
     let mut metadata = None;
+    let mut find_coordinator = None;
     for _ in 0..r.len()? {
         let (key, min, max) = (r.i16()?, r.i16()?, r.i16()?);
         if key == METADATA {
             metadata = Some((min, max));
         }
+        if key == FIND_COORDINATOR {
+            find_coordinator = Some((min, max));
+        }
     }
-    match metadata {
-        Some((min, max)) if min <= 1 && 1 <= max => {}
-        other => return Err(NotReady::Retry(format!("no Metadata v1 (range {other:?})"))),
-    }
-    // Metadata v1 body: topics = null (-1) means "all topics".
-    let body = exchange(&mut s, METADATA, 1, 2, &(-1i32).to_be_bytes()).await?;
+    // Metadata v1 (tansu) or v4 (Apache Kafka 4 dropped v0–v3): the same broker list,
+    // v4 with a throttle time before it and an auto-create flag in the request.
+    // topics = null (-1) means "all topics".
+    let (version, request): (i16, Vec<u8>) = match metadata {
+        Some((min, max)) if min <= 1 && 1 <= max => (1, (-1i32).to_be_bytes().to_vec()),
+        Some((min, max)) if min <= 4 && 4 <= max => {
+            let mut body = (-1i32).to_be_bytes().to_vec();
+            body.push(0);
+            (4, body)
+        }
+        other => {
+            return Err(NotReady::Retry(format!(
+                "no Metadata v1 or v4 (range {other:?})"
+            )))
+        }
+    };
+    let body = exchange(&mut s, METADATA, version, 2, &request).await?;
     let mut r = Reader(&body);
+    if version >= 3 {
+        let _throttle_ms = r.i32()?;
+    }
     let mut brokers = Vec::new();
     for _ in 0..r.len()? {
         let node_id = r.i32()?;
@@ -61,6 +81,24 @@ pub async fn probe(port: u16) -> Result<Vec<Broker>, NotReady> {
     }
     if brokers.is_empty() {
         return Err(NotReady::Retry("Metadata lists no broker yet".to_string()));
+    }
+    // Consumer groups served: FindCoordinator v1 answers without error. On Apache Kafka
+    // the first lookup creates the offsets topic and loads its partitions; until then a
+    // consumer's fetch of its committed offsets went unanswered for up to 15 s.
+    if matches!(find_coordinator, Some((min, max)) if min <= 1 && 1 <= max) {
+        let key = b"chaosbank-probe";
+        let mut body = (key.len() as i16).to_be_bytes().to_vec();
+        body.extend_from_slice(key);
+        body.push(0); // key type: group
+        let resp = exchange(&mut s, FIND_COORDINATOR, 1, 3, &body).await?;
+        let mut r = Reader(&resp);
+        let _throttle_ms = r.i32()?;
+        let error = r.i16()?;
+        if error != 0 {
+            return Err(NotReady::Retry(format!(
+                "FindCoordinator error code {error} (the group coordinator is loading)"
+            )));
+        }
     }
     Ok(brokers)
 }

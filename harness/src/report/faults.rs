@@ -1,5 +1,5 @@
 //! Fault windows from the nemesis's ops: a start (`kill`, `pause`, `partition`, `loss`,
-//! Jepsen's `start`, …) paired with the end that reverts it (`restart`, `resume`,
+//! `delay`, `clock`, Jepsen's `start`, …) paired with the end that reverts it (`restart`, `resume`,
 //! `heal`, `stop`, `heal-all`). Names it does not know become instants on the timeline
 //! rather than errors, so any nemesis's history can be drawn.
 
@@ -23,6 +23,8 @@ pub(crate) struct Window {
     pub(crate) start_index: u64,
     /// Index and `f` of the end op.
     pub(crate) end_op: Option<(u64, String)>,
+    /// What the nemesis saw of the fault's effect (the start op's `value.observed`).
+    pub(crate) observed: Option<String>,
 }
 
 impl Window {
@@ -72,6 +74,7 @@ fn reverts(end: &str) -> Option<&'static [&'static str]> {
             "cut",
             "halves",
             "delay",
+            "clock",
             "start-partition",
         ],
         "stop" | "stop-partition" => &["start", "start-partition"],
@@ -93,6 +96,7 @@ fn is_start(f: &str) -> bool {
             | "cut"
             | "halves"
             | "delay"
+            | "clock"
             | "start"
             | "start-partition"
     )
@@ -116,9 +120,14 @@ pub(crate) fn describe(f: &str, value: &Value) -> String {
             if let (Some(a), Some(b)) = (m.get("a"), m.get("b")) {
                 format!("{} | {}", s(a), s(b))
             } else if let Some(n) = m.get("node").or_else(|| m.get("nodes")) {
-                match m.get("p").and_then(Value::as_f64) {
-                    Some(p) => format!("{} ({:.0}% packets dropped)", s(n), p * 100.0),
-                    None => s(n),
+                if let Some(p) = m.get("p").and_then(Value::as_f64) {
+                    format!("{} ({:.0}% packets dropped)", s(n), p * 100.0)
+                } else if let Some(o) = m.get("offset_s").and_then(Value::as_i64) {
+                    format!("{} ({o:+} s)", s(n))
+                } else if let Some(ms) = m.get("ms").and_then(Value::as_u64) {
+                    format!("{} ({ms} ms)", s(n))
+                } else {
+                    s(n)
                 }
             } else {
                 value.to_string()
@@ -137,6 +146,19 @@ pub(crate) fn describe(f: &str, value: &Value) -> String {
     label
 }
 
+/// The fault a start or end op names, without what the nemesis observed (only starts
+/// carry it), so an end finds its start.
+fn fault_key(value: &Value) -> String {
+    match value {
+        Value::Object(m) if m.contains_key("observed") => {
+            let mut m = m.clone();
+            m.remove("observed");
+            Value::Object(m).to_string()
+        }
+        other => other.to_string(),
+    }
+}
+
 impl Faults {
     /// Takes one nemesis completion (`ok` or `info`) into account.
     pub(crate) fn observe(&mut self, f: &str, value: &Value, error: bool, time: u64, index: u64) {
@@ -146,7 +168,7 @@ impl Faults {
                 self.dropped += 1;
                 return;
             }
-            self.open.push((self.windows.len(), value.to_string()));
+            self.open.push((self.windows.len(), fault_key(value)));
             self.windows.push(Window {
                 name: f.to_owned(),
                 label,
@@ -154,12 +176,16 @@ impl Faults {
                 end: None,
                 start_index: index,
                 end_op: None,
+                observed: value
+                    .get("observed")
+                    .and_then(Value::as_str)
+                    .map(str::to_owned),
             });
             return;
         }
         if let (Some(kinds), false) = (reverts(f), error) {
             let all = kinds.is_empty();
-            let key = value.to_string();
+            let key = fault_key(value);
             let candidates: Vec<usize> = (0..self.open.len())
                 .filter(|&i| all || kinds.contains(&self.windows[self.open[i].0].name.as_str()))
                 .collect();

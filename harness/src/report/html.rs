@@ -135,6 +135,7 @@ fn fault_color(name: &str) -> &'static str {
         "pause" => "#8250df",
         "partition" | "isolate" | "cut" | "halves" | "start" | "start-partition" => "#0969da",
         "loss" | "delay" => "#1b7c83",
+        "clock" => "#bf8700",
         _ => "#6e7781",
     }
 }
@@ -250,7 +251,7 @@ fn header(s: &mut String, title: &str, verdict: &Verdict, scan: &Scan, axis: &Ax
         .anomalies
         .iter()
         .filter(|(n, l)| !NOT_VIOLATIONS.contains(&n.as_str()) && !l.is_empty())
-        .map(|(n, l)| (n, l.len()))
+        .map(|(n, _)| (n, verdict.count(n)))
         .collect();
     let total: usize = violations.iter().map(|(_, n)| n).sum();
     let models: Vec<&str> = verdict.models.keys().map(String::as_str).collect();
@@ -387,13 +388,16 @@ fn faults_section(s: &mut String, scan: &Scan, axis: &Axis) {
         s.push_str("<p>The nemesis wrote nothing: no faults.</p>\n");
         return;
     }
-    s.push_str("<table><tr><th>fault</th><th>from → to</th><th>ops</th><th>ended by</th></tr>");
+    s.push_str(
+        "<table><tr><th>fault</th><th>from → to</th><th>ops</th><th>ended by</th>\
+         <th>observed</th></tr>",
+    );
     for w in f.windows.iter().take(200) {
         let end = w.end_or(axis.end);
         let _ = write!(
             s,
             "<tr><td><span class=\"sw\" style=\"background:{}\"></span>{}</td><td>{}</td>\
-             <td class=\"n\">{} → {}</td><td>{}</td></tr>",
+             <td class=\"n\">{} → {}</td><td>{}</td><td>{}</td></tr>",
             fault_color(&w.name),
             escape(&w.label),
             escape(&axis.span(w.start, end)),
@@ -406,6 +410,7 @@ fn faults_section(s: &mut String, scan: &Scan, axis: &Axis) {
                     .as_ref()
                     .map_or("never healed in the history".to_owned(), |(_, f)| f.clone())
             ),
+            escape(w.observed.as_deref().unwrap_or("—")),
         );
     }
     for i in f.instants.iter().take(100) {
@@ -1046,7 +1051,7 @@ fn anomalies(s: &mut String, verdict: &Verdict, scan: &Scan, axis: &Axis, per: u
             s,
             "<h3 id=\"a-{0}\">{0}: {1}</h3><p class=\"more\">{2}</p>",
             escape(name),
-            list.len(),
+            verdict.count(name),
             escape(meaning(name))
         );
         for f in list.iter().take(per) {
@@ -1058,12 +1063,14 @@ fn anomalies(s: &mut String, verdict: &Verdict, scan: &Scan, axis: &Axis, per: u
                 let _ = write!(s, "<li>{}</li>", escape(&f.sentence));
             }
             s.push_str("</ul>");
-            if list.len() > per + 50 {
+            let shown = list.len().min(per + 50);
+            if verdict.count(name) > shown {
                 let _ = write!(
                     s,
-                    "<p class=\"more\">… and {} more (<code>chaosbank check --json</code> lists \
-                     them all).</p>",
-                    list.len() - per - 50
+                    "<p class=\"more\">… and {} more (the checker keeps the first, last, worst \
+                     and a sample of each kind; <code>chaosbank check --json</code> shows \
+                     those kept).</p>",
+                    verdict.count(name) - shown
                 );
             }
         }

@@ -314,6 +314,10 @@ pub struct HalfMessage {
     pub key: Option<String>,
     pub body: Vec<u8>,
     pub transaction_id: Option<String>,
+    /// When the producer made it (ms since the epoch, the producer's clock): the
+    /// broker's stored `born_timestamp` in a check-back, `None` in `execute`. Unlike
+    /// anything the producer kept in memory, it survives a producer restart.
+    pub born_ms: Option<i64>,
 }
 
 /// The local side of a transactional message. Both methods are synchronous and run on
@@ -338,6 +342,7 @@ impl<H: TxHandler> TransactionListener for TxBridge<H> {
             key: msg.get_keys().map(|k| k.to_string()),
             body: msg.get_body().map(|b| b.to_vec()).unwrap_or_default(),
             transaction_id: msg.transaction_id().map(|t| t.to_string()),
+            born_ms: None,
         };
         self.0.execute(&half).into()
     }
@@ -349,6 +354,7 @@ impl<H: TxHandler> TransactionListener for TxBridge<H> {
             key: d.key,
             body: d.body,
             transaction_id: d.transaction_id,
+            born_ms: Some(msg.born_timestamp()),
         };
         self.0.check(&half).into()
     }
@@ -419,4 +425,71 @@ impl TxProducer {
     pub async fn shutdown(mut self) {
         self.inner.shutdown().await;
     }
+}
+
+/// The broker's raw send rate in messages/s: `senders` concurrent synchronous sends of
+/// 100 bytes for `duration`, from one producer of group `chaosbank-bench`. Boxed: the
+/// client's futures are too deep for the default recursion limit of a caller's crate.
+pub fn send_rate(
+    namesrv: String,
+    senders: usize,
+    duration: std::time::Duration,
+) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<f64>> + Send>> {
+    Box::pin(async move {
+        let rt = Runtime::new("chaosbank-bench")?;
+        let producer = Producer::start(&rt, &namesrv, "chaosbank-bench").await?;
+        let body = vec![b'x'; 100];
+        let start = std::time::Instant::now();
+        let sent = std::sync::atomic::AtomicUsize::new(0);
+        let tasks = (0..senders).map(|i| {
+            let (producer, body, sent) = (&producer, &body, &sent);
+            async move {
+                let mut n = 0u64;
+                while start.elapsed() < duration {
+                    let key = format!("{i}-{n}");
+                    producer.send("chaosbank-bench", &key, body, 3000).await?;
+                    sent.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    n += 1;
+                }
+                Ok::<(), anyhow::Error>(())
+            }
+        });
+        let results = futures_util::future::join_all(tasks).await;
+        let took = start.elapsed();
+        producer.shutdown().await;
+        rt.shutdown().await;
+        for r in results {
+            r?;
+        }
+        Ok(sent.into_inner() as f64 / took.as_secs_f64())
+    })
+}
+
+/// Creates `topic` with `queues` queues on every broker the name server at `namesrv`
+/// knows (through the broker's default topic key, `TBW102`), so its route exists before
+/// anyone sends to it. Boxed, as [`send_rate`].
+pub fn create_topic(
+    namesrv: String,
+    topic: String,
+    queues: i32,
+) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<()>> + Send>> {
+    Box::pin(async move {
+        let rt = Runtime::new("chaosbank-admin")?;
+        let mut inner = DefaultMQProducer::builder(rt.client())
+            .client_config(client_config())
+            .producer_group("chaosbank-admin".to_owned())
+            .name_server_addr(namesrv.clone())
+            .build();
+        inner
+            .start()
+            .await
+            .map_err(|e| err("starting the RocketMQ admin producer", e))?;
+        let r = inner
+            .create_topic("TBW102", &topic, queues, std::collections::HashMap::new())
+            .await
+            .map_err(|e| err(&format!("creating the topic {topic}"), e));
+        inner.shutdown().await;
+        rt.shutdown().await;
+        r
+    })
 }

@@ -8,10 +8,16 @@
 //! are where the latency fault is injected), starts its role — retrying while the
 //! engines are down, as after a restart in the middle of a fault — and serves its
 //! control port ([`CONTROL_PORT`]) with the JSON-lines [`wire`] protocol:
-//! [`Request::Health`], [`Request::Transfer`] (producers), [`Request::Delay`],
-//! [`Request::Producing`]. The harness's side of it is [`remote::Remote`].
+//! [`Request::Health`], [`Request::Delay`], [`Request::Clock`], [`Request::Time`],
+//! [`Request::Producing`]; a producer also
+//! serves the transfer API of the service contract on [`API_PORT`]
+//! ([`crate::service::api`]), the one way transfers come in. The harness's side of it is [`remote::Remote`]. With
+//! [`process::PROCESS_CONFIG_ENV`] set instead, the node runs a user's service process
+//! ([`process`]).
 
+pub mod clock;
 pub mod forward;
+pub mod process;
 pub mod remote;
 pub mod wire;
 
@@ -68,6 +74,32 @@ pub struct NodeConfig {
     /// Where to serve the control protocol (default [`CONTROL_PORT`]).
     #[serde(default = "default_control_port")]
     pub control_port: u16,
+    /// Where a producer serves the transfer API of the service contract
+    /// ([`crate::service::api`]; [`API_PORT`] when the harness deploys it), besides the
+    /// control protocol's `transfer`.
+    #[serde(default)]
+    pub api_port: Option<u16>,
+}
+
+/// The port a producer node serves the transfer API on, inside its container.
+pub const API_PORT: u16 = 8080;
+
+/// A producer node's transfer API, answering from its [`State`].
+#[derive(Clone)]
+struct Api(Arc<State>);
+
+impl crate::service::api::Handler for Api {
+    async fn transfer(&self, t: Transfer) -> Outcome {
+        if self.0.started.load(Ordering::Acquire) {
+            self.0.sys.transfer(&t).await
+        } else {
+            Outcome::Fail("the producer is still starting".to_string())
+        }
+    }
+
+    fn healthy(&self) -> bool {
+        self.0.started.load(Ordering::Acquire) && self.0.sys.ready()
+    }
 }
 
 fn default_control_port() -> u16 {
@@ -80,11 +112,6 @@ fn default_control_port() -> u16 {
 pub enum Request {
     /// Is the role started and serving?
     Health,
-    /// Run one transfer (producers only).
-    Transfer {
-        /// The transfer.
-        transfer: Transfer,
-    },
     /// Set the latency this node's forwarders add, each way: on the links to `engine`
     /// (a node name such as `postgres`), or on all links when `None`.
     Delay {
@@ -95,6 +122,14 @@ pub enum Request {
     },
     /// How many sends the producer has not had acknowledged.
     Producing,
+    /// Move this container's wall clock `offset_s` seconds from the real time (0 puts
+    /// it back); see [`clock`]. Answered with [`Response::Time`].
+    Clock {
+        /// Seconds, either way.
+        offset_s: i64,
+    },
+    /// What time does this node's wall clock say?
+    Time,
 }
 
 /// A node's answer.
@@ -108,15 +143,15 @@ pub enum Response {
         /// The node's role.
         role: Role,
     },
-    /// The answer to [`Request::Transfer`].
-    Outcome {
-        /// What happened.
-        outcome: Outcome,
-    },
     /// The answer to [`Request::Producing`].
     Producing {
         /// Unacknowledged sends.
         n: i64,
+    },
+    /// The answer to [`Request::Time`] and [`Request::Clock`]: the node's wall clock.
+    Time {
+        /// Milliseconds since the Unix epoch, as the node reads them.
+        now_ms: i64,
     },
     /// Done (e.g. a delay set); `links` says how many forwarders it touched.
     Done {
@@ -146,35 +181,9 @@ impl State {
                 ready: started && self.sys.ready(),
                 role: self.role,
             },
-            Request::Transfer { transfer } => {
-                if self.role != Role::Producer {
-                    return Response::Error {
-                        message: format!("the {} takes no transfers", self.role),
-                    };
-                }
-                let outcome = if started {
-                    self.sys.transfer(&transfer).await
-                } else {
-                    // Nothing was attempted.
-                    Outcome::Fail("the producer is still starting".to_string())
-                };
-                Response::Outcome { outcome }
-            }
-            Request::Delay { engine, ms } => {
-                let mut links = 0;
-                for (f, fwd) in &self.forwarders {
-                    if engine.as_deref().is_none_or(|e| e == f.target_host()) {
-                        fwd.set_delay(Duration::from_millis(ms));
-                        links += 1;
-                    }
-                }
-                tracing::info!(
-                    "delay {} ms on links to {}",
-                    ms,
-                    engine.as_deref().unwrap_or("every engine")
-                );
-                Response::Done { links }
-            }
+            Request::Delay { engine, ms } => Response::Done {
+                links: set_forwarder_delays(&self.forwarders, engine.as_deref(), ms),
+            },
             Request::Producing => Response::Producing {
                 n: if started {
                     self.sys.producing().await
@@ -182,7 +191,23 @@ impl State {
                     0
                 },
             },
+            Request::Clock { .. } | Request::Time => clock_request(&req),
         }
+    }
+}
+
+/// Serves [`Request::Clock`] and [`Request::Time`] (the same for a scheme's node and a
+/// service's process).
+fn clock_request(req: &Request) -> Response {
+    if let Request::Clock { offset_s } = req {
+        if let Err(e) = clock::set(*offset_s) {
+            return Response::Error {
+                message: format!("{e:#}"),
+            };
+        }
+    }
+    Response::Time {
+        now_ms: clock::now_ms(),
     }
 }
 
@@ -191,14 +216,7 @@ pub async fn serve(cfg: NodeConfig) -> Result<()> {
     if !cfg.system.roles().contains(&cfg.role) {
         bail!("the {} scheme has no {}", cfg.system, cfg.role);
     }
-    let mut forwarders = Vec::new();
-    for f in &cfg.forwards {
-        let listen = SocketAddr::from(([127, 0, 0, 1], f.listen));
-        let fwd = Forwarder::start(listen, f.target.clone())
-            .await
-            .with_context(|| format!("forwarding {listen} to {}", f.target))?;
-        forwarders.push((f.clone(), fwd));
-    }
+    let forwarders = start_forwarders(&cfg.forwards).await?;
     let sys: Arc<dyn System> = Arc::from(system::build(cfg.system, &cfg.endpoints, &cfg.options)?);
     let state = Arc::new(State {
         role: cfg.role,
@@ -209,6 +227,18 @@ pub async fn serve(cfg: NodeConfig) -> Result<()> {
     let listener = TcpListener::bind(("0.0.0.0", cfg.control_port))
         .await
         .with_context(|| format!("binding the control port {}", cfg.control_port))?;
+    let api = match (cfg.role, cfg.api_port) {
+        (Role::Producer, Some(port)) => {
+            let l = TcpListener::bind(("0.0.0.0", port))
+                .await
+                .with_context(|| format!("binding the transfer API's port {port}"))?;
+            Some(tokio::spawn(crate::service::api::serve(
+                l,
+                Api(state.clone()),
+            )))
+        }
+        _ => None,
+    };
     tracing::info!(
         "chaosbank node: {} of {}, control port {}",
         cfg.role,
@@ -252,11 +282,48 @@ pub async fn serve(cfg: NodeConfig) -> Result<()> {
         }
     };
     starter.abort();
+    if let Some(api) = api {
+        api.abort();
+    }
     sys.teardown().await;
     for (_, f) in &state.forwarders {
         f.shutdown();
     }
     result
+}
+
+/// Starts a forwarder on the node's loopback for each of `forwards`.
+async fn start_forwarders(forwards: &[Forward]) -> Result<Vec<(Forward, Forwarder)>> {
+    let mut out = Vec::new();
+    for f in forwards {
+        let listen = SocketAddr::from(([127, 0, 0, 1], f.listen));
+        let fwd = Forwarder::start(listen, f.target.clone())
+            .await
+            .with_context(|| format!("forwarding {listen} to {}", f.target))?;
+        out.push((f.clone(), fwd));
+    }
+    Ok(out)
+}
+
+/// Sets the delay of the forwarders whose target is `engine` (all when `None`); returns
+/// how many it changed.
+fn set_forwarder_delays(
+    forwarders: &[(Forward, Forwarder)],
+    engine: Option<&str>,
+    ms: u64,
+) -> usize {
+    let mut links = 0;
+    for (f, fwd) in forwarders {
+        if engine.is_none_or(|e| e == f.target_host()) {
+            fwd.set_delay(Duration::from_millis(ms));
+            links += 1;
+        }
+    }
+    tracing::info!(
+        "delay {ms} ms on links to {}",
+        engine.unwrap_or("every engine")
+    );
+    links
 }
 
 async fn shutdown_signal() {
@@ -273,6 +340,18 @@ async fn shutdown_signal() {
         }
         _ => std::future::pending().await,
     }
+}
+
+/// A runtime of `threads` workers, or exit code 1 with the reason on stderr.
+fn runtime(threads: usize) -> Result<tokio::runtime::Runtime, ExitCode> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(threads)
+        .enable_all()
+        .build()
+        .map_err(|e| {
+            eprintln!("error: cannot start the async runtime: {e}");
+            ExitCode::from(1)
+        })
 }
 
 /// Asks a node whether its role is started and ready.
@@ -298,6 +377,26 @@ pub async fn set_delay(addr: &str, engine: Option<&str>, delay: Duration) -> Res
     }
 }
 
+/// Moves a node container's wall clock `offset_s` seconds from the real time (0 puts it
+/// back); returns the node's clock as it answered.
+pub async fn set_clock(addr: &str, offset_s: i64) -> Result<i64> {
+    clock_call(addr, &Request::Clock { offset_s }).await
+}
+
+/// A node container's wall clock, in milliseconds since the Unix epoch.
+pub async fn node_time(addr: &str) -> Result<i64> {
+    clock_call(addr, &Request::Time).await
+}
+
+async fn clock_call(addr: &str, req: &Request) -> Result<i64> {
+    let mut client = wire::Client::new(addr.to_string());
+    match client.call(req, Duration::from_secs(5)).await? {
+        Response::Time { now_ms } => Ok(now_ms),
+        Response::Error { message } => bail!("{message}"),
+        other => bail!("unexpected answer to {req:?}: {other:?}"),
+    }
+}
+
 /// The entry point of `chaosbank node` (and of the tests' `chaosbank-node` binary): reads
 /// [`CONFIG_ENV`], logs to stderr (filtered by `RUST_LOG`), serves until told to stop.
 /// Exit code 2 for a missing or malformed configuration, 1 when serving fails.
@@ -311,6 +410,29 @@ pub fn main() -> ExitCode {
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .try_init();
+    if let Ok(json) = std::env::var(process::PROCESS_CONFIG_ENV) {
+        let cfg: process::ProcessConfig = match serde_json::from_str(&json) {
+            Ok(cfg) => cfg,
+            Err(e) => {
+                eprintln!(
+                    "error: {} is not a process configuration: {e}",
+                    process::PROCESS_CONFIG_ENV
+                );
+                return ExitCode::from(2);
+            }
+        };
+        let rt = match runtime(2) {
+            Ok(rt) => rt,
+            Err(code) => return code,
+        };
+        return match rt.block_on(process::serve(cfg)) {
+            Ok(code) => ExitCode::from(u8::try_from(code).unwrap_or(1)),
+            Err(e) => {
+                eprintln!("error: {e:#}");
+                ExitCode::from(1)
+            }
+        };
+    }
     let cfg: NodeConfig = match std::env::var(CONFIG_ENV) {
         Ok(json) => match serde_json::from_str(&json) {
             Ok(cfg) => cfg,
@@ -324,16 +446,9 @@ pub fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let rt = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(4)
-        .enable_all()
-        .build()
-    {
+    let rt = match runtime(4) {
         Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("error: cannot start the async runtime: {e}");
-            return ExitCode::from(1);
-        }
+        Err(code) => return code,
     };
     match rt.block_on(serve(cfg)) {
         Ok(()) => ExitCode::SUCCESS,

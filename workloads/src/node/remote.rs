@@ -1,7 +1,8 @@
 //! The harness's side of a scheme deployed in node containers: a [`System`] whose
-//! transfers go to the producer node's control port, while set-up, reads, backlog and
+//! transfers go to the producer node's transfer API — the same HTTP contract a user's
+//! service serves ([`crate::service::HttpClient`]) — while set-up, reads, backlog and
 //! the final state go straight to the engines (they observe the system; they are not
-//! part of it).
+//! part of it). The producer's control port answers the backlog's `producing`.
 
 use std::collections::BTreeMap;
 use std::sync::Mutex;
@@ -13,13 +14,14 @@ use async_trait::async_trait;
 use super::wire::{CallError, Client};
 use super::{Request, Response};
 use crate::bank::{BankId, Transfer};
+use crate::service::{http, HttpClient};
 use crate::system::{Backlog, Common, FinalState, Outcome, Role, System};
 
 /// How much longer than the scheme's op timeout the harness waits for a producer's
 /// answer before calling the transfer `info`.
 const SLACK: Duration = Duration::from_secs(5);
 
-/// How long a client waits after finding the producer unreachable.
+/// How long a client waits after finding the producer's API unreachable.
 const UNREACHABLE_BACKOFF: Duration = Duration::from_millis(100);
 
 /// A deployed scheme, seen from the harness.
@@ -29,16 +31,20 @@ pub struct Remote {
     producer: String,
     /// Idle connections to the producer (one per concurrent caller at most).
     clients: Mutex<Vec<Client>>,
+    /// The producer's transfer API.
+    api: HttpClient,
 }
 
 impl Remote {
     /// `local` is the scheme built on the host's endpoints (never started);
-    /// `producer` the producer node's control address on 127.0.0.1.
-    pub fn new(local: Box<dyn System>, producer: String) -> Remote {
+    /// `producer` the producer node's control address and `api` its transfer API's,
+    /// both on 127.0.0.1.
+    pub fn new(local: Box<dyn System>, producer: String, api: String) -> Remote {
         Remote {
             local,
             producer,
             clients: Mutex::new(Vec::new()),
+            api: HttpClient::new(api),
         }
     }
 
@@ -93,21 +99,14 @@ impl System for Remote {
     }
 
     async fn transfer(&self, t: &Transfer) -> Outcome {
-        let req = Request::Transfer {
-            transfer: t.clone(),
-        };
         let timeout = self.common().options.op_timeout + SLACK;
-        match self.call(&req, timeout).await {
-            Ok(Response::Outcome { outcome }) => outcome,
-            Ok(other) => Outcome::Info(format!("the producer answered {other:?}")),
-            Err(e) if e.maybe_executed() => Outcome::Info(format!("producer: {e}")),
-            Err(e) => {
-                // A client backs off before trying a producer that is down again, rather
-                // than filling the history with thousands of instant failures.
-                tokio::time::sleep(UNREACHABLE_BACKOFF).await;
-                Outcome::Fail(format!("producer unreachable: {e}"))
-            }
+        let outcome = self.api.transfer(t, timeout).await;
+        if matches!(&outcome, Outcome::Fail(e) if e.starts_with(http::REFUSED)) {
+            // A client backs off before trying a producer that is down again, rather
+            // than filling the history with thousands of instant failures.
+            tokio::time::sleep(UNREACHABLE_BACKOFF).await;
         }
+        outcome
     }
 
     async fn read(&self, bank: BankId) -> Outcome {

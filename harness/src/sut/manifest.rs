@@ -1,0 +1,489 @@
+//! The manifest of a user's service, `chaosbank.toml` (`shared/spec/sut.md` §2): its
+//! name, the broker it uses, and its processes. [`Manifest::load`] parses and checks it;
+//! every problem is an error that names the file and the line.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+use toml::Spanned;
+
+/// The file a service folder's manifest is in.
+pub const FILE_NAME: &str = "chaosbank.toml";
+
+/// How long the ledgers must stay unchanged after the faults are healed before the
+/// service counts as settled, unless the manifest's `settle` says otherwise.
+pub const DEFAULT_SETTLE: Duration = Duration::from_secs(60);
+
+/// Node names the engines use: a process may not take them.
+const ENGINE_NODES: [&str; 5] = ["postgres", "mariadb", "kafka", "namesrv", "broker"];
+
+/// Which broker chaosbank starts for the service.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Broker {
+    /// Apache Kafka (or `--kafka tansu`): `CHAOSBANK_KAFKA_BOOTSTRAP`.
+    Kafka,
+    /// Apache RocketMQ (or `--rocketmq rust`): `CHAOSBANK_ROCKETMQ_NAMESRV`.
+    RocketMq,
+}
+
+/// A language runtime image chaosbank provides, the service's folder mounted in it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Runtime {
+    /// Debian's Python 3.11 with psycopg2, PyMySQL and confluent-kafka.
+    Python,
+    /// Debian's OpenJDK 17 JRE.
+    Java,
+}
+
+impl Runtime {
+    /// The chaosbank image that provides it.
+    pub fn image(self) -> &'static str {
+        match self {
+            Runtime::Python => "runtime-python",
+            Runtime::Java => "runtime-java",
+        }
+    }
+}
+
+/// Where a process's image comes from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Source {
+    /// An image the engine has.
+    Image(String),
+    /// A folder with a Dockerfile, built by chaosbank.
+    Build(PathBuf),
+    /// A chaosbank runtime image with `dir` mounted at `/service`.
+    Runtime {
+        /// Which runtime.
+        runtime: Runtime,
+        /// The folder mounted (absolute).
+        dir: PathBuf,
+    },
+}
+
+/// One of the service's processes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Process {
+    /// Unique; its node's name and a fault target.
+    pub name: String,
+    /// The port it serves the transfer API on (exactly one process has one).
+    pub serve: Option<u16>,
+    /// Its image.
+    pub source: Source,
+    /// Its command (empty: the image's own entrypoint and command).
+    pub command: Vec<String>,
+    /// Environment added to what chaosbank sets.
+    pub env: BTreeMap<String, String>,
+    /// The manifest line it starts on.
+    pub line: usize,
+}
+
+/// A parsed and checked manifest.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Manifest {
+    /// Shown in reports; runs are stored under it.
+    pub name: String,
+    /// The broker chaosbank starts.
+    pub broker: Broker,
+    /// In the manifest's order.
+    pub processes: Vec<Process>,
+    /// After healing, once no debit has been credited or parked for this long, what is
+    /// still uncredited is lost (an extension: `settle = "90s"`; default
+    /// [`DEFAULT_SETTLE`]). A service whose retries back off for longer says so here.
+    pub settle: Duration,
+    /// The manifest file.
+    pub path: PathBuf,
+}
+
+/// A manifest that cannot be used: the file, the line when known, and why.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ManifestError {
+    /// The manifest file.
+    pub path: PathBuf,
+    /// 1-based line, when the problem has one.
+    pub line: Option<usize>,
+    /// What is wrong.
+    pub message: String,
+}
+
+impl fmt::Display for ManifestError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.line {
+            Some(l) => write!(f, "{}:{l}: {}", self.path.display(), self.message),
+            None => write!(f, "{}: {}", self.path.display(), self.message),
+        }
+    }
+}
+
+impl std::error::Error for ManifestError {}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawManifest {
+    name: Spanned<String>,
+    broker: Spanned<String>,
+    #[serde(default)]
+    settle: Option<Spanned<String>>,
+    #[serde(default)]
+    process: Vec<Spanned<RawProcess>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawProcess {
+    name: Spanned<String>,
+    #[serde(default)]
+    serve: Option<Spanned<u16>>,
+    #[serde(default)]
+    image: Option<Spanned<String>>,
+    #[serde(default)]
+    build: Option<Spanned<String>>,
+    #[serde(default)]
+    runtime: Option<Spanned<String>>,
+    #[serde(default)]
+    dir: Option<Spanned<String>>,
+    #[serde(default)]
+    command: Vec<String>,
+    #[serde(default)]
+    env: BTreeMap<String, String>,
+}
+
+impl Manifest {
+    /// Reads `path`: a manifest file, or a folder holding [`FILE_NAME`].
+    pub fn load(path: &Path) -> Result<Manifest, ManifestError> {
+        let file = if path.is_dir() {
+            path.join(FILE_NAME)
+        } else {
+            path.to_path_buf()
+        };
+        let text = std::fs::read_to_string(&file).map_err(|e| ManifestError {
+            path: file.clone(),
+            line: None,
+            message: if path.is_dir() {
+                format!("cannot read the service's manifest ({FILE_NAME} in that folder): {e}")
+            } else {
+                format!("cannot read the service's manifest: {e}")
+            },
+        })?;
+        Manifest::parse(&text, &file)
+    }
+
+    /// Parses and checks manifest `text`; relative folders are taken from `path`'s folder.
+    pub fn parse(text: &str, path: &Path) -> Result<Manifest, ManifestError> {
+        let line_of = |offset: usize| text[..offset.min(text.len())].matches('\n').count() + 1;
+        let err = |line: Option<usize>, message: String| ManifestError {
+            path: path.to_path_buf(),
+            line,
+            message,
+        };
+        let raw: RawManifest = toml::from_str(text).map_err(|e| {
+            err(
+                e.span().map(|s| line_of(s.start)),
+                e.message().trim().to_string(),
+            )
+        })?;
+        let at = |s: std::ops::Range<usize>| Some(line_of(s.start));
+        let name = raw.name.get_ref().trim().to_string();
+        if name.is_empty() {
+            return Err(err(at(raw.name.span()), "`name` is empty".into()));
+        }
+        let broker = match raw.broker.get_ref().as_str() {
+            "kafka" => Broker::Kafka,
+            "rocketmq" => Broker::RocketMq,
+            other => {
+                return Err(err(
+                    at(raw.broker.span()),
+                    format!("unknown broker {other:?}: chaosbank starts \"kafka\" or \"rocketmq\""),
+                ))
+            }
+        };
+        let settle = match &raw.settle {
+            None => DEFAULT_SETTLE,
+            Some(t) => parse_duration(t.get_ref()).ok_or_else(|| {
+                err(
+                    at(t.span()),
+                    format!(
+                        "settle = {:?} is not a duration (e.g. \"30s\", \"2m\", \"1500ms\")",
+                        t.get_ref()
+                    ),
+                )
+            })?,
+        };
+        if raw.process.is_empty() {
+            return Err(err(
+                None,
+                "no [[process]]: a service has at least one process".into(),
+            ));
+        }
+        let base = path.parent().unwrap_or(Path::new("."));
+        let mut seen = BTreeSet::new();
+        let mut processes = Vec::new();
+        for p in &raw.process {
+            let line = line_of(p.span().start);
+            let p = p.get_ref();
+            let pname = p.name.get_ref().clone();
+            let pat = at(p.name.span());
+            let valid = !pname.is_empty()
+                && pname.len() <= 40
+                && pname
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+                && !pname.starts_with('-');
+            if !valid {
+                return Err(err(
+                    pat,
+                    format!("process name {pname:?}: use 1–40 lower-case letters, digits and '-' (it becomes a host name)"),
+                ));
+            }
+            if ENGINE_NODES.contains(&pname.as_str()) {
+                return Err(err(
+                    pat,
+                    format!("process name {pname:?} is an engine's node name; choose another"),
+                ));
+            }
+            if !seen.insert(pname.clone()) {
+                return Err(err(pat, format!("two processes are named {pname:?}")));
+            }
+            let sources = [p.image.is_some(), p.build.is_some(), p.runtime.is_some()];
+            let source = match (&p.image, &p.build, &p.runtime) {
+                _ if sources.iter().filter(|s| **s).count() != 1 => {
+                    return Err(err(
+                        Some(line),
+                        format!(
+                            "process {pname:?}: give exactly one of `image`, `build` or `runtime`"
+                        ),
+                    ))
+                }
+                (Some(image), _, _) => Source::Image(image.get_ref().clone()),
+                (_, Some(build), _) => {
+                    let dir = base.join(build.get_ref());
+                    if !dir.join("Dockerfile").is_file() {
+                        return Err(err(
+                            at(build.span()),
+                            format!("process {pname:?}: no Dockerfile in {}", dir.display()),
+                        ));
+                    }
+                    Source::Build(dir)
+                }
+                (_, _, Some(runtime)) => {
+                    let runtime_kind = match runtime.get_ref().as_str() {
+                        "python" => Runtime::Python,
+                        "java" => Runtime::Java,
+                        other => {
+                            return Err(err(
+                                at(runtime.span()),
+                                format!("process {pname:?}: unknown runtime {other:?} (\"python\" or \"java\")"),
+                            ))
+                        }
+                    };
+                    let dir = base.join(p.dir.as_ref().map_or(".", |d| d.get_ref().as_str()));
+                    let dir = dir.canonicalize().map_err(|e| {
+                        err(
+                            p.dir.as_ref().and_then(|d| at(d.span())).or(Some(line)),
+                            format!("process {pname:?}: folder {}: {e}", dir.display()),
+                        )
+                    })?;
+                    Source::Runtime {
+                        runtime: runtime_kind,
+                        dir,
+                    }
+                }
+                _ => unreachable!("exactly one source is set"),
+            };
+            if matches!(source, Source::Runtime { .. }) && p.command.is_empty() {
+                return Err(err(
+                    Some(line),
+                    format!("process {pname:?}: a runtime process needs a `command`"),
+                ));
+            }
+            processes.push(Process {
+                name: pname,
+                serve: p.serve.as_ref().map(|s| *s.get_ref()),
+                source,
+                command: p.command.clone(),
+                env: p.env.clone(),
+                line,
+            });
+        }
+        let serving: Vec<&Process> = processes.iter().filter(|p| p.serve.is_some()).collect();
+        match serving.as_slice() {
+            [_] => {}
+            [] => {
+                return Err(err(
+                    None,
+                    "no process serves the transfer API: give exactly one `serve = PORT`".into(),
+                ))
+            }
+            [_, second, ..] => {
+                return Err(err(
+                    Some(second.line),
+                    format!(
+                        "process {:?} also serves: exactly one process serves the transfer API",
+                        second.name
+                    ),
+                ))
+            }
+        }
+        Ok(Manifest {
+            name,
+            broker,
+            settle,
+            processes,
+            path: path.to_path_buf(),
+        })
+    }
+
+    /// The process that serves the transfer API.
+    pub fn server(&self) -> &Process {
+        self.processes
+            .iter()
+            .find(|p| p.serve.is_some())
+            .expect("a checked manifest has one serving process")
+    }
+}
+
+/// `1500ms`, `30s`, `2m` (a bare number is seconds).
+fn parse_duration(s: &str) -> Option<Duration> {
+    let s = s.trim();
+    let (num, unit) = match s.find(|c: char| !c.is_ascii_digit()) {
+        Some(i) => s.split_at(i),
+        None => (s, "s"),
+    };
+    let n: u64 = num.parse().ok()?;
+    match unit {
+        "ms" => Some(Duration::from_millis(n)),
+        "s" => Some(Duration::from_secs(n)),
+        "m" => Some(Duration::from_secs(n * 60)),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Manifest, ManifestError> {
+        Manifest::parse(text, Path::new("/tmp/chaosbank.toml"))
+    }
+
+    const SMALLEST: &str = r#"
+name = "tiny"
+broker = "kafka"
+
+[[process]]
+name = "api"
+serve = 8080
+image = "my-org/transfers:1.4"
+command = ["transfers"]
+"#;
+
+    #[test]
+    fn the_smallest_manifest_parses() {
+        let m = parse(SMALLEST).unwrap();
+        assert_eq!(m.name, "tiny");
+        assert_eq!(m.broker, Broker::Kafka);
+        assert_eq!(m.server().name, "api");
+        assert_eq!(m.server().serve, Some(8080));
+        assert_eq!(
+            m.processes[0].source,
+            Source::Image("my-org/transfers:1.4".into())
+        );
+        assert_eq!(m.processes[0].line, 5);
+        assert_eq!(m.settle, DEFAULT_SETTLE);
+        let m =
+            parse(&SMALLEST.replace("broker = \"kafka\"", "broker = \"kafka\"\nsettle = \"2m\""))
+                .unwrap();
+        assert_eq!(m.settle, Duration::from_secs(120));
+    }
+
+    #[test]
+    fn each_mistake_names_its_line() {
+        let cases = [
+            (
+                SMALLEST.replace("\"kafka\"", "\"pulsar\""),
+                3,
+                "unknown broker \"pulsar\"",
+            ),
+            (
+                SMALLEST.replace("serve = 8080\n", ""),
+                0,
+                "no process serves",
+            ),
+            (
+                SMALLEST.replace("image = ", "runtime = \"cobol\"\n#"),
+                8,
+                "unknown runtime \"cobol\"",
+            ),
+            (
+                SMALLEST.replace("name = \"api\"", "name = \"kafka\""),
+                6,
+                "an engine's node name",
+            ),
+            (
+                SMALLEST.replace("name = \"api\"", "name = \"API\""),
+                6,
+                "lower-case",
+            ),
+            (
+                SMALLEST.replace("serve = 8080", "serve = 8080\nbuild = \"x\""),
+                5,
+                "exactly one of",
+            ),
+            (
+                SMALLEST.replace("serve = 8080", "serve = \"x\""),
+                7,
+                "invalid type",
+            ),
+            (
+                SMALLEST.replace("command", "comand"),
+                9,
+                "unknown field `comand`",
+            ),
+            (
+                format!("{SMALLEST}\n[[process]]\nname = \"api\"\nimage = \"x\"\n"),
+                12,
+                "two processes",
+            ),
+            (
+                format!("{SMALLEST}\n[[process]]\nname = \"b\"\nserve = 1\nimage = \"x\"\n"),
+                11,
+                "also serves",
+            ),
+            (
+                "name = \"x\"\nbroker = \"kafka\"\n".to_string(),
+                0,
+                "no [[process]]",
+            ),
+            (
+                SMALLEST.replace(
+                    "broker = \"kafka\"",
+                    "broker = \"kafka\"\nsettle = \"soon\"",
+                ),
+                4,
+                "not a duration",
+            ),
+            ("name = \"x\"\nbroker = kafka\n".to_string(), 2, ""),
+        ];
+        for (text, line, want) in cases {
+            let e = parse(&text).expect_err(&text);
+            assert_eq!(e.line.unwrap_or(0), line, "{e} in\n{text}");
+            assert!(e.to_string().contains(want), "{e} lacks {want:?}");
+            assert!(e.to_string().starts_with("/tmp/chaosbank.toml"), "{e}");
+        }
+    }
+
+    #[test]
+    fn a_folder_without_a_manifest_says_which_file_it_wanted() {
+        let e = Manifest::load(Path::new("/nonexistent-service")).unwrap_err();
+        assert!(
+            e.to_string().contains("cannot read the service's manifest"),
+            "{e}"
+        );
+        let dir = std::env::temp_dir();
+        let e = Manifest::load(&dir).unwrap_err();
+        assert!(e.to_string().contains(FILE_NAME), "{e}");
+    }
+}

@@ -1,0 +1,304 @@
+//! A user's own service, verified through the contract (`shared/spec/sut.md`): the
+//! examples `examples/services/python-outbox` — an outbox, a relay and a deduplicating
+//! consumer in plain Python, run from its manifest in chaosbank's Python runtime — and
+//! `examples/services/java-txmsg` — RocketMQ's transactional producer with its check
+//! listener and a push consumer, a Maven-built jar in chaosbank's Java runtime — are
+//! cleared under kill, pause and partition of their own processes and of the engines;
+//! their broken variants (the relay marks rows sent before the broker acknowledged them;
+//! the check-back commits half messages it has no record of) are convicted, the
+//! transfers named in the verdict; and a manifest mistake or a process that dies at
+//! start is named before anything is left running.
+//!
+//! Runs are serialized (one cluster at a time).
+
+use harness::run::{self, RunConfig, RunReport};
+use harness::schedule::FaultKind;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// One cluster at a time on a small machine.
+static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+/// The broken python-outbox's seeds: the first the same schedule as the correct one's.
+const BROKEN_SEEDS: [u64; 2] = [21, 22];
+
+/// The broken java-txmsg's seeds.
+const JAVA_BROKEN_SEEDS: [u64; 2] = [22, 23];
+
+fn example(file: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../examples/services/python-outbox")
+        .join(file)
+}
+
+/// The java-txmsg example's manifest `file`, its jar built with Maven first (once).
+fn java_example(file: &str) -> PathBuf {
+    static BUILT: std::sync::OnceLock<()> = std::sync::OnceLock::new();
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/services/java-txmsg");
+    BUILT.get_or_init(|| {
+        let out = std::process::Command::new("mvn")
+            .args(["-q", "-B", "-DskipTests", "package", "-f"])
+            .arg(dir.join("pom.xml"))
+            .output()
+            .expect("Maven (mvn) runs: bash docker/setup.sh installs it");
+        assert!(
+            out.status.success(),
+            "mvn package of the java-txmsg example failed:\n{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    });
+    dir.join(file)
+}
+
+/// The java-txmsg example's targets: the RocketMQ engines and its two processes.
+fn java_config(manifest: &Path, seed: u64, out: &Path) -> RunConfig {
+    RunConfig {
+        targets: [
+            "postgres", "mariadb", "namesrv", "broker", "api", "consumer",
+        ]
+        .map(String::from)
+        .to_vec(),
+        ..config(manifest, seed, out)
+    }
+}
+
+/// Kill, pause and partition, on the service's three processes and the engines, a
+/// fault every ~1 s holding ~3 s (at least 3 s) for 40 s: eight or so faults, the first
+/// six a covering round over every target.
+fn config(manifest: &Path, seed: u64, out: &Path) -> RunConfig {
+    RunConfig {
+        service: Some(manifest.to_path_buf()),
+        faults: vec![FaultKind::Kill, FaultKind::Pause, FaultKind::Isolate],
+        targets: ["postgres", "mariadb", "kafka", "api", "relay", "consumer"]
+            .map(String::from)
+            .to_vec(),
+        time_limit: Duration::from_secs(40),
+        fault_interval: Duration::from_secs(1),
+        fault_hold: Duration::from_secs(3),
+        drain_timeout: Duration::from_secs(120),
+        poison_rate: 0.0,
+        out: out.to_path_buf(),
+        node_binary: Some(chaosbank_tests::node_binary()),
+        ..RunConfig::new(seed)
+    }
+}
+
+/// The processes the run's faults hit, from its history.
+fn hit(report: &RunReport) -> std::collections::BTreeSet<String> {
+    let text = std::fs::read_to_string(&report.history).expect("the history");
+    text.lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|op| op["process"] == "nemesis" && op["f"] != "heal" && op["f"] != "heal-all")
+        .filter_map(|op| op["value"]["node"].as_str().map(String::from))
+        .collect()
+}
+
+/// The run took load, its faults `hit` each of `processes`, it drained, and was judged
+/// valid.
+fn assert_cleared(
+    report: &RunReport,
+    hit: &std::collections::BTreeSet<String>,
+    name: &str,
+    processes: &[&str],
+) {
+    assert_eq!(report.name, name);
+    assert!(report.figures.transfers_ok > 50, "{}", report.summary());
+    for process in processes {
+        assert!(
+            hit.contains(*process),
+            "no fault hit the service's {process}: {hit:?}"
+        );
+    }
+    assert!(report.drained, "{}", report.summary());
+    assert_eq!(
+        report.verdict.valid,
+        checkers::Validity::Valid,
+        "{}",
+        checkers::render::summary(&report.verdict, 10)
+    );
+}
+
+async fn run_one(cfg: &RunConfig) -> RunReport {
+    let report = run::run(cfg).await.expect("the run completes");
+    assert!(
+        report.faults_failed.is_empty(),
+        "faults that did not take effect: {:?}",
+        report.faults_failed
+    );
+    eprintln!(
+        "{}\nfaults hit: {:?}\n{}",
+        report.summary(),
+        hit(&report),
+        checkers::render::summary(&report.verdict, 3)
+    );
+    report
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn python_outbox_is_cleared_under_faults_on_its_processes_and_the_engines() {
+    let _one = SERIAL.lock().await;
+    let out = tempdir("cleared");
+    let report = run_one(&config(&example("chaosbank.toml"), 21, &out)).await;
+    let hit = hit(&report);
+    let _ = std::fs::remove_dir_all(&out);
+    assert_cleared(
+        &report,
+        &hit,
+        "python-outbox",
+        &["api", "relay", "consumer"],
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_broken_python_outbox_is_convicted_and_the_lost_transfers_named() {
+    let _one = SERIAL.lock().await;
+    let out = tempdir("broken");
+    let mut convicted = Vec::new();
+    for seed in BROKEN_SEEDS {
+        let report = run_one(&config(&example("broken.toml"), seed, &out)).await;
+        assert_eq!(report.name, "python-outbox-broken");
+        if report.verdict.valid == checkers::Validity::Invalid {
+            let lost = report.verdict.count("lost");
+            assert!(
+                lost > 0,
+                "convicted, but not of lost transfers: {:?}",
+                report.verdict.anomalies.keys()
+            );
+            // Each finding names its transfer.
+            let first = &report.verdict.anomalies["lost"][0];
+            assert!(first.transfer.is_some(), "{first:?}");
+            convicted.push(seed);
+        }
+    }
+    let _ = std::fs::remove_dir_all(&out);
+    eprintln!(
+        "broken python-outbox convicted in {} of {} seeds: {convicted:?}",
+        convicted.len(),
+        BROKEN_SEEDS.len()
+    );
+    assert!(
+        !convicted.is_empty(),
+        "the broken outbox was cleared in every seed"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn java_txmsg_is_cleared_under_faults_on_its_processes_and_the_engines() {
+    let _one = SERIAL.lock().await;
+    let out = tempdir("java-cleared");
+    let report = run_one(&java_config(&java_example("chaosbank.toml"), 21, &out)).await;
+    let hit = hit(&report);
+    let _ = std::fs::remove_dir_all(&out);
+    assert_cleared(&report, &hit, "java-txmsg", &["api", "consumer"]);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_broken_java_txmsg_is_convicted_of_phantom_credits() {
+    let _one = SERIAL.lock().await;
+    let out = tempdir("java-broken");
+    let mut convicted = Vec::new();
+    for seed in JAVA_BROKEN_SEEDS {
+        let report = run_one(&java_config(&java_example("broken.toml"), seed, &out)).await;
+        assert_eq!(report.name, "java-txmsg-broken");
+        if report.verdict.valid == checkers::Validity::Invalid {
+            assert!(
+                report.verdict.count("phantom") > 0,
+                "convicted, but not of phantom credits: {:?}",
+                report.verdict.anomalies.keys()
+            );
+            let first = &report.verdict.anomalies["phantom"][0];
+            assert!(first.transfer.is_some(), "{first:?}");
+            convicted.push(seed);
+        }
+    }
+    let _ = std::fs::remove_dir_all(&out);
+    eprintln!(
+        "broken java-txmsg convicted in {} of {} seeds: {convicted:?}",
+        convicted.len(),
+        JAVA_BROKEN_SEEDS.len()
+    );
+    assert!(
+        !convicted.is_empty(),
+        "the broken txmsg was cleared in every seed"
+    );
+}
+
+#[tokio::test]
+async fn a_manifest_mistake_is_named_with_its_line_before_anything_starts() {
+    let dir = tempdir("bad-manifest");
+    std::fs::create_dir_all(&dir).unwrap();
+    let manifest = dir.join("chaosbank.toml");
+    std::fs::write(
+        &manifest,
+        "name = \"bad\"\nbroker = \"pulsar\"\n\n[[process]]\nname = \"api\"\nserve = 8080\nimage = \"x\"\n",
+    )
+    .unwrap();
+    let cfg = RunConfig {
+        out: dir.join("runs"),
+        ..config(&manifest, 1, &dir)
+    };
+    let err = run::run(&cfg).await.expect_err("a bad manifest is refused");
+    let text = format!("{err:#}");
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(
+        text.contains("chaosbank.toml:2: unknown broker \"pulsar\""),
+        "{text}"
+    );
+    // Refused before a cluster or a run folder was made.
+    assert!(
+        !cfg.out.exists(),
+        "a run folder was made for a bad manifest"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_process_that_exits_at_start_is_named_with_its_last_lines_and_nothing_is_left() {
+    let _one = SERIAL.lock().await;
+    let dir = tempdir("crash");
+    std::fs::create_dir_all(&dir).unwrap();
+    let manifest = dir.join("chaosbank.toml");
+    std::fs::write(
+        &manifest,
+        r#"name = "crash"
+broker = "kafka"
+
+[[process]]
+name = "api"
+serve = 8080
+runtime = "python"
+command = ["python3", "-c", "import sys; print('cannot find my config'); sys.exit(3)"]
+"#,
+    )
+    .unwrap();
+    let cfg = RunConfig {
+        time_limit: Duration::from_secs(5),
+        ..config(&manifest, 1, &dir.join("runs"))
+    };
+    let err = run::run(&cfg)
+        .await
+        .expect_err("a process that exits at start fails the run");
+    let text = format!("{err:#}");
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(text.contains("process api"), "{text}");
+    assert!(
+        text.contains("cannot find my config"),
+        "the process's own last lines: {text}"
+    );
+    // The run's containers and network are gone.
+    let run_id = text
+        .split("container chaosbank-")
+        .nth(1)
+        .and_then(|rest| rest.get(..8))
+        .expect("the error names the container");
+    chaosbank_tests::assert_gone(
+        &chaosbank_tests::engine().await,
+        run_id,
+        Duration::from_secs(10),
+    )
+    .await;
+}
+
+fn tempdir(name: &str) -> PathBuf {
+    std::env::temp_dir().join(format!("chaosbank-service-{}-{name}", std::process::id()))
+}
