@@ -17,6 +17,7 @@ pub mod api;
 pub mod bench;
 pub mod clients;
 pub mod cluster;
+pub mod conviction;
 pub mod deploy;
 pub mod docker;
 pub mod error;

@@ -231,6 +231,9 @@ pub struct RunReport {
     pub fault_kinds: std::collections::BTreeMap<String, usize>,
     /// Faults that took effect while another fault held ([`RunConfig::overlap`]).
     pub faults_overlapping: usize,
+    /// The first op a violation names, with its time into the run (`None` when the
+    /// verdict names none): the run's time to conviction.
+    pub first_violation: Option<crate::conviction::FirstViolation>,
     /// Faults of the schedule that could not be applied or did not take effect, each
     /// with when and why. Unless [`RunConfig::allow_fault_errors`], any makes the verdict
     /// at best `unknown`: the run did not test what it was asked to.
@@ -284,6 +287,9 @@ impl RunReport {
         );
         if let Some(tps) = f.pgbench_tps {
             s.push_str(&format!("; pgbench {tps:.0} TPS"));
+        }
+        if let Some(first) = &self.first_violation {
+            s.push_str(&format!("\nfirst violation: {first}"));
         }
         s.push_str(&format!(
             "\ndrain: {} in {:.1?}{}; {} dead letters\nhistory: {}",
@@ -770,6 +776,13 @@ async fn drive(
     } else {
         None
     };
+    let first_violation = match crate::conviction::first_violation(&verdict, &history) {
+        Ok(first) => first,
+        Err(e) => {
+            tracing::warn!("time to the first violation: {e:#}");
+            None
+        }
+    };
     let (p50, p99, max, completed) = latencies(&state);
     let figures = Figures {
         transfers_ok: counts.ok,
@@ -793,6 +806,7 @@ async fn drive(
         faults: played.applied,
         fault_kinds: played.kinds.clone(),
         faults_overlapping: played.overlapping,
+        first_violation,
         faults_failed: played.failed.clone(),
         drained,
         drain_wait,

@@ -8,6 +8,7 @@ use std::fmt::Write;
 use std::path::{Path, PathBuf};
 use workloads::system::SystemKind;
 
+use crate::conviction::Convictions;
 use crate::run::{self, RunConfig};
 use crate::store::{self, Outcome};
 
@@ -168,10 +169,32 @@ fn fault_kinds(o: &store::Outcome) -> String {
     s
 }
 
-/// The summary table: one line per run.
+/// Each system's convictions over its seeds, in the order the systems ran.
+pub fn convictions(rows: &[Row]) -> Vec<Convictions> {
+    let mut names: Vec<&str> = Vec::new();
+    for r in rows {
+        if !names.contains(&r.name.as_str()) {
+            names.push(&r.name);
+        }
+    }
+    names
+        .into_iter()
+        .map(|name| {
+            Convictions::of(
+                name,
+                rows.iter()
+                    .filter(|r| r.name == name)
+                    .map(|r| (r.outcome.valid.as_str(), r.outcome.first_violation_s)),
+            )
+        })
+        .collect()
+}
+
+/// The summary table: one line per run (`1ST VIOL` is the time into the run of the
+/// first op a violation names), then each system's convictions.
 pub fn table(rows: &[Row]) -> String {
     let mut s = format!(
-        "{:<11} {:>6}  {:<8} {:>6} {:>5} {:>5} {:>7} {:>10}  {:<28} {}\n",
+        "{:<11} {:>6}  {:<8} {:>6} {:>5} {:>5} {:>7} {:>10} {:>9}  {:<28} {}\n",
         "SYSTEM",
         "SEED",
         "VERDICT",
@@ -180,6 +203,7 @@ pub fn table(rows: &[Row]) -> String {
         "INFO",
         "FAULTS",
         "XFER/S",
+        "1ST VIOL",
         "FAULT KINDS",
         "ANOMALIES / RUN"
     );
@@ -198,7 +222,7 @@ pub fn table(rows: &[Row]) -> String {
         };
         let _ = writeln!(
             s,
-            "{:<11} {:>6}  {:<8} {:>6} {:>5} {:>5} {:>7} {:>10.1}  {:<28} {}{}",
+            "{:<11} {:>6}  {:<8} {:>6} {:>5} {:>5} {:>7} {:>10.1} {:>9}  {:<28} {}{}",
             r.name,
             r.seed,
             r.outcome.valid.to_uppercase(),
@@ -207,6 +231,9 @@ pub fn table(rows: &[Row]) -> String {
             f.transfers_info,
             r.outcome.faults,
             f.throughput,
+            r.outcome
+                .first_violation_s
+                .map_or("-".to_string(), |t| format!("{t:.1} s")),
             fault_kinds(&r.outcome),
             anomalies,
             r.dir
@@ -223,6 +250,9 @@ pub fn table(rows: &[Row]) -> String {
         rows.len(),
         rows.len() - failed
     );
+    for c in convictions(rows) {
+        let _ = writeln!(s, "{c}");
+    }
     s
 }
 
@@ -350,6 +380,8 @@ mod tests {
                     .into_iter()
                     .collect(),
                 faults_overlapping: 1,
+                first_violation: Some("phantom".into()),
+                first_violation_s: Some(12.34),
                 ..Outcome::default()
             },
             dir: Some("runs/dual-write/b-2".into()),
@@ -367,5 +399,14 @@ mod tests {
         // What took effect, by kind, and the overlaps: the clock fault and overlapping
         // faults are visible in the table.
         assert!(t.contains("clock×1 kill×2 (1 overlapping)"), "{t}");
+        // Time to conviction, per run and per system.
+        assert!(t.contains(" 12.3 s "), "{t}");
+        assert!(
+            t.contains(
+                "dual-write: convicted in 1 of 1 seeds (100 %); first violation after 12.3 s"
+            ),
+            "{t}"
+        );
+        assert!(t.contains("outbox: convicted in 0 of 1 seeds (0 %)"), "{t}");
     }
 }

@@ -125,6 +125,13 @@ pub struct Outcome {
     /// Of those, how many took effect while another held (absent from older files: 0).
     #[serde(default)]
     pub faults_overlapping: usize,
+    /// The first violation's anomaly (absent when none, and from older files).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub first_violation: Option<String>,
+    /// Seconds into the run of the first op a violation names: the time to conviction
+    /// (absent when none, and from older files).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub first_violation_s: Option<f64>,
     /// Whether the scheme drained before the drain timeout.
     pub drained: bool,
     /// The run's figures.
@@ -142,6 +149,12 @@ impl Outcome {
             faults: report.faults,
             fault_kinds: report.fault_kinds.clone(),
             faults_overlapping: report.faults_overlapping,
+            first_violation: report.first_violation.as_ref().map(|f| f.anomaly.clone()),
+            first_violation_s: report
+                .first_violation
+                .as_ref()
+                .and_then(|f| f.at)
+                .map(|d| d.as_secs_f64()),
             drained: report.drained,
             figures: report.figures.clone(),
             error: None,

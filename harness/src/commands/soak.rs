@@ -79,9 +79,15 @@ pub fn run(args: SoakArgs) -> ExitCode {
             &seeds,
             |row| {
                 done += 1;
+                let first = match (&row.outcome.first_violation, row.outcome.first_violation_s) {
+                    (Some(anomaly), Some(t)) => {
+                        format!(" (first violation: {anomaly} at {t:.1} s)")
+                    }
+                    _ => String::new(),
+                };
                 println!(
-                    "[{done}/{total}] {} seed {}: {}",
-                    row.system,
+                    "[{done}/{total}] {} seed {}: {}{first}",
+                    row.name,
                     row.seed,
                     row.outcome.valid.to_uppercase()
                 );

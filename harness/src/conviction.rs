@@ -1,0 +1,218 @@
+//! Time to conviction: how far into a run the history first goes wrong. That is the time
+//! of the earliest op named by a finding that breaks a model (`lost`, `phantom`,
+//! `duplicated`, …; not `parked`, `in-flight` or `recovered`). For a lost transfer it
+//! is the transfer's invoke, so the figure says how much load the run needed before the
+//! scheme lost money, not how long the checker took. A soak sums it up per system: the
+//! share of seeds convicted and the median time ([`Convictions`]).
+
+use anyhow::{Context, Result};
+use checkers::{AnomalyKind, HistoryReader, Verdict};
+use std::io::BufReader;
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+
+/// The first op of a run that a violation names.
+#[derive(Clone, Debug, PartialEq)]
+pub struct FirstViolation {
+    /// The op's index in the history.
+    pub op: u64,
+    /// The anomaly that names it (the first by name when several do).
+    pub anomaly: String,
+    /// The op's time since the run started (`None` when its line has no `time`).
+    pub at: Option<Duration>,
+}
+
+impl std::fmt::Display for FirstViolation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.at {
+            Some(at) => write!(
+                f,
+                "{} at {:.1} s into the run (op {})",
+                self.anomaly,
+                at.as_secs_f64(),
+                self.op
+            ),
+            None => write!(f, "{} at op {} (no time on it)", self.anomaly, self.op),
+        }
+    }
+}
+
+/// Whether an anomaly name breaks a model. Names the checkers do not know count as
+/// breaking (a newer checker's anomaly is not to be ignored).
+pub fn is_violation(name: &str) -> bool {
+    AnomalyKind::from_str(name).map_or(true, checkers::bank::invalidates)
+}
+
+/// The lowest op index a kept finding of a violation names, with the anomaly's name.
+/// The first findings of each kind are always kept ([`checkers::verdict::KEEP_FIRST`]),
+/// so this is the history's first violation.
+pub fn first_violation_op(verdict: &Verdict) -> Option<(u64, &str)> {
+    verdict
+        .anomalies
+        .iter()
+        .filter(|(name, _)| is_violation(name))
+        .flat_map(|(name, findings)| {
+            findings
+                .iter()
+                .filter_map(move |f| f.ops.iter().min().map(|&op| (op, name.as_str())))
+        })
+        .min()
+}
+
+/// The run's first violation, its time read back from the history file; `None` when
+/// the verdict names no violation.
+pub fn first_violation(verdict: &Verdict, history: &Path) -> Result<Option<FirstViolation>> {
+    let Some((op, anomaly)) = first_violation_op(verdict) else {
+        return Ok(None);
+    };
+    let file =
+        std::fs::File::open(history).with_context(|| format!("opening {}", history.display()))?;
+    let at = HistoryReader::new(BufReader::new(file))
+        .filter_map(Result::ok)
+        .find(|o| o.index == op)
+        .and_then(|o| o.time)
+        .map(Duration::from_nanos);
+    Ok(Some(FirstViolation {
+        op,
+        anomaly: anomaly.to_string(),
+        at,
+    }))
+}
+
+/// A system's convictions over the seeds of a soak.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Convictions {
+    /// What ran.
+    pub name: String,
+    /// Runs that ended with a verdict (valid, invalid or unknown).
+    pub judged: usize,
+    /// Of those, the invalid ones.
+    pub convicted: usize,
+    /// The convicted runs' times to their first violation, in seconds, sorted.
+    pub times_s: Vec<f64>,
+}
+
+impl Convictions {
+    /// Sums up runs of one system: each its verdict (`valid`, `invalid`, `unknown`,
+    /// `error`) and its time to the first violation.
+    pub fn of<'a>(name: &str, runs: impl IntoIterator<Item = (&'a str, Option<f64>)>) -> Self {
+        let mut c = Convictions {
+            name: name.to_string(),
+            judged: 0,
+            convicted: 0,
+            times_s: Vec::new(),
+        };
+        for (valid, first) in runs {
+            if valid == "error" {
+                continue;
+            }
+            c.judged += 1;
+            if valid == "invalid" {
+                c.convicted += 1;
+                c.times_s.extend(first);
+            }
+        }
+        c.times_s.sort_by(f64::total_cmp);
+        c
+    }
+
+    /// The median time to the first violation, in seconds (the lower middle of an even
+    /// count).
+    pub fn median_s(&self) -> Option<f64> {
+        let n = self.times_s.len();
+        (n > 0).then(|| self.times_s[(n - 1) / 2])
+    }
+}
+
+impl std::fmt::Display for Convictions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let share = if self.judged == 0 {
+            0.0
+        } else {
+            100.0 * self.convicted as f64 / self.judged as f64
+        };
+        write!(
+            f,
+            "{}: convicted in {} of {} seeds ({share:.0} %)",
+            self.name, self.convicted, self.judged
+        )?;
+        if let (Some(median), Some(min), Some(max)) =
+            (self.median_s(), self.times_s.first(), self.times_s.last())
+        {
+            write!(
+                f,
+                "; first violation after {median:.1} s (median; {min:.1}–{max:.1} s)"
+            )?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use checkers::Finding;
+
+    fn verdict(findings: &[(&str, &[u64])]) -> Verdict {
+        let mut v = checkers::check_ops(std::iter::empty(), None).unwrap();
+        for (name, ops) in findings {
+            v.anomalies
+                .entry(name.to_string())
+                .or_default()
+                .push(Finding::new(format!("{name} here"), ops.to_vec()));
+        }
+        v
+    }
+
+    #[test]
+    fn the_earliest_op_of_a_violation_counts_and_parked_ones_do_not() {
+        let v = verdict(&[("parked", &[1]), ("lost", &[9, 4]), ("phantom", &[7])]);
+        assert_eq!(first_violation_op(&v), Some((4, "lost")));
+        let v = verdict(&[("parked", &[1]), ("in-flight", &[2]), ("recovered", &[3])]);
+        assert_eq!(first_violation_op(&v), None);
+        assert!(is_violation("a-new-anomaly"));
+    }
+
+    #[test]
+    fn the_time_is_read_from_the_history() {
+        let dir = std::env::temp_dir().join(format!("chaosbank-conviction-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("history.jsonl");
+        let lines = [
+            r#"{"index":0,"time":1000000000,"process":0,"type":"invoke","f":"transfer","value":{"id":"t0"}}"#,
+            r#"{"index":1,"time":2500000000,"process":0,"type":"ok","f":"transfer","value":{"id":"t0"}}"#,
+        ];
+        std::fs::write(&path, lines.join("\n")).unwrap();
+        let first = first_violation(&verdict(&[("lost", &[1])]), &path)
+            .unwrap()
+            .unwrap();
+        assert_eq!(first.at, Some(Duration::from_millis(2500)));
+        assert_eq!(first.to_string(), "lost at 2.5 s into the run (op 1)");
+        assert_eq!(first_violation(&verdict(&[]), &path).unwrap(), None);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_soak_counts_judged_runs_and_takes_the_median() {
+        let c = Convictions::of(
+            "dual-write",
+            [
+                ("invalid", Some(30.0)),
+                ("valid", None),
+                ("invalid", Some(10.0)),
+                ("error", None),
+                ("invalid", Some(20.0)),
+                ("unknown", None),
+            ],
+        );
+        assert_eq!((c.judged, c.convicted), (5, 3));
+        assert_eq!(c.median_s(), Some(20.0));
+        assert_eq!(
+            c.to_string(),
+            "dual-write: convicted in 3 of 5 seeds (60 %); first violation after 20.0 s (median; 10.0–30.0 s)"
+        );
+        let none = Convictions::of("outbox", [("valid", None)]);
+        assert_eq!(none.to_string(), "outbox: convicted in 0 of 1 seeds (0 %)");
+    }
+}
