@@ -313,6 +313,21 @@ fn header(s: &mut String, title: &str, verdict: &Verdict, scan: &Scan, axis: &Ax
                 escape(&f.sentence)
             )
         });
+    // Time to conviction: the earliest op a violation names, as run.json and soak say.
+    let first = match crate::conviction::first_violation_op(verdict) {
+        Some((op, anomaly)) => {
+            let when = match scan.slice_ops.get(&op) {
+                Some(l) if axis.timed => format!(" at {} into the run", duration(l.time)),
+                _ => String::new(),
+            };
+            format!(
+                "{first}<p class=\"first\" id=\"first-violation\">First violation: {}{} (op {op}).</p>",
+                escape(anomaly),
+                escape(&when)
+            )
+        }
+        None => first,
+    };
     let length = if axis.timed {
         format!(" over {}", duration(axis.end))
     } else {

@@ -111,6 +111,12 @@ fn shows_verdict_sentences_and_faults() {
         "no partition window label"
     );
     assert!(page.contains("card parked"), "parked is not apart");
+    let (op, anomaly) = crate::conviction::first_violation_op(&verdict).unwrap();
+    assert!(
+        page.contains(&format!("First violation: {anomaly} at "))
+            && page.contains(&format!("(op {op})")),
+        "no first violation in the header"
+    );
     assert!(page.contains("transfers with both commit times"));
     assert!(!page.contains("http://") && !page.contains("https://") && !page.contains("<script"));
 }
@@ -122,6 +128,7 @@ fn valid_history_and_missing_commit_times() {
     assert!(page.contains("id=\"verdict\">VALID<"));
     assert!(page.contains("Not recorded: the ledger entries carry no commit time"));
     assert!(page.contains("<h2>Anomalies</h2><p>None.</p>"));
+    assert!(!page.contains("first-violation"));
 }
 
 #[test]
