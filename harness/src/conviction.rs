@@ -1,8 +1,10 @@
-//! Time to conviction: how far into a run the history first goes wrong. That is the time
-//! of the earliest op named by a finding that breaks a model (`lost`, `phantom`,
-//! `duplicated`, …; not `parked`, `in-flight` or `recovered`). For a lost transfer it
-//! is the transfer's invoke, so the figure says how much load the run needed before the
-//! scheme lost money, not how long the checker took. A soak sums it up per system: the
+//! Time to conviction: how far into a run the history first goes wrong. Each finding
+//! that breaks a model (`lost`, `phantom`, `duplicated`, `wrong-total`, …; not `parked`,
+//! `in-flight` or `recovered`) names ops; its anomalous op is the last of them — for a
+//! transfer its completion (the acknowledgement of a lost transfer, the `fail` of a
+//! failed-applied one), for a read off the total the read, not the `init` it is measured
+//! against. The run's first violation is the earliest such op, so the figure says how
+//! much load the run needed before the system went wrong, not how long the checker took. A soak sums it up per system: the
 //! share of seeds convicted and the median time ([`Convictions`]).
 
 use anyhow::{Context, Result};
@@ -44,9 +46,9 @@ pub fn is_violation(name: &str) -> bool {
     AnomalyKind::from_str(name).map_or(true, checkers::bank::invalidates)
 }
 
-/// The lowest op index a kept finding of a violation names, with the anomaly's name.
-/// The first findings of each kind are always kept ([`checkers::verdict::KEEP_FIRST`]),
-/// so this is the history's first violation.
+/// The earliest anomalous op (the last op a finding names) among the kept findings of
+/// violations, with the anomaly's name. The first findings of each kind are always kept
+/// ([`checkers::verdict::KEEP_FIRST`]), so this is the history's first violation.
 pub fn first_violation_op(verdict: &Verdict) -> Option<(u64, &str)> {
     verdict
         .anomalies
@@ -55,7 +57,7 @@ pub fn first_violation_op(verdict: &Verdict) -> Option<(u64, &str)> {
         .flat_map(|(name, findings)| {
             findings
                 .iter()
-                .filter_map(move |f| f.ops.iter().min().map(|&op| (op, name.as_str())))
+                .filter_map(move |f| f.ops.iter().max().map(|&op| (op, name.as_str())))
         })
         .min()
 }
@@ -167,8 +169,15 @@ mod tests {
 
     #[test]
     fn the_earliest_op_of_a_violation_counts_and_parked_ones_do_not() {
-        let v = verdict(&[("parked", &[1]), ("lost", &[9, 4]), ("phantom", &[7])]);
-        assert_eq!(first_violation_op(&v), Some((4, "lost")));
+        // A finding's anomalous op is the last it names (a read, not the init before it).
+        let v = verdict(&[
+            ("parked", &[1]),
+            ("wrong-total", &[0, 9]),
+            ("lost", &[4, 6]),
+        ]);
+        assert_eq!(first_violation_op(&v), Some((6, "lost")));
+        let v = verdict(&[("wrong-total", &[0, 5]), ("lost", &[4, 6])]);
+        assert_eq!(first_violation_op(&v), Some((5, "wrong-total")));
         let v = verdict(&[("parked", &[1]), ("in-flight", &[2]), ("recovered", &[3])]);
         assert_eq!(first_violation_op(&v), None);
         assert!(is_violation("a-new-anomaly"));

@@ -84,3 +84,26 @@ fn every_command_has_help_with_an_example() {
         assert!(help.contains(cmd), "--help does not list {cmd}:\n{help}");
     }
 }
+
+#[test]
+fn check_names_the_first_violation_and_its_time() {
+    let dir = scratch("first-violation");
+    let history = dir.join("history.jsonl");
+    // t1 is acknowledged at 2.5 s yet in no ledger: lost, first violation at its ack.
+    let lines = [
+        r#"{"index":0,"time":0,"process":"setup","type":"ok","f":"init","value":{"A/0":100,"B/0":100}}"#,
+        r#"{"index":1,"time":1000000000,"process":0,"type":"invoke","f":"transfer","value":{"id":"t1","from":"A/0","to":"B/0","amount":5}}"#,
+        r#"{"index":2,"time":2500000000,"process":0,"type":"ok","f":"transfer","value":{"id":"t1","from":"A/0","to":"B/0","amount":5}}"#,
+        r#"{"index":3,"time":9000000000,"process":"final","type":"ok","f":"final-ledger","value":{"bank":"A","balances":{"A/0":100},"entries":[]}}"#,
+        r#"{"index":4,"time":9000000000,"process":"final","type":"ok","f":"final-ledger","value":{"bank":"B","balances":{"B/0":100},"entries":[]}}"#,
+    ];
+    std::fs::write(&history, lines.join("\n") + "\n").unwrap();
+    let o = chaosbank(&["check", history.to_str().unwrap()]);
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(o.status.code(), Some(1), "{out}{}", stderr(&o));
+    assert!(
+        out.contains("first violation: lost at 2.5 s into the run (op 2)"),
+        "{out}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -74,7 +74,16 @@ pub fn run(args: CheckArgs) -> ExitCode {
             .map_err(std::io::Error::from)
             .and_then(|()| writeln!(out))
     } else {
-        write!(out, "{}", render::summary(&verdict, args.show))
+        write!(out, "{}", render::summary(&verdict, args.show)).and_then(|()| {
+            // Time to conviction, for a history on disk (read a second time).
+            if args.history.as_os_str() == "-" {
+                return Ok(());
+            }
+            match harness::conviction::first_violation(&verdict, &args.history) {
+                Ok(Some(first)) => writeln!(out, "first violation: {first}"),
+                _ => Ok(()),
+            }
+        })
     };
     if let Err(e) = written.and_then(|()| out.flush()) {
         eprintln!("chaosbank check: cannot write the verdict: {e}");
