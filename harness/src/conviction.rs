@@ -1,14 +1,15 @@
 //! Time to conviction: how far into a run the history first goes wrong. Each finding
 //! that breaks a model (`lost`, `phantom`, `duplicated`, `wrong-total`, …; not `parked`,
-//! `in-flight` or `recovered`) names ops; its anomalous op is the last of them — for a
-//! transfer its completion (the acknowledgement of a lost transfer, the `fail` of a
-//! failed-applied one), for a read off the total the read, not the `init` it is measured
-//! against. The run's first violation is the earliest such op, so the figure says how
+//! `in-flight` or `recovered`) names ops; its anomalous op is the last of them that a
+//! client performed — for a transfer its completion (the acknowledgement of a lost
+//! transfer, the `fail` of a failed-applied one), for a read off the total the read —
+//! not the `init` it is measured against nor the final ledger lines that show it. The run's first violation is the earliest such op, so the figure says how
 //! much load the run needed before the system went wrong, not how long the checker took. A soak sums it up per system: the
 //! share of seeds convicted and the median time ([`Convictions`]).
 
 use anyhow::{Context, Result};
 use checkers::{AnomalyKind, HistoryReader, Verdict};
+use std::collections::{HashMap, HashSet};
 use std::io::BufReader;
 use std::path::Path;
 use std::str::FromStr;
@@ -46,39 +47,64 @@ pub fn is_violation(name: &str) -> bool {
     AnomalyKind::from_str(name).map_or(true, checkers::bank::invalidates)
 }
 
-/// The earliest anomalous op (the last op a finding names) among the kept findings of
+/// A finding's anomalous op: the last of its ops that a client performed (the
+/// completion of a transfer, the read off the total), else the last it names (a final
+/// ledger line, for a transfer nobody invoked). `client` says whether an op index is
+/// a client's op.
+pub fn anomalous_op(ops: &[u64], client: impl Fn(u64) -> bool) -> Option<u64> {
+    ops.iter()
+        .copied()
+        .filter(|&op| client(op))
+        .max()
+        .or_else(|| ops.iter().copied().max())
+}
+
+/// The earliest anomalous op ([`anomalous_op`]) among the kept findings of
 /// violations, with the anomaly's name. The first findings of each kind are always kept
 /// ([`checkers::verdict::KEEP_FIRST`]), so this is the history's first violation.
-pub fn first_violation_op(verdict: &Verdict) -> Option<(u64, &str)> {
+pub fn first_violation_op(verdict: &Verdict, client: impl Fn(u64) -> bool) -> Option<(u64, &str)> {
     verdict
         .anomalies
         .iter()
         .filter(|(name, _)| is_violation(name))
-        .flat_map(|(name, findings)| {
-            findings
-                .iter()
-                .filter_map(move |f| f.ops.iter().max().map(|&op| (op, name.as_str())))
-        })
+        .flat_map(|(name, findings)| findings.iter().map(move |f| (f, name.as_str())))
+        .filter_map(|(f, name)| anomalous_op(&f.ops, &client).map(|op| (op, name)))
         .min()
 }
 
-/// The run's first violation, its time read back from the history file; `None` when
-/// the verdict names no violation.
+/// The run's first violation, with its time, read from the history file (one pass
+/// that keeps only the ops the findings name); `None` when the verdict names no
+/// violation.
 pub fn first_violation(verdict: &Verdict, history: &Path) -> Result<Option<FirstViolation>> {
-    let Some((op, anomaly)) = first_violation_op(verdict) else {
+    let named: HashSet<u64> = verdict
+        .anomalies
+        .iter()
+        .filter(|(name, _)| is_violation(name))
+        .flat_map(|(_, findings)| findings.iter().flat_map(|f| f.ops.iter().copied()))
+        .collect();
+    if named.is_empty() {
         return Ok(None);
-    };
+    }
     let file =
         std::fs::File::open(history).with_context(|| format!("opening {}", history.display()))?;
-    let at = HistoryReader::new(BufReader::new(file))
-        .filter_map(Result::ok)
-        .find(|o| o.index == op)
-        .and_then(|o| o.time)
-        .map(Duration::from_nanos);
+    // Each named op: its time, and whether a client performed it.
+    let mut seen: HashMap<u64, (Option<u64>, bool)> = HashMap::new();
+    for op in HistoryReader::new(BufReader::new(file)).filter_map(Result::ok) {
+        if named.contains(&op.index) {
+            seen.insert(op.index, (op.time, op.client().is_some()));
+        }
+    }
+    let client = |i: u64| seen.get(&i).is_some_and(|&(_, c)| c);
+    let Some((op, anomaly)) = first_violation_op(verdict, client) else {
+        return Ok(None);
+    };
     Ok(Some(FirstViolation {
         op,
         anomaly: anomaly.to_string(),
-        at,
+        at: seen
+            .get(&op)
+            .and_then(|&(t, _)| t)
+            .map(Duration::from_nanos),
     }))
 }
 
@@ -168,18 +194,26 @@ mod tests {
     }
 
     #[test]
-    fn the_earliest_op_of_a_violation_counts_and_parked_ones_do_not() {
-        // A finding's anomalous op is the last it names (a read, not the init before it).
+    fn the_earliest_anomalous_op_of_a_violation_counts_and_parked_ones_do_not() {
+        // Ops 0 (init) and 9, 10 (final ledger lines) are not clients' ops.
+        let client = |i: u64| !matches!(i, 0 | 9 | 10);
+        assert_eq!(anomalous_op(&[4, 6, 10], client), Some(6));
+        assert_eq!(anomalous_op(&[9, 10], client), Some(10));
+        assert_eq!(anomalous_op(&[], client), None);
+        let v = verdict(&[
+            ("parked", &[1, 10]),
+            ("wrong-total", &[0, 5]),
+            ("lost", &[4, 6, 9]),
+        ]);
+        assert_eq!(first_violation_op(&v, client), Some((5, "wrong-total")));
         let v = verdict(&[
             ("parked", &[1]),
             ("wrong-total", &[0, 9]),
-            ("lost", &[4, 6]),
+            ("phantom", &[10]),
         ]);
-        assert_eq!(first_violation_op(&v), Some((6, "lost")));
-        let v = verdict(&[("wrong-total", &[0, 5]), ("lost", &[4, 6])]);
-        assert_eq!(first_violation_op(&v), Some((5, "wrong-total")));
+        assert_eq!(first_violation_op(&v, client), Some((9, "wrong-total")));
         let v = verdict(&[("parked", &[1]), ("in-flight", &[2]), ("recovered", &[3])]);
-        assert_eq!(first_violation_op(&v), None);
+        assert_eq!(first_violation_op(&v, client), None);
         assert!(is_violation("a-new-anomaly"));
     }
 
@@ -191,9 +225,10 @@ mod tests {
         let lines = [
             r#"{"index":0,"time":1000000000,"process":0,"type":"invoke","f":"transfer","value":{"id":"t0"}}"#,
             r#"{"index":1,"time":2500000000,"process":0,"type":"ok","f":"transfer","value":{"id":"t0"}}"#,
+            r#"{"index":2,"time":9000000000,"process":"final","type":"ok","f":"final-ledger","value":{}}"#,
         ];
         std::fs::write(&path, lines.join("\n")).unwrap();
-        let first = first_violation(&verdict(&[("lost", &[1])]), &path)
+        let first = first_violation(&verdict(&[("lost", &[0, 1, 2])]), &path)
             .unwrap()
             .unwrap();
         assert_eq!(first.at, Some(Duration::from_millis(2500)));

@@ -208,12 +208,21 @@ impl Nemesis {
             }
             Fault::Pause { node } => {
                 let c = self.container(node)?;
-                self.inner
-                    .engine
-                    .api()
-                    .pause_container(&c)
-                    .await
-                    .map_err(Error::docker(format!("pause {c}")))?;
+                // runc gives up freezing a cgroup whose tasks do not stop in time
+                // ("unable to freeze") and thaws it again: nothing was applied, so try
+                // again (seen once in 10 kafka-tx runs, on a busy consumer).
+                let mut tries = 0;
+                loop {
+                    tries += 1;
+                    match self.inner.engine.api().pause_container(&c).await {
+                        Ok(()) => break,
+                        Err(e) if tries < 3 && e.to_string().contains("unable to freeze") => {
+                            tracing::warn!("nemesis: pause {c}: {e}; trying again");
+                            tokio::time::sleep(Duration::from_millis(300)).await;
+                        }
+                        Err(e) => return Err(Error::docker(format!("pause {c}"))(e)),
+                    }
+                }
             }
             Fault::Isolate { node } => {
                 let ns = self.netns(node).await?;

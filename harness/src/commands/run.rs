@@ -67,10 +67,10 @@ pub struct RunFlags {
     #[arg(long, default_value = "120s", value_parser = parse_duration)]
     pub drain_timeout: Duration,
     /// Mean quiet time between faults.
-    #[arg(long, default_value = "8s", value_parser = parse_duration)]
+    #[arg(long, default_value = "2s", value_parser = parse_duration)]
     pub fault_interval: Duration,
     /// Mean time a fault holds.
-    #[arg(long, default_value = "5s", value_parser = parse_duration)]
+    #[arg(long, default_value = "3s", value_parser = parse_duration)]
     pub fault_hold: Duration,
     /// Faults per minute, instead of --fault-interval: the quiet time between faults is
     /// then 60 s / rate less the hold. Bounded: one fault follows another, so at most

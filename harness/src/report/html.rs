@@ -314,7 +314,12 @@ fn header(s: &mut String, title: &str, verdict: &Verdict, scan: &Scan, axis: &Ax
             )
         });
     // Time to conviction: the earliest op a violation names, as run.json and soak say.
-    let first = match crate::conviction::first_violation_op(verdict) {
+    let client = |i: u64| {
+        scan.slice_ops
+            .get(&i)
+            .is_some_and(|l| l.process.parse::<u64>().is_ok())
+    };
+    let first = match crate::conviction::first_violation_op(verdict, client) {
         Some((op, anomaly)) => {
             let when = match scan.slice_ops.get(&op) {
                 Some(l) if axis.timed => format!(" at {} into the run", duration(l.time)),
