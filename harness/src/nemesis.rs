@@ -210,15 +210,17 @@ impl Nemesis {
                 let c = self.container(node)?;
                 // runc gives up freezing a cgroup whose tasks do not stop in time
                 // ("unable to freeze") and thaws it again: nothing was applied, so try
-                // again (seen once in 10 kafka-tx runs, on a busy consumer).
+                // again, backing off (seen on busy JVMs and a busy consumer under load:
+                // twice in one service run, once in 10 kafka-tx runs).
                 let mut tries = 0;
                 loop {
                     tries += 1;
                     match self.inner.engine.api().pause_container(&c).await {
                         Ok(()) => break,
-                        Err(e) if tries < 3 && e.to_string().contains("unable to freeze") => {
+                        Err(e) if tries < 6 && e.to_string().contains("unable to freeze") => {
                             tracing::warn!("nemesis: pause {c}: {e}; trying again");
-                            tokio::time::sleep(Duration::from_millis(300)).await;
+                            tokio::time::sleep(Duration::from_millis((250 << tries).min(2000)))
+                                .await;
                         }
                         Err(e) => return Err(Error::docker(format!("pause {c}"))(e)),
                     }
