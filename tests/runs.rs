@@ -142,6 +142,15 @@ pub fn convicted(r: &RunReport) -> bool {
 /// cross-bank transfers completed. `what` names the run in the messages (`outbox seed 11`).
 pub fn assert_cleared(r: &RunReport, what: &str) {
     assert!(r.faults > 0, "{what}: no fault took effect");
+    if !r.drained || r.verdict.valid != checkers::Validity::Valid {
+        // The scratch store is removed with the test: say here what the nodes said.
+        if let Some(dir) = r.history.parent() {
+            eprintln!(
+                "{what}: warnings and errors the nodes logged last:\n{}",
+                log_tails(dir, 8)
+            );
+        }
+    }
     assert!(r.drained, "{what}: did not drain");
     assert_eq!(
         r.verdict.valid,
@@ -153,4 +162,48 @@ pub fn assert_cleared(r: &RunReport, what: &str) {
         r.figures.cross_bank_completed > 0,
         "{what}: no cross-bank transfer completed"
     );
+}
+
+/// The last `n` warning and error lines of each container log a run saved (`logs/`),
+/// without colour codes, each cut to 240 characters: what a failed CI run leaves to read.
+pub fn log_tails(run_dir: &std::path::Path, n: usize) -> String {
+    let Ok(entries) = std::fs::read_dir(run_dir.join(harness::store::LOGS)) else {
+        return "  (no logs saved)".to_string();
+    };
+    let mut files: Vec<PathBuf> = entries.filter_map(|e| e.ok().map(|e| e.path())).collect();
+    files.sort();
+    let mut out = String::new();
+    for file in files {
+        let text = std::fs::read_to_string(&file).unwrap_or_default();
+        let lines: Vec<String> = text
+            .lines()
+            .map(strip_ansi)
+            .filter(|l| l.contains("WARN") || l.contains("ERROR"))
+            .collect();
+        let name = file.file_stem().unwrap_or_default().to_string_lossy();
+        out.push_str(&format!("  {name}: {} warnings/errors\n", lines.len()));
+        for l in &lines[lines.len().saturating_sub(n)..] {
+            let cut: String = l.chars().take(240).collect();
+            out.push_str(&format!("    {cut}\n"));
+        }
+    }
+    out
+}
+
+/// `line` without terminal colour codes (`ESC [ … m`).
+fn strip_ansi(line: &str) -> String {
+    let mut out = String::with_capacity(line.len());
+    let mut chars = line.chars();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            for c in chars.by_ref() {
+                if c == 'm' {
+                    break;
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }

@@ -30,7 +30,7 @@ case "$mode" in
     # TX_TIMEOUT_MS. The interval must be >= 3 x TX_OP_BATCH_INTERVAL_MS.
     : "${TX_TIMEOUT_MS:=3000}"
     : "${TX_CHECK_INTERVAL_MS:=5000}"
-    : "${TX_CHECK_MAX:=15}"
+    : "${TX_CHECK_MAX:=40}"
     : "${TX_OP_BATCH_INTERVAL_MS:=1000}"
     : "${FLUSH_DISK_TYPE:=ASYNC_FLUSH}"
     if [ $((TX_CHECK_INTERVAL_MS)) -lt $((3 * TX_OP_BATCH_INTERVAL_MS)) ] ||

@@ -44,7 +44,7 @@ PROPS
     # TX_CHECK_MAX times, once they are older than TX_TIMEOUT_MS (see CONTRACT.md).
     : "${TX_TIMEOUT_MS:=3000}"
     : "${TX_CHECK_INTERVAL_MS:=5000}"
-    : "${TX_CHECK_MAX:=15}"
+    : "${TX_CHECK_MAX:=40}"
     : "${TX_OP_BATCH_INTERVAL_MS:=1000}"
     : "${FLUSH_DISK_TYPE:=ASYNC_FLUSH}"
     if [ $((TX_CHECK_INTERVAL_MS * TX_CHECK_MAX)) -lt 40000 ]; then

@@ -168,14 +168,27 @@ pub async fn run_consumer(cfg: ConsumerConfig, mut stop: watch::Receiver<bool>) 
         }
         let first = match consumer.poll(Duration::from_millis(100)).await {
             Ok(Some(r)) => r,
-            Ok(None) => {
-                commit(&consumer, pending.take(), &who);
-                last_commit = Instant::now();
-                if cfg.isolation == Isolation::ReadCommitted {
-                    // A transaction's commit marker takes an offset no record has: commit
-                    // the position past it, or the group would lag by one for good.
-                    commit_position(&consumer, &cfg.topic, &mut next_offset, &who);
+            polled => {
+                match polled {
+                    Err(e) => {
+                        tracing::debug!("{who}: {e:#}");
+                        if sleep_or_stop(Duration::from_millis(200), &mut stop).await {
+                            break;
+                        }
+                    }
+                    _ => {
+                        commit(&consumer, pending.take(), &who);
+                        last_commit = Instant::now();
+                        if cfg.isolation == Isolation::ReadCommitted {
+                            // A transaction's commit marker takes an offset no record
+                            // has: commit the position past it, or the group would lag
+                            // by one for good.
+                            commit_position(&consumer, &cfg.topic, &mut next_offset, &who);
+                        }
+                    }
                 }
+                // Idle or failing alike: a consumer that reads nothing while its
+                // partition holds records past the group's offset is made anew.
                 if last_record.elapsed() >= STALL_AFTER {
                     last_record = Instant::now();
                     if let Some(why) = stalled(&consumer, &cfg.topic, next_offset) {
@@ -189,13 +202,6 @@ pub async fn run_consumer(cfg: ConsumerConfig, mut stop: watch::Receiver<bool>) 
                             cfg.isolation,
                         )?;
                     }
-                }
-                continue;
-            }
-            Err(e) => {
-                tracing::debug!("{who}: {e:#}");
-                if sleep_or_stop(Duration::from_millis(200), &mut stop).await {
-                    break;
                 }
                 continue;
             }
@@ -222,7 +228,13 @@ pub async fn run_consumer(cfg: ConsumerConfig, mut stop: watch::Receiver<bool>) 
                 Err(e) => tracing::error!("{who}: skipping offset {}: {e:#}", record.offset),
             }
         }
-        let together = transfers.len() > 1 && bank.credit_all(&transfers, cfg.dedup).await.is_ok();
+        // Bounded like a single credit: a query on a connection the network cut
+        // silently would otherwise hold the consumer until TCP gives up.
+        let together = transfers.len() > 1
+            && matches!(
+                tokio::time::timeout(CREDIT_TIMEOUT, bank.credit_all(&transfers, cfg.dedup)).await,
+                Ok(Ok(_))
+            );
         if !together {
             for t in &transfers {
                 let (dedup, max) = (cfg.dedup, cfg.max_attempts);
@@ -247,13 +259,16 @@ pub async fn run_consumer(cfg: ConsumerConfig, mut stop: watch::Receiver<bool>) 
 /// consumer processed). `None` when it is idle for good reason, or the broker is away.
 fn stalled(consumer: &Consumer, topic: &str, processed: Option<i64>) -> Option<String> {
     let timeout = Duration::from_secs(2);
-    let high = consumer.high_watermark(topic, 0, timeout).ok()?;
-    let committed = consumer.committed(timeout).ok().and_then(|offsets| {
-        offsets
-            .into_iter()
-            .find(|(t, p, _)| t == topic && *p == 0)
-            .and_then(|(_, _, o)| o)
-    });
+    // Both calls block (within `timeout`): keep them off the runtime's other tasks.
+    let high = tokio::task::block_in_place(|| consumer.high_watermark(topic, 0, timeout)).ok()?;
+    let committed = tokio::task::block_in_place(|| consumer.committed(timeout))
+        .ok()
+        .and_then(|offsets| {
+            offsets
+                .into_iter()
+                .find(|(t, p, _)| t == topic && *p == 0)
+                .and_then(|(_, _, o)| o)
+        });
     let done = committed.or(processed).unwrap_or(0);
     (high > done).then(|| format!("{topic}/0 ends at {high} and the group is at {done}"))
 }
@@ -373,8 +388,7 @@ pub fn is_transient(err: &anyhow::Error) -> bool {
 /// means a redelivery later.
 fn commit(consumer: &Consumer, record: Option<crate::clients::kafka::Record>, who: &str) {
     let Some(record) = record else { return };
-    // The commit is synchronous: keep it off the runtime's other tasks.
-    if let Err(e) = tokio::task::block_in_place(|| consumer.commit(&record)) {
+    if let Err(e) = consumer.commit(&record) {
         tracing::debug!("{who}: {e:#}");
     }
 }
@@ -391,7 +405,7 @@ fn commit_position(consumer: &Consumer, topic: &str, processed: &mut Option<i64>
     if processed.is_some_and(|done| position <= done) {
         return;
     }
-    match tokio::task::block_in_place(|| consumer.commit_offset(topic, 0, position)) {
+    match consumer.commit_offset(topic, 0, position) {
         Ok(()) => *processed = Some(position),
         Err(e) => tracing::debug!("{who}: {e:#}"),
     }

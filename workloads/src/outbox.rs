@@ -51,10 +51,11 @@ impl System for Outbox {
                         batch: 100,
                         idle: Duration::from_millis(20),
                     };
-                    self.common.spawn(
-                        format!("relay of bank {}", id.name()),
-                        components::run_relay(cfg, self.common.stop_signal()),
-                    );
+                    let stop = self.common.stop_signal();
+                    self.common
+                        .spawn(format!("relay of bank {}", id.name()), move || {
+                            components::run_relay(cfg.clone(), stop.clone())
+                        });
                 }
             }
             Role::Consumer => {

@@ -407,12 +407,37 @@ impl Common {
         Ok(())
     }
 
-    /// Runs a background component until [`Common::stop`]; a component that returns
-    /// an error is logged (the run's backlog then never drains, which the run reports).
-    pub fn spawn(&self, what: String, fut: impl Future<Output = Result<()>> + Send + 'static) {
+    /// Runs a background component until [`Common::stop`], made by `make`. A component
+    /// that returns an error is logged and made anew (after a backoff of 1 s, doubling
+    /// to 10 s): a relay or consumer that gives up for good would leave the run's
+    /// backlog undrained by a fault the scheme must survive.
+    pub fn spawn<F, Fut>(&self, what: String, make: F)
+    where
+        F: Fn() -> Fut + Send + 'static,
+        Fut: Future<Output = Result<()>> + Send + 'static,
+    {
+        let mut stop = self.stop_signal();
         let handle = tokio::spawn(async move {
-            if let Err(e) = fut.await {
-                tracing::error!("{what} stopped: {e:#}");
+            let mut wait = Duration::from_secs(1);
+            loop {
+                match make().await {
+                    Ok(()) => return,
+                    Err(e) if *stop.borrow() => {
+                        return tracing::debug!("{what} stopped: {e:#}");
+                    }
+                    Err(e) => {
+                        tracing::error!("{what} stopped: {e:#}; starting it again in {wait:?}")
+                    }
+                }
+                tokio::select! {
+                    _ = tokio::time::sleep(wait) => {}
+                    // The run is over once its stop signal is gone.
+                    r = stop.changed() => if r.is_err() { return; },
+                }
+                if *stop.borrow() {
+                    return;
+                }
+                wait = (wait * 2).min(Duration::from_secs(10));
             }
         });
         self.tasks
@@ -440,10 +465,10 @@ impl Common {
                 max_attempts: self.options.max_attempts,
                 isolation,
             };
-            self.spawn(
-                format!("consumer of bank {}", id.name()),
-                components::run_consumer(cfg, self.stop_signal()),
-            );
+            let stop = self.stop_signal();
+            self.spawn(format!("consumer of bank {}", id.name()), move || {
+                components::run_consumer(cfg.clone(), stop.clone())
+            });
         }
     }
 

@@ -304,17 +304,22 @@ impl Consumer {
         Ok(out)
     }
 
-    /// Commits (synchronously) that everything up to and including `record` is processed.
+    /// Commits that everything up to and including `record` is processed. The commit is
+    /// asynchronous: a synchronous one can wait for a group coordinator for good (seen
+    /// after a partition of the broker: librdkafka re-queries the coordinator without
+    /// end), which would stop the consumer. A commit that fails only means a
+    /// redelivery; the consumer's stall check notices a group that falls behind.
     pub fn commit(&self, record: &Record) -> Result<()> {
         self.commit_offset(&record.topic, record.partition, record.offset + 1)
     }
 
-    /// Commits `next_offset` (the offset of the next record to read) for one partition.
+    /// Commits `next_offset` (the offset of the next record to read) for one partition,
+    /// asynchronously (see [`Consumer::commit`]).
     pub fn commit_offset(&self, topic: &str, partition: i32, next_offset: i64) -> Result<()> {
         let mut tpl = TopicPartitionList::new();
         tpl.add_partition_offset(topic, partition, Offset::Offset(next_offset))
             .context("building the commit list")?;
-        let result = self.inner.commit(&tpl, CommitMode::Sync);
+        let result = self.inner.commit(&tpl, CommitMode::Async);
         drop(tpl);
         result.with_context(|| format!("committing {topic}/{partition}@{next_offset}"))
     }

@@ -8,7 +8,7 @@
 //! * transaction listeners are synchronous ([`TxHandler`]): the broker's check-back runs
 //!   `check` on a client thread, so it must not block on the caller's async runtime;
 //! * after a broker restart a producer is invisible to check-backs until its next
-//!   heartbeat (every 10 s here); the image's check interval × max checks (75 s) covers that.
+//!   heartbeat (every 10 s here); the image's check interval × max checks (200 s) covers that.
 //! * the broker auto-creates topics on first send (autoCreateTopicEnable), so a consumer
 //!   started before any send may see "route not found" warnings until the first send.
 
