@@ -84,8 +84,14 @@ const MAX_NOTES: usize = 24;
 /// Most transfer ids a note names.
 const NAMED_IDS: usize = 10;
 
-const NONE: u64 = u64::MAX;
+/// An op index not set (no invoke, no completion yet). Op indexes are kept in 32 bits:
+/// a transfer's record is what memory grows with (one per transfer, 34 bytes), so a
+/// 100 M-op history fits in well under 1 GB. Indexes past `NONE - 1` are named as that
+/// in explanations (a note says so); verdicts do not depend on them.
+const NONE: u32 = u32::MAX;
 const NO_ID: u32 = u32::MAX;
+/// A [`Transfer`]'s amount when the real one does not fit 32 bits.
+const BIG: i32 = i32::MIN;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Outcome {
@@ -95,26 +101,28 @@ enum Outcome {
     Info,
 }
 
-#[derive(Debug, Clone)]
+/// What the checker keeps of one transfer, for every transfer of the history: 34 bytes,
+/// packed. What is rare is kept apart: amounts past 32 bits ([`BankChecker::big`]),
+/// tallies of entries with wrong amounts ([`BankChecker::odd`]), and transfers that
+/// cannot be judged ([`BankChecker::unjudgeable_slots`]).
+#[derive(Debug, Clone, Copy)]
+#[repr(Rust, packed(2))]
 struct Transfer {
     from: u32,
     to: u32,
-    amount: i64,
+    /// The amount, or [`BIG`] when it does not fit (then in [`BankChecker::big`]).
+    amount: i32,
     /// Op index of the invoke, `NONE` when only ledgers or dead letters name it.
-    invoke: u64,
+    invoke: u32,
     /// Op index of the completion, `NONE` while open.
-    done: u64,
+    done: u32,
     outcome: Outcome,
-    /// Its ledger entries, counted as they stream by.
-    tally: Tally,
+    /// Its debits and credits (exact or not), counted as they stream by.
+    counts: Counts,
     /// Ledger line of its first exact debit and credit (`NO_LINE` if none); every other
     /// entry is kept in `BankChecker::extra`.
     first_debit: u32,
     first_credit: u32,
-    /// Cannot be judged: its invoke's value could not be read, or its id was used by
-    /// another invoke too. Its ledger entries are neither `unexpected` nor held
-    /// against it.
-    unjudgeable: bool,
 }
 
 /// Why a transfer cannot be judged, for the note that names it.
@@ -246,6 +254,17 @@ pub struct BankChecker {
     init: Option<Init>,
     read_no: u64,
     transfers: Vec<Transfer>,
+    /// The rare tallies, by transfer slot (see [`Odd`]).
+    odd: FxHashMap<u32, Odd>,
+    /// Amounts that do not fit a [`Transfer`]'s 32 bits, by transfer slot.
+    big: FxHashMap<u32, i64>,
+    /// Transfers that cannot be judged: an invoke's value could not be read, or an id
+    /// was used by another invoke too. Their ledger entries are neither `unexpected`
+    /// nor held against them.
+    unjudgeable_slots: FxHashMap<u32, ()>,
+    /// An op index past what a [`Transfer`] holds was seen (explanations name it as
+    /// `NONE - 1`; a note says so).
+    index_clipped: bool,
     ids: FxHashMap<TransferId, u32>,
     dense: DenseIds,
     open: FxHashMap<Process, u32>,
@@ -459,7 +478,7 @@ impl BankChecker {
 
     fn transfer_slot(&mut self, id: TransferId) -> u32 {
         let next = u32::try_from(self.transfers.len()).unwrap_or(NO_ID - 1);
-        let slot = match self.dense.position(&id) {
+        let slot = match self.dense.position(&id, self.transfers.len()) {
             Some(n) => {
                 if n >= self.dense.slots.len() {
                     self.dense.slots.resize(n + 1, NO_ID);
@@ -480,10 +499,9 @@ impl BankChecker {
                 invoke: NONE,
                 done: NONE,
                 outcome: Outcome::Open,
-                tally: Tally::default(),
+                counts: Counts::default(),
                 first_debit: NO_LINE,
                 first_credit: NO_LINE,
-                unjudgeable: false,
             });
         }
         slot
@@ -515,11 +533,20 @@ impl BankChecker {
         }
     }
 
+    /// `index` as a [`Transfer`] keeps it: clipped to `NONE - 1` past 32 bits.
+    fn op_index(&mut self, index: u64) -> u32 {
+        u32::try_from(index)
+            .ok()
+            .filter(|&i| i != NONE)
+            .unwrap_or_else(|| {
+                self.index_clipped = true;
+                NONE - 1
+            })
+    }
+
     /// Marks a transfer as one that cannot be judged, remembering why for the note.
     fn cannot_judge(&mut self, slot: u32, why: Unjudgeable) {
-        let t = &mut self.transfers[slot as usize];
-        if !t.unjudgeable {
-            t.unjudgeable = true;
+        if self.unjudgeable_slots.insert(slot, ()).is_none() {
             self.unjudgeable += 1;
             if self.unjudgeable_named.len() < NAMED_IDS {
                 self.unjudgeable_named.push((slot, why));
@@ -679,8 +706,9 @@ impl BankChecker {
         if slot == NO_ID {
             return;
         }
+        let done = self.op_index(op.index);
         let t = &mut self.transfers[slot as usize];
-        t.done = op.index;
+        t.done = done;
         t.outcome = match op.op_type {
             OpType::Ok => Outcome::Ok,
             OpType::Fail => Outcome::Fail,
@@ -719,7 +747,7 @@ impl BankChecker {
                 slot,
                 Unjudgeable::Reused {
                     op: op.index,
-                    first,
+                    first: u64::from(first),
                 },
             );
             return NO_ID;
@@ -728,14 +756,19 @@ impl BankChecker {
             Ok(v) => {
                 let from = self.account(&v.from.0);
                 let to = self.account(&v.to.0);
+                let invoke = self.op_index(op.index);
+                let amount = i32::try_from(v.amount).ok().filter(|&a| a != BIG);
+                if amount.is_none() {
+                    self.big.insert(slot, v.amount);
+                }
                 let t = &mut self.transfers[slot as usize];
                 t.from = from;
                 t.to = to;
-                t.amount = v.amount;
-                t.invoke = op.index;
+                t.amount = amount.unwrap_or(BIG);
+                t.invoke = invoke;
             }
             Err(error) => {
-                self.transfers[slot as usize].invoke = op.index;
+                self.transfers[slot as usize].invoke = self.op_index(op.index);
                 self.cannot_judge(
                     slot,
                     Unjudgeable::Undecodable {
@@ -948,17 +981,32 @@ impl Checker for BankChecker {
     }
 }
 
-/// Per-transfer tallies of ledger entries.
+/// A transfer's debits and credits, exact or with a wrong amount (saturating).
+#[derive(Debug, Default, Clone, Copy)]
+struct Counts {
+    debits: u16,
+    credits: u16,
+}
+
+/// The rare tallies of a transfer, kept only for transfers that have them: entries
+/// with a wrong amount, and entries that match neither side.
+#[derive(Debug, Default, Clone, Copy)]
+struct Odd {
+    mismatched: u16,
+    neither: u16,
+}
+
+/// All the tallies of a transfer's ledger entries, as judged.
 #[derive(Debug, Default, Clone, Copy)]
 struct Tally {
     debits: u16,
     credits: u16,
     mismatched: u16,
-    total: u16,
+    total: u32,
 }
 
 impl Tally {
-    fn total(self) -> u16 {
+    fn total(self) -> u32 {
         self.total
     }
 }
@@ -967,8 +1015,29 @@ fn bump(x: &mut u16) {
     *x = x.saturating_add(1);
 }
 
-fn side(t: &Transfer, account: u32, x: i64) -> Side {
-    let amount = i128::from(t.amount);
+/// The tallies of transfer `t`, whose rare ones are `odd`.
+fn tally(t: &Transfer, odd: Option<&Odd>) -> Tally {
+    let c = t.counts;
+    let odd = odd.copied().unwrap_or_default();
+    Tally {
+        debits: c.debits,
+        credits: c.credits,
+        mismatched: odd.mismatched,
+        total: u32::from(c.debits) + u32::from(c.credits) + u32::from(odd.neither),
+    }
+}
+
+/// The amount of transfer `t` in `slot`, whose amounts past 32 bits are in `big`.
+fn amount_of(t: &Transfer, slot: u32, big: &FxHashMap<u32, i64>) -> i64 {
+    match t.amount {
+        BIG => big.get(&slot).copied().unwrap_or(i64::from(BIG)),
+        a => i64::from(a),
+    }
+}
+
+/// Which side of transfer `t` (of `amount`) an entry of `x` on `account` is.
+fn side(t: &Transfer, amount: i64, account: u32, x: i64) -> Side {
+    let amount = i128::from(amount);
     let x = i128::from(x);
     if account == t.from && x == -amount {
         Side::Debit
@@ -995,34 +1064,36 @@ impl BankChecker {
             return;
         }
         rec.pending = false;
-        bump(&mut t.tally.total);
-        match side(t, rec.account, rec.amount) {
+        let amount = amount_of(t, rec.transfer, &self.big);
+        match side(t, amount, rec.account, rec.amount) {
             Side::Debit => {
-                bump(&mut t.tally.debits);
+                bump(&mut t.counts.debits);
                 if t.first_debit == NO_LINE {
                     t.first_debit = rec.line;
                     return;
                 }
             }
             Side::Credit => {
-                bump(&mut t.tally.credits);
+                bump(&mut t.counts.credits);
                 if t.first_credit == NO_LINE {
                     t.first_credit = rec.line;
                     return;
                 }
             }
             Side::BadDebit => {
-                bump(&mut t.tally.debits);
-                bump(&mut t.tally.mismatched);
+                bump(&mut t.counts.debits);
+                bump(&mut self.odd.entry(rec.transfer).or_default().mismatched);
                 rec.bad = true;
             }
             Side::BadCredit => {
-                bump(&mut t.tally.credits);
-                bump(&mut t.tally.mismatched);
+                bump(&mut t.counts.credits);
+                bump(&mut self.odd.entry(rec.transfer).or_default().mismatched);
                 rec.bad = true;
             }
             Side::Bad => {
-                bump(&mut t.tally.mismatched);
+                let odd = self.odd.entry(rec.transfer).or_default();
+                bump(&mut odd.mismatched);
+                bump(&mut odd.neither);
                 rec.bad = true;
             }
         }
@@ -1036,9 +1107,9 @@ impl BankChecker {
         self.extra.retain(|e| !e.pending);
         for rec in pending {
             if self.transfers[rec.transfer as usize].invoke == NONE {
-                let t = &mut self.transfers[rec.transfer as usize];
-                bump(&mut t.tally.total);
-                bump(&mut t.tally.mismatched);
+                let odd = self.odd.entry(rec.transfer).or_default();
+                bump(&mut odd.mismatched);
+                bump(&mut odd.neither);
                 self.extra.push(EntryRec { bad: true, ..rec });
             } else {
                 self.take_entry(rec);
@@ -1077,15 +1148,15 @@ impl BankChecker {
         let mut unjudged = 0u64;
         let mut unjudged_incomplete = 0u64;
         for (i, t) in self.transfers.iter().enumerate() {
-            let k = t.tally;
             let slot = i as u32;
+            let k = tally(t, self.odd.get(&slot));
             if t.invoke == NONE {
                 if k.total() > 0 {
                     flag(K::Unexpected, slot, u128::from(k.total()));
                 }
                 continue;
             }
-            if t.unjudgeable {
+            if self.unjudgeable_slots.contains_key(&slot) {
                 continue;
             }
             if !self.any_ledger {
@@ -1104,15 +1175,16 @@ impl BankChecker {
                 continue;
             }
             let (d, c) = (k.debits, k.credits);
-            let amount = u128::from(t.amount.unsigned_abs());
+            let t_amount = amount_of(t, slot, &self.big);
+            let amount = u128::from(t_amount.unsigned_abs());
             let lost = (d >= 1 && c == 0) || (t.outcome == Outcome::Ok && d == 0 && c == 0);
             if lost {
                 if self.dead.contains_key(&slot) {
                     flag(K::Parked, slot, amount);
-                    parked_held += i128::from(t.amount) * i128::from(d);
+                    parked_held += i128::from(t_amount) * i128::from(d);
                 } else if undrained {
                     flag(K::InFlight, slot, amount);
-                    in_flight_held += i128::from(t.amount) * i128::from(d);
+                    in_flight_held += i128::from(t_amount) * i128::from(d);
                     in_flight += 1;
                 } else {
                     flag(K::Lost, slot, amount);
@@ -1157,6 +1229,13 @@ impl BankChecker {
             ));
         }
         self.stats.not_judged = no_ledger + unjudged + unjudged_incomplete + self.unjudgeable;
+        if self.index_clipped {
+            self.notes.push(format!(
+                "the history has op indexes past {}: explanations name those ops as {}",
+                NONE - 1,
+                NONE - 1
+            ));
+        }
         if in_flight > 0 {
             let op = self.drain.as_ref().map_or(0, |d| d.op);
             self.notes.push(format!(
@@ -1253,13 +1332,25 @@ impl BankChecker {
             let list = entries.entry(slot as u32).or_default();
             if t.first_debit != NO_LINE {
                 list.push((
-                    whole(self, slot as u32, t.first_debit, t.from, -t.amount),
+                    whole(
+                        self,
+                        slot as u32,
+                        t.first_debit,
+                        t.from,
+                        -amount_of(t, slot as u32, &self.big),
+                    ),
                     false,
                 ));
             }
             if t.first_credit != NO_LINE {
                 list.push((
-                    whole(self, slot as u32, t.first_credit, t.to, t.amount),
+                    whole(
+                        self,
+                        slot as u32,
+                        t.first_credit,
+                        t.to,
+                        amount_of(t, slot as u32, &self.big),
+                    ),
                     false,
                 ));
             }
@@ -1297,15 +1388,15 @@ impl BankChecker {
         t: &Transfer,
         es: &[(LedgerEntry, bool)],
     ) -> Finding {
-        let k = t.tally;
+        let k = tally(t, self.odd.get(&slot));
         let from = &*self.accounts[t.from as usize].name;
         let to = &*self.accounts[t.to as usize].name;
-        let amt = t.amount;
+        let amt = amount_of(t, slot, &self.big);
         let outcome = match t.outcome {
-            Outcome::Ok => format!("was acknowledged at op {}", t.done),
-            Outcome::Fail => format!("was told it failed at op {}", t.done),
-            Outcome::Info => format!("had an unknown outcome (info at op {})", t.done),
-            Outcome::Open => format!("was invoked at op {} and never completed", t.invoke),
+            Outcome::Ok => format!("was acknowledged at op {}", { t.done }),
+            Outcome::Fail => format!("was told it failed at op {}", { t.done }),
+            Outcome::Info => format!("had an unknown outcome (info at op {})", { t.done }),
+            Outcome::Open => format!("was invoked at op {} and never completed", { t.invoke }),
         };
         let ops_of = |pred: &dyn Fn(&LedgerEntry, bool) -> bool| -> Vec<u64> {
             let mut v: Vec<u64> = es
@@ -1321,7 +1412,7 @@ impl BankChecker {
         let mut ops: Vec<u64> = Vec::new();
         for o in [t.invoke, t.done] {
             if o != NONE {
-                ops.push(o);
+                ops.push(u64::from(o));
             }
         }
         let mut shown: Vec<LedgerEntry> = es.iter().map(|(e, _)| e.clone()).collect();
@@ -1602,9 +1693,11 @@ impl BankChecker {
 /// Transfer ids of one shape — a fixed prefix and a decimal number (`t0`, `t1`, …), or
 /// non-negative integers — mapped through a vector instead of the hash map: ids come
 /// roughly in order, so lookups stay in cache. The shape is fixed by the first id;
-/// others go to the map, and so do numbers far beyond those seen (the vector at most
-/// doubles), so a short history cannot make it allocate much. An id that went to the
-/// map keeps its slot when the vector later reaches it.
+/// others go to the map, and so do numbers past twice the transfers seen so far, so the
+/// vector holds at most two slots (8 bytes) per transfer and a short history cannot make
+/// it allocate much. An id that went to the map keeps its slot when the vector later
+/// reaches it. (Ids that outgrew a fixed limit used to go to the map: at 100 M ops, 8 M
+/// ids there took 600 MB.)
 #[derive(Debug, Default)]
 struct DenseIds {
     shape: Option<Shape>,
@@ -1618,10 +1711,13 @@ enum Shape {
 }
 
 impl DenseIds {
-    /// Ids up to this number use the vector (it holds at most 64 MiB).
-    const LIMIT: u64 = 1 << 24;
+    /// Ids up to this number use the vector (4 GiB at most, reached only past 500 M
+    /// transfers).
+    const LIMIT: u64 = 1 << 30;
 
-    fn position(&mut self, id: &TransferId) -> Option<usize> {
+    /// The vector position of `id`, when it has the shape and is below twice `known`
+    /// (the transfers seen so far; at least 65 536).
+    fn position(&mut self, id: &TransferId, known: usize) -> Option<usize> {
         let (shape, n) = match id {
             TransferId::Int(n) => (None, u64::try_from(*n).ok()?),
             TransferId::Short(..) => {
@@ -1635,7 +1731,7 @@ impl DenseIds {
             }
             _ => return None,
         };
-        let reach = (self.slots.len() as u64 * 2).clamp(1 << 16, Self::LIMIT);
+        let reach = (known as u64).saturating_mul(2).clamp(1 << 16, Self::LIMIT);
         if n >= reach {
             return None;
         }
@@ -1666,4 +1762,14 @@ fn i128_value(x: i128) -> serde_json::Value {
         |_| serde_json::Value::from(x.to_string()),
         serde_json::Value::from,
     )
+}
+
+#[cfg(test)]
+mod record {
+    /// Memory grows with one record per transfer: 34 bytes keeps a 100 M-op history
+    /// (about 25 M transfers) under 1 GB.
+    #[test]
+    fn a_transfer_record_is_34_bytes() {
+        assert_eq!(std::mem::size_of::<super::Transfer>(), 34);
+    }
 }

@@ -439,3 +439,81 @@ fn anomaly_kinds_keep_their_names_and_order() {
     assert_eq!(checkers::queue::KINDS.len(), 4);
     assert!(AnomalyKind::from_str("nope").is_err());
 }
+
+// Op indexes past 32 bits: the checker keeps a transfer's op indexes in 32 bits. Only a
+// history of over 4 294 967 295 ops has them, so the ops are fed to the checker directly.
+
+#[test]
+fn op_indexes_past_32_bits_still_judge_and_say_so() {
+    use checkers::bank::BankChecker;
+    use checkers::history::Op;
+    use checkers::Checker;
+    let mut h = start();
+    h.push(transfer(0, "invoke", "t1", "A/0", "B/0", 5));
+    h.push(transfer(0, "ok", "t1", "A/0", "B/0", 5));
+    h.extend(ledgers(&[("t1", "A/0", -5)]));
+    let judge = |first: u64| {
+        let mut c = BankChecker::new();
+        for (i, line) in h.iter().enumerate() {
+            let mut op: Op = serde_json::from_value(line.clone()).expect("an op");
+            op.index = first + i as u64;
+            c.observe(&op);
+        }
+        c.finish()
+    };
+    let r = judge(5_000_000_000);
+    // The verdict does not depend on the indexes: the credit is missing, so it is lost.
+    assert_eq!(r.valid, Validity::Invalid);
+    assert!(r.anomalies.contains_key("lost"), "{:?}", r.anomalies.keys());
+    let said = r.notes.join("\n");
+    assert!(said.contains("op indexes past 4294967294"), "{said}");
+    // Below 32 bits nothing is said.
+    assert!(!judge(0).notes.join("\n").contains("op indexes past"));
+}
+
+// Amounts past 32 bits are kept apart from the transfer record, and judged alike.
+
+#[test]
+fn amounts_past_32_bits_are_judged_exactly() {
+    let big = 5_000_000_000i64;
+    let mut h = vec![init(json!({"A/0": 3 * big, "B/0": 0}))];
+    for (id, amount) in [("t1", big), ("t2", i64::from(i32::MIN)), ("t3", 7)] {
+        h.push(transfer(0, "invoke", id, "A/0", "B/0", amount));
+        h.push(transfer(0, "ok", id, "A/0", "B/0", amount));
+    }
+    let debits = [
+        ("t1", "A/0", -big),
+        ("t2", "A/0", 2_147_483_648),
+        ("t3", "A/0", -7),
+    ];
+    let mut valid = h.clone();
+    valid.extend(ledgers(&[
+        debits[0],
+        // t2 moves i32::MIN: a debit of −(−2³¹) = +2³¹ and a credit of −2³¹.
+        debits[1],
+        debits[2],
+        ("t1", "B/0", big),
+        ("t2", "B/0", i64::from(i32::MIN)),
+        ("t3", "B/0", 7),
+    ]));
+    let v = check(&valid);
+    assert_eq!(v.valid, Validity::Valid, "{:?}", v.anomalies);
+    // t1's credit is one off: a mismatch on t1 alone, not a loss.
+    let mut off = h.clone();
+    off.extend(ledgers(&[
+        debits[0],
+        debits[1],
+        debits[2],
+        ("t1", "B/0", big - 1),
+        ("t2", "B/0", i64::from(i32::MIN)),
+        ("t3", "B/0", 7),
+    ]));
+    let v = check(&off);
+    assert!(
+        kinds(&v).contains(&"amount-mismatch".to_string()),
+        "{:?}",
+        kinds(&v)
+    );
+    assert_eq!(ids(&v, "amount-mismatch"), vec![json!("t1")]);
+    assert!(!kinds(&v).contains(&"lost".to_string()), "{:?}", kinds(&v));
+}
