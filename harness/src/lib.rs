@@ -10,35 +10,32 @@
 //! returns a [`RunReport`] to assert on; [`store`] is what a run leaves on disk,
 //! [`replay`] runs a stored run again, [`soak`] runs many seeds. A user's own service
 //! is deployed from its manifest by [`sut`].
+//!
+//! The folders follow the flow: [`config`]; [`engines`] (images, containers, readiness,
+//! cleanup); [`faults`] (the nemesis and its seeded schedule); [`run`] (generator,
+//! clients, recorder, store, progress, outcome); [`report`]; the CLI's commands in
+//! `src/commands/`. Modules depend only on earlier stages.
 
 #![warn(missing_docs)]
 
 pub mod api;
 pub mod bench;
-pub mod clients;
-pub mod cluster;
-pub mod conviction;
-pub mod deploy;
-pub mod docker;
+pub mod config;
+pub mod engines;
 pub mod error;
-pub mod generator;
-pub mod images;
-pub mod labels;
-pub mod measure;
-pub mod nemesis;
-pub mod probe;
-pub mod progress;
-pub mod reaper;
-pub mod recorder;
+pub mod faults;
 pub mod replay;
 pub mod report;
 pub mod run;
-pub mod schedule;
-pub mod service;
 pub mod soak;
-pub mod store;
 pub mod sut;
-pub mod watchdog;
+
+// The folders' modules under the names they have always had.
+pub use engines::{
+    cluster, deploy, docker, images, labels, measure, probe, reaper, service, watchdog,
+};
+pub use faults::{nemesis, schedule};
+pub use run::{clients, conviction, generator, outcome, progress, recorder, store};
 
 pub use api::Test;
 pub use cluster::{Cluster, ClusterBuilder, Node};

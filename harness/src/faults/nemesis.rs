@@ -193,6 +193,13 @@ pub struct Nemesis {
     inner: Arc<Inner>,
 }
 
+impl crate::cluster::Cluster {
+    /// The fault injector for this cluster.
+    pub fn nemesis(&self) -> Nemesis {
+        Nemesis::new(self.inner.clone())
+    }
+}
+
 impl Nemesis {
     pub(crate) fn new(inner: Arc<Inner>) -> Nemesis {
         Nemesis { inner }

@@ -7,10 +7,18 @@
 //! at it. The cluster is removed whatever happens (its
 //! drop, the watchdog, or the next run's reaper).
 
+pub mod clients;
+pub mod conviction;
+pub mod generator;
+pub mod outcome;
+pub mod progress;
+pub mod recorder;
+pub mod store;
+
 use anyhow::{bail, Context, Result};
 use checkers::history::OpType;
 use checkers::verdict::Verdict;
-use serde::{Deserialize, Serialize};
+
 use std::collections::HashMap;
 use std::io::BufReader;
 use std::path::PathBuf;
@@ -18,307 +26,16 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use workloads::system::{self, Backlog, Endpoints, FinalState, Options, System};
 
-pub use workloads::system::SystemKind;
+pub use crate::config::{
+    default_rate, parse_nemesis, seed_from_time, RunConfig, SystemKind, DEFAULT_POISON_RATE,
+    SERVICE_BALANCE, TARGETS,
+};
+pub use crate::outcome::{Figures, RunReport};
 
 use crate::cluster::Cluster;
 use crate::generator::{Generator, WorkloadConfig};
 use crate::recorder::Recorder;
 use crate::schedule::{FaultKind, Played, Schedule, ScheduleConfig};
-use crate::service::Engines;
-
-/// The default share of poison transfers: about one transfer in a hundred.
-pub const DEFAULT_POISON_RATE: f64 = 0.01;
-
-/// The nodes faults target: the engines and the scheme's own node containers (those a
-/// run does not have are dropped).
-pub const TARGETS: [&str; 7] = [
-    "postgres", "mariadb", "kafka", "broker", "producer", "relay", "consumer",
-];
-
-/// Every account's opening balance for a service under the contract: all its transfers
-/// go from bank A to bank B, so bank A's accounts must last the whole run.
-pub const SERVICE_BALANCE: i64 = 1_000_000;
-
-/// Maps the CLI's nemesis names to fault kinds: `kill`, `pause`, `partition` (a node
-/// isolated from everyone, the host included), `loss`, `latency` (= `delay`), plus the
-/// schedule's own names (`isolate`, `halves`, `cut`), and `clock` (the wall clock of the
-/// scheme's or the service's own containers moved); `none` for no faults.
-pub fn parse_nemesis(list: &str) -> Result<Vec<FaultKind>> {
-    let mut kinds = Vec::new();
-    for name in list.split(',').map(str::trim).filter(|s| !s.is_empty()) {
-        match name {
-            "none" => {}
-            "partition" => kinds.push(FaultKind::Isolate),
-            "latency" => kinds.push(FaultKind::Delay),
-            other => match FaultKind::parse(other) {
-                Some(k) => kinds.push(k),
-                None => bail!("unknown nemesis {other:?} (kill, pause, partition, loss, latency, clock, isolate, halves, cut, delay, none)"),
-            },
-        }
-    }
-    Ok(kinds)
-}
-
-/// Everything a run is made of. Stored in `run.json` (see [`crate::store`]); fields
-/// missing from an older file take [`RunConfig::new`]'s values.
-#[derive(Clone, Debug, Serialize, Deserialize)]
-#[serde(default)]
-pub struct RunConfig {
-    /// The scheme under test.
-    #[serde(with = "crate::store::system_serde")]
-    pub system: SystemKind,
-    /// Fault kinds to draw from (empty: no faults).
-    pub faults: Vec<FaultKind>,
-    /// How long the workload and the faults run.
-    pub time_limit: Duration,
-    /// Concurrent client workers.
-    pub concurrency: usize,
-    /// The seed of the workload and the fault schedule.
-    pub seed: u64,
-    /// Runs are stored under `<out>/<system>/…`.
-    pub out: PathBuf,
-    /// Consumers deduplicate (off shows the checker catches duplicates).
-    pub dedup: bool,
-    /// The longest wait for the scheme to drain after healing.
-    pub drain_timeout: Duration,
-    /// Mean quiet time between faults.
-    pub fault_interval: Duration,
-    /// Mean time a fault holds.
-    pub fault_hold: Duration,
-    /// Also measure raw `pgbench` TPS on the same PostgreSQL container (~10 s).
-    pub pgbench: bool,
-    /// Also measure the broker's raw message rate on the same broker (~5 s; see
-    /// [`crate::measure::broker_rate`]).
-    #[serde(default)]
-    pub broker_rate: bool,
-    /// The nodes faults may target (default [`TARGETS`]; nodes the cluster lacks are
-    /// dropped).
-    pub targets: Vec<String>,
-    /// A consumer parks a message (dead letter) after failing it this many times.
-    pub max_attempts: u32,
-    /// Run the scheme's processes as tasks of the harness instead of in node containers.
-    pub in_process: bool,
-    /// The node binary mounted into node containers (default: see
-    /// [`crate::deploy::node_binary`]).
-    pub node_binary: Option<PathBuf>,
-    /// The brokers' implementations (default: Apache Kafka, Apache RocketMQ).
-    pub engines: Engines,
-    /// The fault schedule starts with a shuffled round over the targets, holds of at
-    /// least 3 s (see [`crate::schedule`]); absent from older `run.json` files: off, so
-    /// they replay the schedule they were drawn with.
-    #[serde(default)]
-    pub cover_targets: bool,
-    /// The chance (0–1) that a fault gets a second one while it holds, on other nodes
-    /// (see [`crate::schedule`]); absent from older `run.json` files: 0.
-    #[serde(default)]
-    pub overlap: f64,
-    /// Judge the run even when a drawn fault could not be applied (by default such a
-    /// run is at best `unknown`).
-    pub allow_fault_errors: bool,
-    /// Share of transfers that are poison (to a closed bank B account): a correct scheme
-    /// parks each for a person. Absent from older `run.json` files: 0, so they replay the
-    /// workload they were drawn with.
-    #[serde(default)]
-    pub poison_rate: f64,
-    /// A user's own service under test: its manifest (`chaosbank.toml`) or the folder
-    /// holding it. When set, it is run instead of [`RunConfig::system`].
-    #[serde(default)]
-    pub service: Option<PathBuf>,
-    /// The offered load, ops/s over all clients, each waiting a seeded random share of
-    /// its period before an op ([`crate::generator::Stagger`]); `None`: as fast as the
-    /// system answers. Absent from older `run.json` files: `None`, as they were run.
-    #[serde(default)]
-    pub rate: Option<f64>,
-}
-
-/// The offered load of `chaosbank run` by default: 100 ops/s per core, above what the
-/// systems sustain here under faults, so it only paces a system that fails at once.
-pub fn default_rate() -> f64 {
-    100.0 * std::thread::available_parallelism().map_or(2, |n| n.get()) as f64
-}
-
-impl RunConfig {
-    /// What is under test, as runs are stored and reported: the service's manifest
-    /// name, else the scheme's.
-    pub fn name(&self) -> String {
-        match &self.service {
-            Some(path) => crate::sut::Manifest::load(path)
-                .map(|m| m.name)
-                .unwrap_or_else(|_| "service".to_string()),
-            None => self.system.name().to_string(),
-        }
-    }
-
-    /// The defaults of `chaosbank run`: outbox, mixed faults, 60 s, 8 workers.
-    pub fn new(seed: u64) -> RunConfig {
-        RunConfig {
-            system: SystemKind::Outbox,
-            faults: vec![
-                FaultKind::Kill,
-                FaultKind::Pause,
-                FaultKind::Isolate,
-                FaultKind::Loss,
-            ],
-            time_limit: Duration::from_secs(60),
-            concurrency: 8,
-            seed,
-            out: PathBuf::from("runs"),
-            dedup: true,
-            drain_timeout: Duration::from_secs(120),
-            // Tuned for time to conviction (README, "Time to conviction"): a fault every
-            // ~5 s, so the covering round reaches all seven targets in ~35 s of a 60 s run.
-            fault_interval: Duration::from_secs(2),
-            fault_hold: Duration::from_secs(3),
-            pgbench: false,
-            broker_rate: false,
-            targets: TARGETS.iter().map(|t| t.to_string()).collect(),
-            max_attempts: Options::default().max_attempts,
-            in_process: false,
-            node_binary: None,
-            engines: Engines::default(),
-            cover_targets: true,
-            overlap: 0.0,
-            allow_fault_errors: false,
-            poison_rate: DEFAULT_POISON_RATE,
-            service: None,
-            rate: Some(default_rate()),
-        }
-    }
-}
-
-/// Measured figures of a run.
-#[derive(Clone, Debug, Default, Serialize, Deserialize)]
-#[serde(default)]
-pub struct Figures {
-    /// Transfers acknowledged `ok`.
-    pub transfers_ok: u64,
-    /// Transfers that failed (including refusals for insufficient funds).
-    pub transfers_fail: u64,
-    /// Transfers whose outcome is unknown.
-    pub transfers_info: u64,
-    /// Reads that succeeded.
-    pub reads_ok: u64,
-    /// `ok` transfers per second of workload.
-    pub throughput: f64,
-    /// Cross-bank transfers with both sides in the ledgers.
-    pub cross_bank_completed: usize,
-    /// Median time from the debit's ledger row to the credit's, milliseconds.
-    pub latency_p50_ms: Option<f64>,
-    /// 99th percentile of the same.
-    pub latency_p99_ms: Option<f64>,
-    /// Raw pgbench TPS on the same PostgreSQL container, when measured.
-    pub pgbench_tps: Option<f64>,
-    /// Longest time from the debit's ledger row to the credit's, milliseconds.
-    pub latency_max_ms: Option<f64>,
-    /// The broker's raw message rate on the same broker, when measured.
-    pub broker_msgs_per_s: Option<f64>,
-}
-
-/// What a run produced.
-#[derive(Debug)]
-pub struct RunReport {
-    /// The scheme.
-    pub system: SystemKind,
-    /// What was under test: the service's manifest name, else the scheme's.
-    pub name: String,
-    /// The seed.
-    pub seed: u64,
-    /// The history file.
-    pub history: PathBuf,
-    /// The checker's verdict.
-    pub verdict: Verdict,
-    /// Faults that took effect (applied, and their effect observed by the nemesis).
-    pub faults: usize,
-    /// Faults that took effect, by kind (`kill`, `isolate`, `clock`, …).
-    pub fault_kinds: std::collections::BTreeMap<String, usize>,
-    /// Faults that took effect while another fault held ([`RunConfig::overlap`]).
-    pub faults_overlapping: usize,
-    /// The first op a violation names, with its time into the run (`None` when the
-    /// verdict names none): the run's time to conviction.
-    pub first_violation: Option<crate::conviction::FirstViolation>,
-    /// Faults of the schedule that could not be applied or did not take effect, each
-    /// with when and why. Unless [`RunConfig::allow_fault_errors`], any makes the verdict
-    /// at best `unknown`: the run did not test what it was asked to.
-    pub faults_failed: Vec<String>,
-    /// Whether the scheme drained before the drain timeout.
-    pub drained: bool,
-    /// How long the drain wait took.
-    pub drain_wait: Duration,
-    /// The drain ended by the settle rule ([`System::settle_after`]): the ledgers had not
-    /// changed for this long, so what was still uncredited counts as lost.
-    pub settled: Option<Duration>,
-    /// What was left when the wait ended.
-    pub backlog: Option<Backlog>,
-    /// Dead letters recorded.
-    pub dead_letters: usize,
-    /// Figures.
-    pub figures: Figures,
-}
-
-impl RunReport {
-    /// A few lines for a person.
-    pub fn summary(&self) -> String {
-        let f = &self.figures;
-        let ms = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{v:.0} ms"));
-        let mut kinds: Vec<String> = self
-            .fault_kinds
-            .iter()
-            .map(|(k, n)| format!("{k}×{n}"))
-            .collect();
-        if self.faults_overlapping > 0 {
-            kinds.push(format!("{} overlapping", self.faults_overlapping));
-        }
-        let kinds = if kinds.is_empty() {
-            String::new()
-        } else {
-            format!(" ({})", kinds.join(", "))
-        };
-        let mut s = format!(
-            "{} seed {}: {} faults{kinds}; transfers ok {} / fail {} / info {}; {:.1} transfers/s; \
-             debit→credit p50 {} p99 {} ({} cross-bank)",
-            self.name,
-            self.seed,
-            self.faults,
-            f.transfers_ok,
-            f.transfers_fail,
-            f.transfers_info,
-            f.throughput,
-            ms(f.latency_p50_ms),
-            ms(f.latency_p99_ms),
-            f.cross_bank_completed,
-        );
-        if let Some(tps) = f.pgbench_tps {
-            s.push_str(&format!("; pgbench {tps:.0} TPS"));
-        }
-        if let Some(first) = &self.first_violation {
-            s.push_str(&format!("\nfirst violation: {first}"));
-        }
-        s.push_str(&format!(
-            "\ndrain: {} in {:.1?}{}; {} dead letters\nhistory: {}",
-            match (self.drained, self.settled) {
-                (true, Some(q)) => format!("settled (no ledger change for {q:?})"),
-                (true, None) => "drained".to_string(),
-                (false, _) => "NOT drained".to_string(),
-            },
-            self.drain_wait,
-            self.backlog
-                .as_ref()
-                .map(|b| format!(" ({b})"))
-                .unwrap_or_default(),
-            self.dead_letters,
-            self.history.display()
-        ));
-        s
-    }
-}
-
-/// A seed from the clock, for runs not given one.
-pub fn seed_from_time() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_nanos() as u64 % 1_000_000_000)
-        .unwrap_or(1)
-}
 
 /// `YYYYmmddTHHMMSSZ` for now (UTC).
 pub fn timestamp() -> String {

@@ -21,7 +21,6 @@ use crate::docker::Engine;
 use crate::error::{Error, Result};
 use crate::images::{self, BuildOptions};
 use crate::labels::Owner;
-use crate::nemesis::Nemesis;
 use crate::probe::{self, NotReady};
 use crate::reaper::{self, Sweep};
 use crate::service::{self, Endpoint, Engines, NodeKind, Service};
@@ -298,7 +297,7 @@ struct NodeSpec<'a> {
     also_publish: Option<u16>,
 }
 
-/// The state a [`Cluster`] shares with its [`Nemesis`].
+/// The state a [`Cluster`] shares with its [`crate::nemesis::Nemesis`].
 #[derive(Debug)]
 pub(crate) struct Inner {
     pub(crate) engine: Engine,
@@ -365,7 +364,9 @@ impl Inner {
 /// errors, or [`Cluster::detach`] to leave a kept cluster running.
 #[derive(Debug)]
 pub struct Cluster {
-    inner: Arc<Inner>,
+    /// What the cluster shares with its nemesis (`Cluster::nemesis`, made in
+    /// [`crate::nemesis`], which depends on the cluster and not the other way round).
+    pub(crate) inner: Arc<Inner>,
     watchdog: Option<Watchdog>,
     done: bool,
 }
@@ -436,11 +437,6 @@ impl Cluster {
     /// The engine the cluster runs on.
     pub fn engine(&self) -> &Engine {
         &self.inner.engine
-    }
-
-    /// The fault injector for this cluster.
-    pub fn nemesis(&self) -> Nemesis {
-        Nemesis::new(self.inner.clone())
     }
 
     /// Waits until a node answers its protocol again (after a restart, say); returns how

@@ -19,7 +19,8 @@ use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::cluster::Cluster;
-use crate::run::{Figures, RunConfig, RunReport};
+use crate::config::RunConfig;
+use crate::outcome::{Figures, RunReport};
 
 /// The file name of a run's metadata.
 pub const RUN_JSON: &str = "run.json";
@@ -454,32 +455,6 @@ impl RunReport {
     }
 }
 
-/// `SystemKind` in `run.json`: by its CLI name (`outbox`).
-pub mod system_serde {
-    use serde::{Deserialize, Deserializer, Serializer};
-    use workloads::system::SystemKind;
-
-    /// Writes the name.
-    pub fn serialize<S: Serializer>(k: &SystemKind, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(k.name())
-    }
-
-    /// Reads a name, naming the ones known when it is not.
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<SystemKind, D::Error> {
-        let name = String::deserialize(d)?;
-        SystemKind::parse(&name).ok_or_else(|| {
-            serde::de::Error::custom(format!("unknown system {name:?} ({})", SystemKind::names()))
-        })
-    }
-}
-
-impl Default for RunConfig {
-    /// [`RunConfig::new`] with seed 0: what fields missing from an old `run.json` take.
-    fn default() -> RunConfig {
-        RunConfig::new(0)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -496,7 +471,7 @@ mod tests {
     fn run_json_round_trips_and_is_written_at_the_start() {
         let dir = scratch("roundtrip");
         let cfg = RunConfig {
-            system: crate::run::SystemKind::TxMsg,
+            system: crate::config::SystemKind::TxMsg,
             faults: vec![FaultKind::Kill, FaultKind::Halves],
             time_limit: Duration::from_millis(1500),
             ..RunConfig::new(42)
@@ -505,7 +480,7 @@ mod tests {
         let meta = load(&dir).unwrap();
         assert_eq!(meta.seed, 42);
         assert_eq!(meta.system, "txmsg");
-        assert_eq!(meta.config.system, crate::run::SystemKind::TxMsg);
+        assert_eq!(meta.config.system, crate::config::SystemKind::TxMsg);
         assert_eq!(meta.config.faults, cfg.faults);
         assert_eq!(meta.config.time_limit, cfg.time_limit);
         assert!(meta.outcome.is_none(), "no outcome before the end");
