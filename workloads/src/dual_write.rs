@@ -16,7 +16,10 @@ use async_trait::async_trait;
 use crate::bank::{DebitExtra, Transfer};
 use crate::clients::kafka::Isolation;
 use crate::clients::kafka::Producer;
-use crate::system::{Backlog, Common, Endpoints, Options, Outcome, Role, SharedProducer, System};
+use crate::system::{
+    Backlog, Common, Endpoints, Ledgers, Options, Outcome, Processes, Role, Scheme, SharedProducer,
+    Transfers,
+};
 
 /// How long the in-transaction publish may take before the transaction rolls back: a
 /// short request timeout, as a naive service would set to keep its transactions short.
@@ -39,8 +42,7 @@ impl DualWrite {
     }
 }
 
-#[async_trait]
-impl System for DualWrite {
+impl Scheme for DualWrite {
     fn name(&self) -> &'static str {
         "dual-write"
     }
@@ -48,25 +50,10 @@ impl System for DualWrite {
     fn common(&self) -> &Common {
         &self.common
     }
+}
 
-    async fn start(&self, role: Role) -> Result<()> {
-        // The control never deduplicates, whatever the options say.
-        if role == Role::Consumer {
-            self.common
-                .spawn_consumers(false, Isolation::ReadUncommitted);
-        }
-        Ok(())
-    }
-
-    async fn producing(&self) -> i64 {
-        let producer = self.producer.clone();
-        // Sends that timed out for the client may still be retried by the producer.
-        tokio::task::spawn_blocking(move || producer.flush(Duration::from_millis(500)))
-            .await
-            .map(|r| i64::from(r.is_err()))
-            .unwrap_or(1)
-    }
-
+#[async_trait]
+impl Transfers for DualWrite {
     async fn transfer(&self, t: &Transfer) -> Outcome {
         if t.is_local() {
             return self.common.local_transfer(t).await;
@@ -98,7 +85,31 @@ impl System for DualWrite {
             })
             .await
     }
+}
 
+#[async_trait]
+impl Processes for DualWrite {
+    async fn start(&self, role: Role) -> Result<()> {
+        // The control never deduplicates, whatever the options say.
+        if role == Role::Consumer {
+            self.common
+                .spawn_consumers(false, Isolation::ReadUncommitted);
+        }
+        Ok(())
+    }
+
+    async fn producing(&self) -> i64 {
+        let producer = self.producer.clone();
+        // Sends that timed out for the client may still be retried by the producer.
+        tokio::task::spawn_blocking(move || producer.flush(Duration::from_millis(500)))
+            .await
+            .map(|r| i64::from(r.is_err()))
+            .unwrap_or(1)
+    }
+}
+
+#[async_trait]
+impl Ledgers for DualWrite {
     async fn backlog(&self) -> Result<Backlog> {
         Ok(Backlog {
             outbox: 0,

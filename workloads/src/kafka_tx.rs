@@ -25,7 +25,9 @@ use tokio::sync::Mutex;
 
 use crate::bank::{Applied, DebitExtra, Transfer};
 use crate::clients::kafka::{Isolation, Producer};
-use crate::system::{Backlog, Common, Endpoints, Options, Outcome, Role, System};
+use crate::system::{
+    Backlog, Common, Endpoints, Ledgers, Options, Outcome, Processes, Role, Scheme, Transfers,
+};
 
 /// Transactional producers, each with a `transactional.id` of its own: a Kafka
 /// producer runs one transaction at a time, so concurrent transfers take turns on
@@ -168,8 +170,7 @@ impl KafkaTx {
     }
 }
 
-#[async_trait]
-impl System for KafkaTx {
+impl Scheme for KafkaTx {
     fn name(&self) -> &'static str {
         "kafka-tx"
     }
@@ -177,15 +178,10 @@ impl System for KafkaTx {
     fn common(&self) -> &Common {
         &self.common
     }
+}
 
-    async fn start(&self, role: Role) -> Result<()> {
-        if role == Role::Consumer {
-            let dedup = self.common.options.dedup;
-            self.common.spawn_consumers(dedup, Isolation::ReadCommitted);
-        }
-        Ok(())
-    }
-
+#[async_trait]
+impl Transfers for KafkaTx {
     async fn transfer(&self, t: &Transfer) -> Outcome {
         if t.is_local() {
             return self.common.local_transfer(t).await;
@@ -197,7 +193,21 @@ impl System for KafkaTx {
         };
         self.transfer_on(&mut slot, i, t).await
     }
+}
 
+#[async_trait]
+impl Processes for KafkaTx {
+    async fn start(&self, role: Role) -> Result<()> {
+        if role == Role::Consumer {
+            let dedup = self.common.options.dedup;
+            self.common.spawn_consumers(dedup, Isolation::ReadCommitted);
+        }
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl Ledgers for KafkaTx {
     async fn backlog(&self) -> Result<Backlog> {
         Ok(Backlog {
             lag: self.common.lag().await?,

@@ -13,7 +13,9 @@ use async_trait::async_trait;
 use crate::bank::{BankId, DebitExtra, Transfer};
 use crate::clients::kafka::Isolation;
 use crate::components::{self, RelayConfig};
-use crate::system::{Backlog, Common, Endpoints, Options, Outcome, Role, System};
+use crate::system::{
+    Backlog, Common, Endpoints, Ledgers, Options, Outcome, Processes, Role, Scheme, Transfers,
+};
 
 /// The outbox scheme.
 pub struct Outbox {
@@ -29,8 +31,7 @@ impl Outbox {
     }
 }
 
-#[async_trait]
-impl System for Outbox {
+impl Scheme for Outbox {
     fn name(&self) -> &'static str {
         "outbox"
     }
@@ -38,7 +39,34 @@ impl System for Outbox {
     fn common(&self) -> &Common {
         &self.common
     }
+}
 
+#[async_trait]
+impl Transfers for Outbox {
+    async fn transfer(&self, t: &Transfer) -> Outcome {
+        if t.is_local() {
+            return self.common.local_transfer(t).await;
+        }
+        let payload = match serde_json::to_string(t) {
+            Ok(p) => p,
+            Err(e) => return Outcome::Fail(e.to_string()),
+        };
+        let topic = t.to_bank().credit_topic();
+        self.common
+            .timed(async {
+                let extra = DebitExtra::Outbox {
+                    topic,
+                    payload: &payload,
+                };
+                let applied = self.common.bank(t.from_bank()).debit(t, extra).await;
+                Outcome::of_applied(applied, t)
+            })
+            .await
+    }
+}
+
+#[async_trait]
+impl Processes for Outbox {
     async fn start(&self, role: Role) -> Result<()> {
         match role {
             Role::Producer => {}
@@ -66,28 +94,10 @@ impl System for Outbox {
         }
         Ok(())
     }
+}
 
-    async fn transfer(&self, t: &Transfer) -> Outcome {
-        if t.is_local() {
-            return self.common.local_transfer(t).await;
-        }
-        let payload = match serde_json::to_string(t) {
-            Ok(p) => p,
-            Err(e) => return Outcome::Fail(e.to_string()),
-        };
-        let topic = t.to_bank().credit_topic();
-        self.common
-            .timed(async {
-                let extra = DebitExtra::Outbox {
-                    topic,
-                    payload: &payload,
-                };
-                let applied = self.common.bank(t.from_bank()).debit(t, extra).await;
-                Outcome::of_applied(applied, t)
-            })
-            .await
-    }
-
+#[async_trait]
+impl Ledgers for Outbox {
     async fn backlog(&self) -> Result<Backlog> {
         let mut outbox = 0;
         for id in BankId::ALL {

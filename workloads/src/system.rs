@@ -153,21 +153,37 @@ impl fmt::Display for Role {
     }
 }
 
-/// A scheme under test.
-#[async_trait]
-pub trait System: Send + Sync {
+/// What every scheme is: its name and the banks, options and components it shares.
+/// The three sides of a system under test build on it: [`Transfers`] (what the
+/// workload's clients invoke), [`Processes`] (what it deploys and runs) and
+/// [`Ledgers`] (how a run sets up and reads the banks); [`System`] is all three.
+pub trait Scheme: Send + Sync {
     /// `dual-write`, `outbox` or `txmsg`.
     fn name(&self) -> &'static str;
     /// The banks, options and components every scheme shares.
     fn common(&self) -> &Common;
-    /// Creates schemas, seeds the accounts with `balances`, creates topics (Kafka).
-    async fn setup(&self, balances: &BTreeMap<String, i64>) -> Result<()> {
-        self.common().setup(balances).await
+}
+
+/// The client side: the ops the workload invokes (for a service under the contract,
+/// `POST /transfers`).
+#[async_trait]
+pub trait Transfers: Scheme {
+    /// Moves money; `Ok` means the sending side committed (the credit may be pending).
+    async fn transfer(&self, t: &Transfer) -> Outcome;
+    /// Reads every balance of one bank in one transaction.
+    async fn read(&self, bank: BankId) -> Outcome {
+        self.common().read(bank).await
     }
+}
+
+/// The processes a scheme runs (its producer, relay and consumer roles, or a
+/// service's processes), their start, readiness and stop.
+#[async_trait]
+pub trait Processes: Scheme {
     /// Starts one of the scheme's processes ([`SystemKind::roles`]) in this process.
     async fn start(&self, role: Role) -> Result<()>;
-    /// True once what [`System::start`] started serves (a txmsg consumer has seen its
-    /// warm-up message).
+    /// True once what [`Processes::start`] started serves (a txmsg consumer has seen
+    /// its warm-up message).
     fn ready(&self) -> bool {
         true
     }
@@ -175,11 +191,23 @@ pub trait System: Send + Sync {
     async fn producing(&self) -> i64 {
         0
     }
-    /// Moves money; `Ok` means the sending side committed (the credit may be pending).
-    async fn transfer(&self, t: &Transfer) -> Outcome;
-    /// Reads every balance of one bank in one transaction.
-    async fn read(&self, bank: BankId) -> Outcome {
-        self.common().read(bank).await
+    /// Stops the background components (before the final read).
+    async fn stop(&self) {
+        self.common().stop().await
+    }
+    /// Stops the components and closes connections.
+    async fn teardown(&self) {
+        self.common().teardown().await
+    }
+}
+
+/// How a run sets up the banks and reads them: what is in flight, and at the end both
+/// ledgers and the parked messages.
+#[async_trait]
+pub trait Ledgers: Scheme {
+    /// Creates schemas, seeds the accounts with `balances`, creates topics (Kafka).
+    async fn setup(&self, balances: &BTreeMap<String, i64>) -> Result<()> {
+        self.common().setup(balances).await
     }
     /// What is still in flight.
     async fn backlog(&self) -> Result<Backlog>;
@@ -189,19 +217,16 @@ pub trait System: Send + Sync {
     fn settle_after(&self) -> Option<Duration> {
         None
     }
-    /// Stops the background components (before the final read).
-    async fn stop(&self) {
-        self.common().stop().await
-    }
     /// Both ledgers and the parked messages.
     async fn final_state(&self) -> Result<FinalState> {
         self.common().final_state().await
     }
-    /// Stops the components and closes connections.
-    async fn teardown(&self) {
-        self.common().teardown().await
-    }
 }
+
+/// A scheme under test: its clients' side, its processes and its ledgers.
+pub trait System: Transfers + Processes + Ledgers {}
+
+impl<T: Transfers + Processes + Ledgers + ?Sized> System for T {}
 
 /// The schemes chaosbank knows.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]

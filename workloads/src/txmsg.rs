@@ -28,7 +28,9 @@ use crate::clients::rocketmq::{
     Delivered, HalfMessage, Producer, PushConsumer, Runtime, TxDecision, TxHandler, TxProducer,
 };
 use crate::components::credit_or_park;
-use crate::system::{Backlog, Common, Endpoints, Options, Outcome, Role, System};
+use crate::system::{
+    Backlog, Common, Endpoints, Ledgers, Options, Outcome, Processes, Role, Scheme, Transfers,
+};
 
 /// How long a local transaction whose commit outcome is unknown stays "maybe" for
 /// check-backs before an absent `txstate` row means it rolled back.
@@ -370,8 +372,7 @@ impl TxMsg {
     }
 }
 
-#[async_trait]
-impl System for TxMsg {
+impl Scheme for TxMsg {
     fn name(&self) -> &'static str {
         "txmsg"
     }
@@ -379,29 +380,10 @@ impl System for TxMsg {
     fn common(&self) -> &Common {
         &self.common
     }
+}
 
-    async fn setup(&self, balances: &BTreeMap<String, i64>) -> Result<()> {
-        self.common.setup_banks(balances).await
-    }
-
-    async fn start(&self, role: Role) -> Result<()> {
-        match role {
-            Role::Producer => self.start_producer().await,
-            Role::Consumer => self.start_consumers().await,
-            Role::Relay => bail!("the txmsg scheme has no relay"),
-        }
-    }
-
-    /// Every consumer has seen its warm-up message, or (a consumer restarted after its
-    /// group consumed the warm-up) has run for [`WARMUP_TIMEOUT`].
-    fn ready(&self) -> bool {
-        self.warm
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .iter()
-            .all(|(seen, since)| seen.load(Ordering::Relaxed) || since.elapsed() > WARMUP_TIMEOUT)
-    }
-
+#[async_trait]
+impl Transfers for TxMsg {
     async fn transfer(&self, t: &Transfer) -> Outcome {
         if t.is_local() {
             return self.common.local_transfer(t).await;
@@ -447,28 +429,26 @@ impl System for TxMsg {
             (Err(_), None) => Outcome::Info(format!("timed out after {timeout:?}")),
         }
     }
+}
 
-    async fn backlog(&self) -> Result<Backlog> {
-        // Every committed cross-bank debit has a txstate row in its bank; it is done when
-        // the other bank has credited it (a positive ledger row: with or without dedup)
-        // or parked it.
-        let mut pending = 0;
-        for id in BankId::ALL {
-            let debited = self.common.bank(id).transfer_ids(Table::TxState).await?;
-            let other = self.common.bank(id.other());
-            let credited = other.transfer_ids(Table::Ledger).await?;
-            let parked = other.transfer_ids(Table::DeadLetters).await?;
-            pending += debited
-                .iter()
-                .filter(|t| !credited.contains(t) && !parked.contains(t))
-                .count() as i64;
+#[async_trait]
+impl Processes for TxMsg {
+    async fn start(&self, role: Role) -> Result<()> {
+        match role {
+            Role::Producer => self.start_producer().await,
+            Role::Consumer => self.start_consumers().await,
+            Role::Relay => bail!("the txmsg scheme has no relay"),
         }
-        Ok(Backlog {
-            outbox: 0,
-            lag: pending,
-            producing: 0,
-            ..Backlog::default()
-        })
+    }
+
+    /// Every consumer has seen its warm-up message, or (a consumer restarted after its
+    /// group consumed the warm-up) has run for [`WARMUP_TIMEOUT`].
+    fn ready(&self) -> bool {
+        self.warm
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .all(|(seen, since)| seen.load(Ordering::Relaxed) || since.elapsed() > WARMUP_TIMEOUT)
     }
 
     async fn stop(&self) {
@@ -502,6 +482,36 @@ impl System for TxMsg {
         self.stop().await;
         self.common.teardown().await;
         self.db.shutdown();
+    }
+}
+
+#[async_trait]
+impl Ledgers for TxMsg {
+    async fn setup(&self, balances: &BTreeMap<String, i64>) -> Result<()> {
+        self.common.setup_banks(balances).await
+    }
+
+    async fn backlog(&self) -> Result<Backlog> {
+        // Every committed cross-bank debit has a txstate row in its bank; it is done when
+        // the other bank has credited it (a positive ledger row: with or without dedup)
+        // or parked it.
+        let mut pending = 0;
+        for id in BankId::ALL {
+            let debited = self.common.bank(id).transfer_ids(Table::TxState).await?;
+            let other = self.common.bank(id.other());
+            let credited = other.transfer_ids(Table::Ledger).await?;
+            let parked = other.transfer_ids(Table::DeadLetters).await?;
+            pending += debited
+                .iter()
+                .filter(|t| !credited.contains(t) && !parked.contains(t))
+                .count() as i64;
+        }
+        Ok(Backlog {
+            outbox: 0,
+            lag: pending,
+            producing: 0,
+            ..Backlog::default()
+        })
     }
 }
 

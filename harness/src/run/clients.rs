@@ -12,7 +12,7 @@ use async_trait::async_trait;
 use checkers::history::OpType;
 use std::time::Instant;
 use workloads::bank::{BankId, Transfer};
-use workloads::system::{Outcome, System};
+use workloads::system::{Outcome, Transfers};
 
 use crate::generator::{Generator, Invocation, Stagger};
 use crate::recorder::Recorder;
@@ -27,12 +27,12 @@ pub trait Client: Send + Sync {
 }
 
 #[async_trait]
-impl<S: System + ?Sized> Client for S {
+impl<S: Transfers + ?Sized> Client for S {
     async fn transfer(&self, t: &Transfer) -> Outcome {
-        System::transfer(self, t).await
+        Transfers::transfer(self, t).await
     }
     async fn read(&self, bank: BankId) -> Outcome {
-        System::read(self, bank).await
+        Transfers::read(self, bank).await
     }
 }
 

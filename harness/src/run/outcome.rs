@@ -68,7 +68,7 @@ pub struct RunReport {
     pub drained: bool,
     /// How long the drain wait took.
     pub drain_wait: Duration,
-    /// The drain ended by the settle rule ([`System::settle_after`]): the ledgers had not
+    /// The drain ended by the settle rule ([`workloads::system::Ledgers::settle_after`]): the ledgers had not
     /// changed for this long, so what was still uncredited counts as lost.
     pub settled: Option<Duration>,
     /// What was left when the wait ended.

@@ -15,7 +15,9 @@ use super::wire::{CallError, Client};
 use super::{Request, Response};
 use crate::bank::{BankId, Transfer};
 use crate::service::{http, HttpClient};
-use crate::system::{Backlog, Common, FinalState, Outcome, Role, System};
+use crate::system::{
+    Backlog, Common, FinalState, Ledgers, Outcome, Processes, Role, Scheme, System, Transfers,
+};
 
 /// How much longer than the scheme's op timeout the harness waits for a producer's
 /// answer before calling the transfer `info`.
@@ -71,8 +73,7 @@ impl Remote {
     }
 }
 
-#[async_trait]
-impl System for Remote {
+impl Scheme for Remote {
     fn name(&self) -> &'static str {
         self.local.name()
     }
@@ -80,24 +81,10 @@ impl System for Remote {
     fn common(&self) -> &Common {
         self.local.common()
     }
+}
 
-    async fn setup(&self, balances: &BTreeMap<String, i64>) -> Result<()> {
-        self.local.setup(balances).await
-    }
-
-    /// The harness starts the node containers; nothing runs here.
-    async fn start(&self, _role: Role) -> Result<()> {
-        Ok(())
-    }
-
-    async fn producing(&self) -> i64 {
-        match self.call(&Request::Producing, SLACK).await {
-            Ok(Response::Producing { n }) => n,
-            // Unknown: count it as pending so the drain keeps waiting (bounded).
-            _ => 1,
-        }
-    }
-
+#[async_trait]
+impl Transfers for Remote {
     async fn transfer(&self, t: &Transfer) -> Outcome {
         let timeout = self.common().options.op_timeout + SLACK;
         let outcome = self.api.transfer(t, timeout).await;
@@ -112,6 +99,37 @@ impl System for Remote {
     async fn read(&self, bank: BankId) -> Outcome {
         self.local.read(bank).await
     }
+}
+
+#[async_trait]
+impl Processes for Remote {
+    /// The harness starts the node containers; nothing runs here.
+    async fn start(&self, _role: Role) -> Result<()> {
+        Ok(())
+    }
+
+    async fn producing(&self) -> i64 {
+        match self.call(&Request::Producing, SLACK).await {
+            Ok(Response::Producing { n }) => n,
+            // Unknown: count it as pending so the drain keeps waiting (bounded).
+            _ => 1,
+        }
+    }
+
+    async fn stop(&self) {
+        self.local.stop().await
+    }
+
+    async fn teardown(&self) {
+        self.local.teardown().await
+    }
+}
+
+#[async_trait]
+impl Ledgers for Remote {
+    async fn setup(&self, balances: &BTreeMap<String, i64>) -> Result<()> {
+        self.local.setup(balances).await
+    }
 
     async fn backlog(&self) -> Result<Backlog> {
         let mut b = self.local.backlog().await?;
@@ -119,16 +137,8 @@ impl System for Remote {
         Ok(b)
     }
 
-    async fn stop(&self) {
-        self.local.stop().await
-    }
-
     async fn final_state(&self) -> Result<FinalState> {
         self.local.final_state().await
-    }
-
-    async fn teardown(&self) {
-        self.local.teardown().await
     }
 }
 

@@ -17,7 +17,10 @@ use async_trait::async_trait;
 use serde_json::Value;
 
 use crate::bank::{BankId, Transfer};
-use crate::system::{Backlog, Common, Endpoints, FinalState, Options, Outcome, Role, System};
+use crate::system::{
+    Backlog, Common, Endpoints, FinalState, Ledgers, Options, Outcome, Processes, Role, Scheme,
+    Transfers,
+};
 pub use http::HttpClient;
 pub use tables::{ContractBank, ForeignEntry};
 
@@ -40,7 +43,7 @@ pub struct ServiceSystem {
 impl ServiceSystem {
     /// The service called `name`, whose serving process answers at `api` (`host:port`
     /// on the host), over the banks at `endpoints`; it has settled once its ledgers
-    /// stop changing for `settle` ([`System::settle_after`]).
+    /// stop changing for `settle` ([`Ledgers::settle_after`]).
     pub fn new(
         name: &str,
         endpoints: &Endpoints,
@@ -100,8 +103,7 @@ impl ServiceSystem {
     }
 }
 
-#[async_trait]
-impl System for ServiceSystem {
+impl Scheme for ServiceSystem {
     fn name(&self) -> &'static str {
         self.name
     }
@@ -109,20 +111,10 @@ impl System for ServiceSystem {
     fn common(&self) -> &Common {
         &self.common
     }
+}
 
-    /// The contract's tables, created anew and seeded (topics are the harness's).
-    async fn setup(&self, balances: &BTreeMap<String, i64>) -> Result<()> {
-        for id in BankId::ALL {
-            self.bank(id).create(balances).await?;
-        }
-        Ok(())
-    }
-
-    /// The service's processes are containers the harness starts.
-    async fn start(&self, _role: Role) -> Result<()> {
-        Ok(())
-    }
-
+#[async_trait]
+impl Transfers for ServiceSystem {
     async fn transfer(&self, t: &Transfer) -> Outcome {
         let timeout = self.common.options.op_timeout;
         let outcome = self.client.transfer(t, timeout).await;
@@ -142,6 +134,33 @@ impl System for ServiceSystem {
             Ok(Err(e)) => Outcome::Fail(format!("{e:#}")),
             Err(_) => Outcome::Fail("timed out".to_string()),
         }
+    }
+}
+
+#[async_trait]
+impl Processes for ServiceSystem {
+    /// The service's processes are containers the harness starts.
+    async fn start(&self, _role: Role) -> Result<()> {
+        Ok(())
+    }
+
+    async fn stop(&self) {}
+
+    async fn teardown(&self) {
+        for bank in &self.banks {
+            bank.close().await;
+        }
+    }
+}
+
+#[async_trait]
+impl Ledgers for ServiceSystem {
+    /// The contract's tables, created anew and seeded (topics are the harness's).
+    async fn setup(&self, balances: &BTreeMap<String, i64>) -> Result<()> {
+        for id in BankId::ALL {
+            self.bank(id).create(balances).await?;
+        }
+        Ok(())
     }
 
     /// Debits neither credited nor parked; and, until the ledgers have been still for
@@ -172,8 +191,6 @@ impl System for ServiceSystem {
         Some(self.settle)
     }
 
-    async fn stop(&self) {}
-
     async fn final_state(&self) -> Result<FinalState> {
         let mut state = FinalState::default();
         for id in BankId::ALL {
@@ -186,11 +203,5 @@ impl System for ServiceSystem {
             state.dead_letters.extend(bank.parked().await?);
         }
         Ok(state)
-    }
-
-    async fn teardown(&self) {
-        for bank in &self.banks {
-            bank.close().await;
-        }
     }
 }
