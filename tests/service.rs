@@ -183,6 +183,64 @@ async fn the_broken_python_outbox_is_convicted_and_the_lost_transfers_named() {
     );
 }
 
+/// `soak` and `replay` take a service as `run` does. A soaked service run is stored
+/// under the manifest's name with the manifest in its `run.json`, and lightened (its
+/// history removed) because it passed. Replaying that folder runs the same service
+/// again, with the same seed and fault schedule, and its `run.json` names the original.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_service_is_soaked_and_its_stored_run_replayed() {
+    let _one = SERIAL.lock().await;
+    let out = tempdir("soak-replay");
+    let manifest = example("chaosbank.toml");
+    let base = RunConfig {
+        faults: vec![FaultKind::Kill],
+        targets: vec!["relay".to_string()],
+        time_limit: Duration::from_secs(12),
+        fault_interval: Duration::from_secs(2),
+        fault_hold: Duration::from_secs(2),
+        ..config(&manifest, 0, &out)
+    };
+    let rows =
+        harness::soak::soak(&base, &[run::SystemKind::Outbox], &[31], |_| {}, || false).await;
+    assert_eq!(rows.len(), 1);
+    let row = &rows[0];
+    assert_eq!(row.name, "python-outbox");
+    assert_eq!(row.outcome.valid, "valid", "{:?}", row.outcome);
+    assert!(row.outcome.faults > 0, "no relay kill took effect");
+    let dir = row.dir.clone().expect("the soaked run is stored");
+    assert!(
+        !dir.join("history.jsonl").exists(),
+        "a passing soak run keeps its history"
+    );
+    let meta = harness::store::load(&dir).expect("its run.json");
+    assert_eq!(meta.config.service.as_deref(), Some(manifest.as_path()));
+
+    let replay = harness::replay::replay(&dir, None)
+        .await
+        .expect("the replay runs");
+    let again = &replay.again;
+    assert_eq!(again.name, "python-outbox");
+    assert_eq!(again.seed, 31);
+    assert!(again.faults > 0, "{}", again.summary());
+    assert!(again.figures.transfers_ok > 0, "{}", again.summary());
+    assert_eq!(
+        again.verdict.valid,
+        checkers::Validity::Valid,
+        "{}",
+        checkers::render::summary(&again.verdict, 5)
+    );
+    let replayed = harness::store::load(again.dir()).expect("the replay's run.json");
+    assert_eq!(
+        replayed.replay_of.as_deref(),
+        Some(replay.original_dir.as_path())
+    );
+    assert_eq!(replayed.config.service, meta.config.service);
+    assert_eq!(replayed.config.seed, 31);
+    assert_eq!(replayed.config.faults, meta.config.faults);
+    assert_eq!(replayed.config.targets, meta.config.targets);
+    let _ = std::fs::remove_dir_all(&out);
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn java_txmsg_is_cleared_under_faults_on_its_processes_and_the_engines() {
     let _one = SERIAL.lock().await;
