@@ -98,6 +98,9 @@ pub struct RunFlags {
     pub random_targets: bool,
     /// The chance (0–1) that a fault gets a second, overlapping one: started while the
     /// first holds, on other nodes (kill, pause, isolate, loss, delay or clock). Default 0.
+    /// The summary's "N overlapping" counts faults that did overlap, drawn or not: with 0,
+    /// a slow revert (a killed engine restarting until ready) still running when the
+    /// next fault starts.
     #[arg(long, default_value_t = 0.0, value_parser = parse_share)]
     pub overlap: f64,
     /// Share of transfers that are poison: to a closed account bank B refuses, so every
