@@ -53,6 +53,137 @@ pub struct ConsumerConfig {
     pub isolation: Isolation,
 }
 
+/// What an exactly-once stage needs ([`run_stage`]).
+#[derive(Clone, Debug)]
+pub struct StageConfig {
+    /// The Kafka bootstrap server.
+    pub bootstrap: String,
+    /// The topic it consumes (partition 0), `read_committed`.
+    pub source: String,
+    /// The topic it produces to.
+    pub sink: String,
+    /// The consumer group whose offset commits with each transaction.
+    pub group: String,
+    /// Its `transactional.id`: the same in every incarnation, so that a new one fences
+    /// the old and the broker aborts what the old left open.
+    pub transactional_id: String,
+    /// The most records in one transaction.
+    pub batch: usize,
+}
+
+/// How long one step of a stage's transaction (init, begin, offsets, commit) may take.
+const STAGE_TX_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Runs a blocking Kafka transaction call off the runtime.
+async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T> + Send + 'static) -> Result<T> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .context("a Kafka transaction call panicked")?
+}
+
+/// The exactly-once stage (Kafka's consume-transform-produce loop): reads a batch of
+/// `source` `read_committed` from the group's committed offset, and in one Kafka
+/// transaction sends each record to `sink` (same key and payload, its source position
+/// in a header) and the group's new offset (`send_offsets_to_transaction`), then
+/// commits. On any error the transaction is aborted and the producer and consumer are
+/// made anew: the new producer's `init_transactions` fences the old one and settles
+/// what it left open, and the new consumer starts from the offset that committed, so
+/// every source record reaches `sink` in exactly one committed transaction.
+pub async fn run_stage(cfg: StageConfig, mut stop: watch::Receiver<bool>) -> Result<()> {
+    let who = format!("stage {} → {}", cfg.source, cfg.sink);
+    let mut backoff = BACKOFF_START;
+    while !*stop.borrow() {
+        match stage_session(&cfg, &who, &mut stop).await {
+            Ok(()) => break,
+            Err(e) => {
+                tracing::debug!("{who}: {e:#}; starting over in {backoff:?}");
+                if sleep_or_stop(backoff, &mut stop).await {
+                    break;
+                }
+                backoff = next_backoff(backoff);
+            }
+        }
+    }
+    Ok(())
+}
+
+/// One incarnation of the stage: its producer and consumer, until an error or the stop.
+async fn stage_session(
+    cfg: &StageConfig,
+    who: &str,
+    stop: &mut watch::Receiver<bool>,
+) -> Result<()> {
+    let (bootstrap, id) = (cfg.bootstrap.clone(), cfg.transactional_id.clone());
+    let producer = std::sync::Arc::new(
+        blocking(move || Producer::transactional(&bootstrap, &id, STAGE_TX_TIMEOUT)).await?,
+    );
+    let consumer = std::sync::Arc::new(Consumer::assigned(
+        &cfg.bootstrap,
+        &cfg.group,
+        &[&cfg.source],
+        Isolation::ReadCommitted,
+    )?);
+    let mut last_record = Instant::now();
+    while !*stop.borrow() {
+        let first = match consumer.poll(Duration::from_millis(100)).await? {
+            Some(r) => r,
+            None => {
+                if last_record.elapsed() >= STALL_AFTER {
+                    last_record = Instant::now();
+                    if let Some(why) = stalled(&consumer, &cfg.source, None) {
+                        anyhow::bail!("nothing read for {STALL_AFTER:?} though {why}");
+                    }
+                }
+                continue;
+            }
+        };
+        last_record = Instant::now();
+        let mut records = vec![first];
+        while records.len() < cfg.batch {
+            match consumer.poll(Duration::ZERO).await {
+                Ok(Some(r)) => records.push(r),
+                _ => break,
+            }
+        }
+        let p = producer.clone();
+        blocking(move || p.begin_transaction()).await?;
+        let sent = async {
+            let sends = records.iter().map(|r| {
+                let producer = &producer;
+                async move {
+                    let key = r.key.as_deref().unwrap_or_default();
+                    let payload = r.payload.as_deref().unwrap_or_default();
+                    tokio::time::timeout(
+                        PUBLISH_TIMEOUT,
+                        producer.send_derived(&cfg.sink, key, payload, (r.partition, r.offset)),
+                    )
+                    .await
+                    .context("publish timed out")?
+                    .map(drop)
+                }
+            });
+            for r in futures_util::future::join_all(sends).await {
+                r?;
+            }
+            let next = records.last().map_or(0, |r| r.offset + 1);
+            let (p, c, source) = (producer.clone(), consumer.clone(), cfg.source.clone());
+            blocking(move || p.send_offsets_to_transaction(&c, &source, 0, next, STAGE_TX_TIMEOUT))
+                .await?;
+            let p = producer.clone();
+            blocking(move || p.commit_transaction(STAGE_TX_TIMEOUT)).await
+        };
+        if let Err(e) = sent.await {
+            let p = producer.clone();
+            if let Err(abort) = blocking(move || p.abort_transaction(STAGE_TX_TIMEOUT)).await {
+                tracing::debug!("{who}: {abort:#}");
+            }
+            return Err(e);
+        }
+        tracing::trace!("{who}: {} records in one transaction", records.len());
+    }
+    Ok(())
+}
+
 /// How often a busy consumer commits its offset.
 const COMMIT_EVERY: Duration = Duration::from_millis(200);
 const BACKOFF_START: Duration = Duration::from_millis(50);

@@ -18,7 +18,7 @@ use crate::clients::kafka::Isolation;
 use crate::clients::kafka::Producer;
 use crate::system::{
     Backlog, Common, Endpoints, Ledgers, Options, Outcome, Processes, Role, Scheme, SharedProducer,
-    Transfers,
+    TopicSpec, Transfers,
 };
 
 /// How long the in-transaction publish may take before the transaction rolls back: a
@@ -117,5 +117,9 @@ impl Ledgers for DualWrite {
             producing: self.producing().await,
             ..Backlog::default()
         })
+    }
+
+    fn topics(&self) -> Vec<TopicSpec> {
+        TopicSpec::credit_topics(false)
     }
 }

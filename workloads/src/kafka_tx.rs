@@ -26,7 +26,8 @@ use tokio::sync::Mutex;
 use crate::bank::{Applied, DebitExtra, Transfer};
 use crate::clients::kafka::{Isolation, Producer};
 use crate::system::{
-    Backlog, Common, Endpoints, Ledgers, Options, Outcome, Processes, Role, Scheme, Transfers,
+    Backlog, Common, Endpoints, Ledgers, Options, Outcome, Processes, Role, Scheme, TopicSpec,
+    Transfers,
 };
 
 /// Transactional producers, each with a `transactional.id` of its own: a Kafka
@@ -213,5 +214,9 @@ impl Ledgers for KafkaTx {
             lag: self.common.lag().await?,
             ..Backlog::default()
         })
+    }
+
+    fn topics(&self) -> Vec<TopicSpec> {
+        TopicSpec::credit_topics(true)
     }
 }

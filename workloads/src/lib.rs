@@ -1,5 +1,5 @@
 //! The systems under test: the banks ([`bank`]), the schemes (the controls
-//! [`dual_write`] and [`kafka_tx`], the right designs [`outbox`] and [`txmsg`]) and a
+//! [`dual_write`] and [`kafka_tx`], the right designs [`outbox`], [`outbox_eos`] and [`txmsg`]) and a
 //! user's own [`service`] behind the [`system::System`] protocol, their long-running
 //! [`components`], the broker [`clients`], and [`node`], which runs one of a scheme's
 //! processes in its own container.
@@ -14,6 +14,7 @@ pub mod dual_write;
 pub mod kafka_tx;
 pub mod node;
 pub mod outbox;
+pub mod outbox_eos;
 pub mod service;
 pub mod system;
 pub mod txmsg;

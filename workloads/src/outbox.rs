@@ -14,7 +14,8 @@ use crate::bank::{BankId, DebitExtra, Transfer};
 use crate::clients::kafka::Isolation;
 use crate::components::{self, RelayConfig};
 use crate::system::{
-    Backlog, Common, Endpoints, Ledgers, Options, Outcome, Processes, Role, Scheme, Transfers,
+    Backlog, Common, Endpoints, Ledgers, Options, Outcome, Processes, Role, Scheme, TopicSpec,
+    Transfers,
 };
 
 /// The outbox scheme.
@@ -109,5 +110,9 @@ impl Ledgers for Outbox {
             producing: 0,
             ..Backlog::default()
         })
+    }
+
+    fn topics(&self) -> Vec<TopicSpec> {
+        TopicSpec::credit_topics(false)
     }
 }

@@ -113,6 +113,89 @@ pub struct FinalState {
     pub foreign: Vec<(String, crate::service::ForeignEntry)>,
 }
 
+/// What a system under test promises for a topic's records.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum Delivery {
+    /// A record may be published more than once (retries, a relay's re-publish).
+    #[serde(rename = "at-least-once")]
+    AtLeastOnce,
+    /// Each record once (Kafka transactions: a stage's consume-transform-produce).
+    #[serde(rename = "exactly-once")]
+    ExactlyOnce,
+}
+
+impl Delivery {
+    /// `at-least-once` or `exactly-once`, as the history's `topic-log` op spells it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Delivery::AtLeastOnce => "at-least-once",
+            Delivery::ExactlyOnce => "exactly-once",
+        }
+    }
+}
+
+/// A Kafka topic whose whole log the harness reads back at the end of a run (partition
+/// 0), and what the checker is told of it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TopicSpec {
+    /// The topic.
+    pub topic: String,
+    /// What the system promises for it.
+    pub delivery: Delivery,
+    /// The topic its records are derived from (a stage consumed it and produced here).
+    pub source: Option<String>,
+    /// The bank credited from it.
+    pub feeds: Option<BankId>,
+    /// Read it `read_committed` and `read_uncommitted` (written in Kafka transactions,
+    /// so the two can differ); else once, `read_committed`.
+    pub both_isolations: bool,
+}
+
+impl TopicSpec {
+    /// The credit topics of both banks, read by the consumers: at-least-once, feeding
+    /// their bank; `transactional` when written in Kafka transactions.
+    pub fn credit_topics(transactional: bool) -> Vec<TopicSpec> {
+        BankId::ALL
+            .into_iter()
+            .map(|id| TopicSpec {
+                topic: id.credit_topic().to_string(),
+                delivery: Delivery::AtLeastOnce,
+                source: None,
+                feeds: Some(id),
+                both_isolations: transactional,
+            })
+            .collect()
+    }
+}
+
+/// One record of a topic log read back: its offset, the transfer it carries (its id as
+/// text; the payload's text when it carries none), and for a derived record the position
+/// of its source record.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TopicRecord {
+    /// Its offset.
+    pub offset: i64,
+    /// The transfer id it carries.
+    pub key: String,
+    /// The source record's `(partition, offset)`.
+    pub source: Option<(i32, i64)>,
+}
+
+/// A topic partition's whole log as one isolation level showed it at the end of a run.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TopicLog {
+    /// Which topic, and what it promises.
+    pub spec: TopicSpec,
+    /// The partition (0).
+    pub partition: i32,
+    /// How it was read.
+    pub isolation: Isolation,
+    /// Every record, in offset order.
+    pub records: Vec<TopicRecord>,
+    /// Where the read ended: every record before it was read.
+    pub end_offset: i64,
+}
+
 /// One of the processes a scheme is made of. Each runs in its own node container (or,
 /// with `--in-process`, as tasks of the harness).
 #[derive(
@@ -221,6 +304,14 @@ pub trait Ledgers: Scheme {
     async fn final_state(&self) -> Result<FinalState> {
         self.common().final_state().await
     }
+    /// The Kafka topics whose logs are read back at the end (none by default).
+    fn topics(&self) -> Vec<TopicSpec> {
+        Vec::new()
+    }
+    /// The logs of [`Ledgers::topics`], read whole after the drain.
+    async fn topic_logs(&self) -> Result<Vec<TopicLog>> {
+        self.common().topic_logs(&self.topics()).await
+    }
 }
 
 /// A scheme under test: its clients' side, its processes and its ledgers.
@@ -244,14 +335,19 @@ pub enum SystemKind {
     /// taken for atomicity (two commits all the same); consumer `read_committed`.
     #[serde(rename = "kafka-tx")]
     KafkaTx,
+    /// Scheme 1 with an exactly-once stage: relay → `transfers` topic → a stage moving
+    /// each record to `credits` in one Kafka transaction with its offset → consumer.
+    #[serde(rename = "outbox-eos")]
+    OutboxEos,
 }
 
 impl SystemKind {
     /// Every scheme, controls first.
-    pub const ALL: [SystemKind; 4] = [
+    pub const ALL: [SystemKind; 5] = [
         SystemKind::DualWrite,
         SystemKind::KafkaTx,
         SystemKind::Outbox,
+        SystemKind::OutboxEos,
         SystemKind::TxMsg,
     ];
 
@@ -260,11 +356,12 @@ impl SystemKind {
         SystemKind::ALL.map(SystemKind::name).join(", ")
     }
 
-    /// Parses `dual-write`, `kafka-tx`, `outbox` or `txmsg`.
+    /// Parses `dual-write`, `kafka-tx`, `outbox`, `outbox-eos` or `txmsg`.
     pub fn parse(s: &str) -> Option<SystemKind> {
         match s {
             "dual-write" | "dualwrite" => Some(SystemKind::DualWrite),
             "outbox" => Some(SystemKind::Outbox),
+            "outbox-eos" => Some(SystemKind::OutboxEos),
             "txmsg" => Some(SystemKind::TxMsg),
             "kafka-tx" | "kafkatx" => Some(SystemKind::KafkaTx),
             _ => None,
@@ -276,6 +373,7 @@ impl SystemKind {
         match self {
             SystemKind::DualWrite => "dual-write",
             SystemKind::Outbox => "outbox",
+            SystemKind::OutboxEos => "outbox-eos",
             SystemKind::TxMsg => "txmsg",
             SystemKind::KafkaTx => "kafka-tx",
         }
@@ -284,7 +382,9 @@ impl SystemKind {
     /// The processes the scheme is made of, in start order.
     pub fn roles(self) -> &'static [Role] {
         match self {
-            SystemKind::Outbox => &[Role::Producer, Role::Relay, Role::Consumer],
+            SystemKind::Outbox | SystemKind::OutboxEos => {
+                &[Role::Producer, Role::Relay, Role::Consumer]
+            }
             SystemKind::DualWrite | SystemKind::KafkaTx | SystemKind::TxMsg => {
                 &[Role::Producer, Role::Consumer]
             }
@@ -355,6 +455,9 @@ pub fn build(
         SystemKind::Outbox => Ok(Box::new(crate::outbox::Outbox::new(endpoints, options)?)),
         SystemKind::TxMsg => Ok(Box::new(crate::txmsg::TxMsg::new(endpoints, options)?)),
         SystemKind::KafkaTx => Ok(Box::new(crate::kafka_tx::KafkaTx::new(endpoints, options)?)),
+        SystemKind::OutboxEos => Ok(Box::new(crate::outbox_eos::OutboxEos::new(
+            endpoints, options,
+        )?)),
     }
 }
 
@@ -559,12 +662,97 @@ impl Common {
         Ok(state)
     }
 
+    /// Reads each of `specs` whole (partition 0), once or with both isolation levels;
+    /// an error names the topic that could not be read to its end.
+    pub async fn topic_logs(&self, specs: &[TopicSpec]) -> Result<Vec<TopicLog>> {
+        let mut logs = Vec::new();
+        for spec in specs {
+            if spec.both_isolations {
+                // A transaction still open (its producer killed, not yet aborted by the
+                // coordinator) holds the committed read's end below the log's end:
+                // wait for it to be decided, so every record is read decided.
+                let mut pair = Vec::new();
+                for attempt in 0..15 {
+                    pair = Vec::new();
+                    for isolation in [Isolation::ReadCommitted, Isolation::ReadUncommitted] {
+                        pair.push(self.topic_log(spec, isolation).await?);
+                    }
+                    if pair[0].end_offset >= pair[1].end_offset || attempt == 14 {
+                        break;
+                    }
+                    tokio::time::sleep(Duration::from_secs(2)).await;
+                }
+                logs.extend(pair);
+            } else {
+                logs.push(self.topic_log(spec, Isolation::ReadCommitted).await?);
+            }
+        }
+        Ok(logs)
+    }
+
+    /// Reads `spec`'s partition 0 whole as `isolation` shows it.
+    async fn topic_log(&self, spec: &TopicSpec, isolation: Isolation) -> Result<TopicLog> {
+        {
+            {
+                let (bootstrap, topic) = (self.bootstrap.clone(), spec.topic.clone());
+                let log = tokio::task::spawn_blocking(move || {
+                    crate::clients::kafka::read_log(
+                        &bootstrap,
+                        &topic,
+                        0,
+                        isolation,
+                        Duration::from_secs(60),
+                    )
+                })
+                .await
+                .map_err(|e| anyhow::anyhow!("the log reader panicked: {e}"))??;
+                let records = log
+                    .records
+                    .into_iter()
+                    .map(|r| TopicRecord {
+                        offset: r.offset,
+                        key: transfer_key(r.payload.as_deref()),
+                        source: r.source,
+                    })
+                    .collect();
+                Ok(TopicLog {
+                    spec: spec.clone(),
+                    partition: 0,
+                    isolation,
+                    records,
+                    end_offset: log.end_offset,
+                })
+            }
+        }
+    }
+
     /// Closes the pools.
     pub async fn teardown(&self) {
         self.stop().await;
         for bank in &self.banks {
             bank.close().await;
         }
+    }
+}
+
+/// The transfer id a message carries, as text: the `id` of its JSON payload; else the
+/// payload itself (lossy, at most 64 bytes), so that an odd record still shows.
+fn transfer_key(payload: Option<&[u8]>) -> String {
+    #[derive(serde::Deserialize)]
+    struct Id {
+        id: Value,
+    }
+    let Some(payload) = payload else {
+        return "(no payload)".to_string();
+    };
+    match serde_json::from_slice::<Id>(payload) {
+        Ok(Id {
+            id: Value::String(s),
+        }) => s,
+        Ok(Id {
+            id: Value::Number(n),
+        }) => n.to_string(),
+        _ => String::from_utf8_lossy(&payload[..payload.len().min(64)]).into_owned(),
     }
 }
 

@@ -444,6 +444,19 @@ async fn drive(
     for letter in &state.dead_letters {
         recorder.named("final", OpType::Ok, "dead-letter", letter, None)?;
     }
+    // The Kafka topics as they ended, for the checker's topic model (lost writes,
+    // duplicates, aborted reads). A log that cannot be read whole is left out, with a
+    // warning: a partial log would be judged as if it were the whole.
+    match sys.topic_logs().await {
+        Ok(logs) => {
+            for log in &logs {
+                for v in topic_log_lines(log) {
+                    recorder.named("final", OpType::Ok, "topic-log", &v, None)?;
+                }
+            }
+        }
+        Err(e) => tracing::warn!("the topic logs are not in the history: {e:#}"),
+    }
     let history = recorder.path().to_path_buf();
     drop(recorder);
 
@@ -572,6 +585,47 @@ fn write_report(
     if let Err(e) = std::os::unix::fs::symlink(target, &latest) {
         tracing::warn!("could not point {} at the run: {e}", latest.display());
     }
+}
+
+/// The `topic-log` op values of one log (checkers/README.md, "Extensions"): records
+/// `[offset, key]`, or `[offset, key, source partition, source offset]`, split over lines
+/// of at most 5000, the last marked `complete`.
+fn topic_log_lines(log: &workloads::system::TopicLog) -> Vec<serde_json::Value> {
+    let records: Vec<serde_json::Value> = log
+        .records
+        .iter()
+        .map(|r| match r.source {
+            Some((p, o)) => serde_json::json!([r.offset, r.key, p, o]),
+            None => serde_json::json!([r.offset, r.key]),
+        })
+        .collect();
+    let mut chunks: Vec<&[serde_json::Value]> = records.chunks(5000).collect();
+    if chunks.is_empty() {
+        chunks.push(&[]);
+    }
+    let last = chunks.len() - 1;
+    chunks
+        .into_iter()
+        .enumerate()
+        .map(|(i, chunk)| {
+            let mut v = serde_json::json!({
+                "topic": log.spec.topic,
+                "partition": log.partition,
+                "isolation": log.isolation.name(),
+                "delivery": log.spec.delivery.name(),
+                "records": chunk,
+                "complete": i == last,
+                "end_offset": log.end_offset,
+            });
+            if let Some(source) = &log.spec.source {
+                v["source"] = source.clone().into();
+            }
+            if let Some(bank) = log.spec.feeds {
+                v["feeds"] = bank.name().into();
+            }
+            v
+        })
+        .collect()
 }
 
 /// Reads the final state, retrying while the databases come back.

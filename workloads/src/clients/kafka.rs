@@ -18,9 +18,9 @@ use anyhow::{anyhow, bail, Context, Result};
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::config::ClientConfig;
-use rdkafka::consumer::{CommitMode, Consumer as _, StreamConsumer};
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer as _, StreamConsumer};
 use rdkafka::error::KafkaError;
-use rdkafka::message::Message as _;
+use rdkafka::message::{Header, Headers as _, Message as _, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord, Producer as _};
 use rdkafka::types::RDKafkaErrorCode;
 use rdkafka::{Offset, TopicPartitionList};
@@ -161,6 +161,60 @@ impl Producer {
         }
     }
 
+    /// Sends one record carrying the position of the record it was derived from, in the
+    /// [`SOURCE_HEADER`] header (`partition:offset`), and waits for the acknowledgement.
+    pub async fn send_derived(
+        &self,
+        topic: &str,
+        key: &[u8],
+        payload: &[u8],
+        source: (i32, i64),
+    ) -> Result<Written> {
+        let position = format!("{}:{}", source.0, source.1);
+        let headers = OwnedHeaders::new().insert(Header {
+            key: SOURCE_HEADER,
+            value: Some(position.as_bytes()),
+        });
+        let record = FutureRecord::to(topic)
+            .key(key)
+            .payload(payload)
+            .headers(headers);
+        match self.inner.send(record, Duration::from_secs(30)).await {
+            Ok(delivery) => Ok(Written {
+                partition: delivery.partition,
+                offset: delivery.offset,
+            }),
+            Err((err, _)) => Err(anyhow!(err).context(format!("producing to {topic}"))),
+        }
+    }
+
+    /// Adds `consumer`'s position `next_offset` in `topic`/`partition` to the open
+    /// transaction (`send_offsets_to_transaction`): the group's offset then commits or
+    /// aborts with the records sent in it. Blocking: call it off the runtime.
+    pub fn send_offsets_to_transaction(
+        &self,
+        consumer: &Consumer,
+        topic: &str,
+        partition: i32,
+        next_offset: i64,
+        timeout: Duration,
+    ) -> Result<()> {
+        let metadata = consumer
+            .inner
+            .group_metadata()
+            .context("the consumer has no group metadata")?;
+        let mut tpl = TopicPartitionList::new();
+        tpl.add_partition_offset(topic, partition, Offset::Offset(next_offset))
+            .context("building the offsets list")?;
+        let result = self
+            .inner
+            .send_offsets_to_transaction(&tpl, &metadata, timeout);
+        drop(tpl);
+        result.with_context(|| {
+            format!("adding {topic}/{partition}@{next_offset} to the Kafka transaction")
+        })
+    }
+
     /// Sends one record to an explicit partition.
     pub async fn send_to(
         &self,
@@ -188,6 +242,116 @@ impl Producer {
             .flush(timeout)
             .context("flushing the Kafka producer")
     }
+}
+
+/// The header in which a record derived from another (by an exactly-once stage) names
+/// its source record's position, `partition:offset`.
+pub const SOURCE_HEADER: &str = "chaosbank-source";
+
+/// One record of a partition as read back whole by [`read_log`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LogRecord {
+    /// Its offset.
+    pub offset: i64,
+    /// Its payload.
+    pub payload: Option<Vec<u8>>,
+    /// The source record's position, from the [`SOURCE_HEADER`] header.
+    pub source: Option<(i32, i64)>,
+}
+
+/// A partition's content from its start: the records `isolation` shows, and the end
+/// it was read to (the high watermark, or for `read_committed` the last stable offset).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Log {
+    /// The records, in offset order.
+    pub records: Vec<LogRecord>,
+    /// The offset the read stopped at: every record before it was read.
+    pub end_offset: i64,
+}
+
+/// Reads `topic`/`partition` whole from its earliest offset, as `isolation` shows it,
+/// within `timeout`; an error (and no partial log) when the end is not reached in time.
+/// Blocking: call it off the runtime. It joins no group and commits nothing.
+pub fn read_log(
+    bootstrap: &str,
+    topic: &str,
+    partition: i32,
+    isolation: Isolation,
+    timeout: Duration,
+) -> Result<Log> {
+    let started = std::time::Instant::now();
+    let mut config = base_config(bootstrap);
+    let consumer: BaseConsumer = config
+        .set("group.id", "chaosbank-log-reader")
+        .set("enable.auto.commit", "false")
+        .set("enable.partition.eof", "true")
+        .set("fetch.wait.max.ms", FETCH_WAIT_MAX_MS.to_string())
+        .set("isolation.level", isolation.name())
+        .create()
+        .context("creating the log reader")?;
+    let (low, high) = consumer
+        .fetch_watermarks(topic, partition, timeout)
+        .with_context(|| format!("watermarks of {topic}/{partition}"))?;
+    let mut log = Log::default();
+    if high <= low {
+        log.end_offset = high;
+        return Ok(log);
+    }
+    let mut tpl = TopicPartitionList::new();
+    tpl.add_partition_offset(topic, partition, Offset::Beginning)
+        .with_context(|| format!("assigning {topic}/{partition}"))?;
+    let assigned = consumer.assign(&tpl);
+    drop(tpl);
+    assigned.with_context(|| format!("assigning {topic}/{partition}"))?;
+    loop {
+        let left = timeout.saturating_sub(started.elapsed());
+        if left.is_zero() {
+            bail!(
+                "{topic}/{partition} not read to its end within {timeout:?} ({} records read)",
+                log.records.len()
+            );
+        }
+        match consumer.poll(left.min(Duration::from_millis(500))) {
+            None => {}
+            Some(Err(KafkaError::PartitionEOF(_))) => {
+                let position = consumer.position().ok().and_then(|tpl| {
+                    let at = tpl
+                        .find_partition(topic, partition)
+                        .and_then(|e| match e.offset() {
+                            Offset::Offset(o) => Some(o),
+                            _ => None,
+                        });
+                    drop(tpl);
+                    at
+                });
+                log.end_offset = position
+                    .or(log.records.last().map(|r| r.offset + 1))
+                    .unwrap_or(low);
+                return Ok(log);
+            }
+            Some(Err(e)) => return Err(anyhow!(e).context(format!("reading {topic}/{partition}"))),
+            Some(Ok(msg)) => {
+                let source = msg.headers().and_then(|h| {
+                    h.iter()
+                        .find(|h| h.key == SOURCE_HEADER)
+                        .and_then(|h| h.value)
+                        .and_then(|v| std::str::from_utf8(v).ok())
+                        .and_then(parse_position)
+                });
+                log.records.push(LogRecord {
+                    offset: msg.offset(),
+                    payload: msg.payload().map(<[u8]>::to_vec),
+                    source,
+                });
+            }
+        }
+    }
+}
+
+/// Parses `partition:offset`.
+fn parse_position(s: &str) -> Option<(i32, i64)> {
+    let (p, o) = s.split_once(':')?;
+    Some((p.parse().ok()?, o.parse().ok()?))
 }
 
 /// Which records a consumer reads.

@@ -16,7 +16,8 @@ use super::{Request, Response};
 use crate::bank::{BankId, Transfer};
 use crate::service::{http, HttpClient};
 use crate::system::{
-    Backlog, Common, FinalState, Ledgers, Outcome, Processes, Role, Scheme, System, Transfers,
+    Backlog, Common, FinalState, Ledgers, Outcome, Processes, Role, Scheme, System, TopicLog,
+    TopicSpec, Transfers,
 };
 
 /// How much longer than the scheme's op timeout the harness waits for a producer's
@@ -139,6 +140,14 @@ impl Ledgers for Remote {
 
     async fn final_state(&self) -> Result<FinalState> {
         self.local.final_state().await
+    }
+
+    fn topics(&self) -> Vec<TopicSpec> {
+        self.local.topics()
+    }
+
+    async fn topic_logs(&self) -> Result<Vec<TopicLog>> {
+        self.local.topic_logs().await
     }
 }
 
