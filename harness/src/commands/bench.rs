@@ -20,7 +20,7 @@ Writes <out>/bench-<timestamp>/bench.json and bench.html; each run is stored as 
 Exit 0 when every run was valid, 1 otherwise, 2 for bad flags or a run that failed.")]
 pub struct BenchArgs {
     /// The reference schemes to measure, comma-separated (dual-write, kafka-tx, outbox,
-    /// txmsg), or none.
+    /// outbox-eos, txmsg), or none.
     #[arg(long, default_value = "outbox,txmsg,dual-write")]
     pub systems: String,
     /// Also measure a service of your own (its manifest or folder).

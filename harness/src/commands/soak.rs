@@ -23,7 +23,7 @@ runs keep only run.json and verdict.json. Ctrl-C stops after the current run and
 the table so far (a second Ctrl-C aborts the current run). Exit status: 0 all valid, 1 any
 failed or the soak was stopped early, 2 bad flags.")]
 pub struct SoakArgs {
-    /// Systems to run, comma-separated: dual-write, kafka-tx, outbox, txmsg.
+    /// Systems to run, comma-separated: dual-write, kafka-tx, outbox, outbox-eos, txmsg.
     #[arg(long, default_value = "outbox,txmsg")]
     pub systems: String,
     /// Seeds: `7`, `1,5,9`, `1..20` (inclusive), or a mix such as `1..5,9`.
