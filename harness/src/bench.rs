@@ -33,6 +33,8 @@ pub struct BenchRow {
     pub p99_ms: Option<f64>,
     /// Longest (ms).
     pub max_ms: Option<f64>,
+    /// Seconds from the cluster's start to every engine ready (warm images).
+    pub cluster_ready_s: Option<f64>,
     /// The run's verdict (`valid`, `invalid`, `unknown`).
     pub verdict: String,
     /// The run's folder.
@@ -55,6 +57,7 @@ impl BenchRow {
             p50_ms: f.latency_p50_ms,
             p99_ms: f.latency_p99_ms,
             max_ms: f.latency_max_ms,
+            cluster_ready_s: f.cluster_ready_s,
             verdict: report.verdict.valid.as_str().to_string(),
             run: report.dir().display().to_string(),
         }
@@ -91,7 +94,7 @@ fn num(v: Option<f64>, digits: usize) -> String {
 /// The rows as a table for a person.
 pub fn table(rows: &[BenchRow]) -> String {
     let mut s = format!(
-        "{:<22} {:>10} {:>9} {:>8} {:>10} {:>8} {:>8} {:>8} {:>8}  verdict\n",
+        "{:<22} {:>10} {:>9} {:>8} {:>10} {:>8} {:>8} {:>8} {:>8} {:>7}  verdict\n",
         "system",
         "transfer/s",
         "pgbench",
@@ -100,13 +103,14 @@ pub fn table(rows: &[BenchRow]) -> String {
         "÷broker",
         "p50 ms",
         "p99 ms",
-        "max ms"
+        "max ms",
+        "ready s"
     );
     for r in rows {
         let pct = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{:.1} %", v * 100.0));
         let _ = writeln!(
             s,
-            "{:<22} {:>10.1} {:>9} {:>8} {:>10} {:>8} {:>8} {:>8} {:>8}  {}",
+            "{:<22} {:>10.1} {:>9} {:>8} {:>10} {:>8} {:>8} {:>8} {:>8} {:>7}  {}",
             r.system,
             r.transfers_per_s,
             num(r.pgbench_tps, 0),
@@ -116,6 +120,7 @@ pub fn table(rows: &[BenchRow]) -> String {
             num(r.p50_ms, 0),
             num(r.p99_ms, 0),
             num(r.max_ms, 0),
+            num(r.cluster_ready_s, 1),
             r.verdict
         );
     }
@@ -208,6 +213,7 @@ mod tests {
             p50_ms: Some(12.0),
             p99_ms: Some(80.0),
             max_ms: Some(200.0),
+            cluster_ready_s: Some(7.5),
             verdict: "valid".into(),
             run: "runs/x".into(),
         }
@@ -218,6 +224,7 @@ mod tests {
         let rows = [row("outbox", 500.0, Some(2000.0)), row("<svc>", 50.0, None)];
         let t = table(&rows);
         assert!(t.contains("outbox") && t.contains("25.0 %"), "{t}");
+        assert!(t.contains("ready s") && t.contains("7.5"), "{t}");
         let h = html(&rows, "bench");
         assert!(h.contains("&lt;svc&gt;") && !h.contains("<svc>"), "{h}");
         assert!(h.contains("25.0 %"));

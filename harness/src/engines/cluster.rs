@@ -190,10 +190,11 @@ impl ClusterBuilder {
             clock_faults: self.clock_faults,
         });
         // From here on, dropping `cluster` (error, cancellation) removes the run.
-        let cluster = Cluster {
+        let mut cluster = Cluster {
             inner,
             watchdog: Some(Watchdog::start(&run)),
             done: false,
+            ready_in: Duration::ZERO,
         };
 
         engine
@@ -245,9 +246,10 @@ impl ClusterBuilder {
         for r in futures_util::future::join_all(waits).await {
             r?;
         }
+        cluster.ready_in = started.elapsed();
         tracing::info!(
             "cluster {run} up in {:.1?}: {}",
-            started.elapsed(),
+            cluster.ready_in,
             names.join(", ")
         );
         Ok(cluster)
@@ -369,9 +371,15 @@ pub struct Cluster {
     pub(crate) inner: Arc<Inner>,
     watchdog: Option<Watchdog>,
     done: bool,
+    ready_in: Duration,
 }
 
 impl Cluster {
+    /// How long the start took, from the first image check to every engine ready.
+    pub fn ready_in(&self) -> Duration {
+        self.ready_in
+    }
+
     /// A builder; with no service added, all four are started.
     pub fn builder() -> ClusterBuilder {
         ClusterBuilder::default()

@@ -528,6 +528,7 @@ async fn drive(
         latency_max_ms: max,
         pgbench_tps,
         broker_msgs_per_s,
+        cluster_ready_s: Some(cluster.ready_in().as_secs_f64()),
     };
     let report = RunReport {
         system: cfg.system,

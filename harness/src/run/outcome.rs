@@ -36,6 +36,8 @@ pub struct Figures {
     pub latency_max_ms: Option<f64>,
     /// The broker's raw message rate on the same broker, when measured.
     pub broker_msgs_per_s: Option<f64>,
+    /// Seconds from the cluster's start to every engine ready (images already built).
+    pub cluster_ready_s: Option<f64>,
 }
 
 /// What a run produced.
