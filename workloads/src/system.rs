@@ -758,3 +758,27 @@ fn transfer_key(payload: Option<&[u8]>) -> String {
 
 /// Shared handle type for schemes that keep a producer.
 pub type SharedProducer = Arc<crate::clients::kafka::Producer>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_records_key_is_its_transfers_id_else_its_text() {
+        let t = br#"{"id":17,"from":"A/1","to":"B/2","amount":5}"#;
+        assert_eq!(transfer_key(Some(t)), "17");
+        assert_eq!(transfer_key(Some(br#"{"id":"t9"}"#)), "t9");
+        assert_eq!(transfer_key(Some(b"warmup")), "warmup");
+        assert_eq!(transfer_key(None), "(no payload)");
+        assert_eq!(transfer_key(Some(&[b'x'; 100])).len(), 64);
+    }
+
+    #[test]
+    fn outbox_eos_is_a_kafka_scheme_with_a_relay() {
+        assert_eq!(SystemKind::parse("outbox-eos"), Some(SystemKind::OutboxEos));
+        assert_eq!(SystemKind::OutboxEos.name(), "outbox-eos");
+        assert!(SystemKind::OutboxEos.uses_kafka());
+        assert!(SystemKind::OutboxEos.roles().contains(&Role::Relay));
+        assert!(SystemKind::names().contains("outbox-eos"));
+    }
+}

@@ -713,4 +713,55 @@ mod tests {
         assert!(parse_nemesis("flood").is_err());
         assert_eq!(timestamp().len(), 16);
     }
+
+    #[test]
+    fn a_topic_log_is_split_into_lines_the_last_complete() {
+        use workloads::system::{Delivery, TopicLog, TopicRecord, TopicSpec};
+        let log = TopicLog {
+            spec: TopicSpec {
+                topic: "credits-b".into(),
+                delivery: Delivery::ExactlyOnce,
+                source: Some("transfers-b".into()),
+                feeds: Some(workloads::bank::BankId::B),
+                both_isolations: true,
+            },
+            partition: 0,
+            isolation: workloads::clients::kafka::Isolation::ReadUncommitted,
+            records: (0..12_001)
+                .map(|i| TopicRecord {
+                    offset: i,
+                    key: format!("{}", i * 2),
+                    source: (i % 2 == 0).then_some((0, i / 2)),
+                })
+                .collect(),
+            end_offset: 12_005,
+        };
+        let lines = topic_log_lines(&log);
+        assert_eq!(lines.len(), 3);
+        let sizes: Vec<usize> = lines
+            .iter()
+            .map(|l| l["records"].as_array().unwrap().len())
+            .collect();
+        assert_eq!(sizes, vec![5000, 5000, 2001]);
+        let complete: Vec<bool> = lines.iter().map(|l| l["complete"] == true).collect();
+        assert_eq!(complete, vec![false, false, true]);
+        let first = &lines[0];
+        assert_eq!(first["topic"], "credits-b");
+        assert_eq!(first["isolation"], "read_uncommitted");
+        assert_eq!(first["delivery"], "exactly-once");
+        assert_eq!(first["source"], "transfers-b");
+        assert_eq!(first["feeds"], "B");
+        assert_eq!(first["end_offset"], 12_005);
+        assert_eq!(first["records"][0], serde_json::json!([0, "0", 0, 0]));
+        assert_eq!(first["records"][1], serde_json::json!([1, "2"]));
+        // An empty log is one complete line with no records.
+        let empty = TopicLog {
+            records: Vec::new(),
+            ..log
+        };
+        let lines = topic_log_lines(&empty);
+        assert_eq!(lines.len(), 1);
+        assert_eq!(lines[0]["complete"], true);
+        assert_eq!(lines[0]["records"], serde_json::json!([]));
+    }
 }
