@@ -68,6 +68,9 @@ pub struct RunConfig {
     pub out: PathBuf,
     /// Consumers deduplicate (off shows the checker catches duplicates).
     pub dedup: bool,
+    /// Consumers of transactional topics read `read_uncommitted` (off by default; on
+    /// shows the checker catches aborted reads).
+    pub read_uncommitted: bool,
     /// The longest wait for the scheme to drain after healing.
     pub drain_timeout: Duration,
     /// Mean quiet time between faults.
@@ -153,6 +156,7 @@ impl RunConfig {
             seed,
             out: PathBuf::from("runs"),
             dedup: true,
+            read_uncommitted: false,
             drain_timeout: Duration::from_secs(120),
             // Tuned for time to conviction (README, "Time to conviction"): a fault every
             // ~5 s, so the covering round reaches all seven targets in ~35 s of a 60 s run.

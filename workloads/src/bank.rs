@@ -119,6 +119,21 @@ pub struct Entry {
     /// When it was written, microseconds since the epoch (not part of the history).
     #[serde(skip)]
     pub at_us: i64,
+    /// For a credit from a Kafka topic: the record it was credited from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub read_from: Option<ReadFrom>,
+}
+
+/// The Kafka record a credit was made from (the history's ledger entry carries it, so
+/// the checker can tell a credit read from an aborted transaction).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReadFrom {
+    /// Its topic.
+    pub topic: String,
+    /// Its partition.
+    pub partition: i32,
+    /// Its offset.
+    pub offset: i64,
 }
 
 /// A bank's ledger and balances, read after the run: the value of a `final-ledger` op.
@@ -287,7 +302,8 @@ impl Bank {
                 .to_string(),
             format!(
                 "CREATE TABLE IF NOT EXISTS ledger (seq {auto}, transfer BIGINT NOT NULL, \
-                 account VARCHAR(32) NOT NULL, amount BIGINT NOT NULL, at_us BIGINT NOT NULL)"
+                 account VARCHAR(32) NOT NULL, amount BIGINT NOT NULL, at_us BIGINT NOT NULL, \
+                 src_topic VARCHAR(64) NULL, src_partition INT NULL, src_offset BIGINT NULL)"
             ),
             format!(
                 "CREATE TABLE IF NOT EXISTS outbox (id {auto}, transfer BIGINT NOT NULL, \
@@ -479,17 +495,37 @@ impl Bank {
     /// with `dedup`, also record the message id, and skip the credit if it was already
     /// recorded. An unknown account is [`Permanent`].
     pub async fn credit(&self, t: &Transfer, dedup: bool) -> Result<Credited> {
-        let mut done = self.credit_all(std::slice::from_ref(t), dedup).await?;
+        self.credit_from(t, None, dedup).await
+    }
+
+    /// [`Bank::credit`], recording in the ledger row the Kafka record it was read from.
+    pub async fn credit_from(
+        &self,
+        t: &Transfer,
+        from: Option<&ReadFrom>,
+        dedup: bool,
+    ) -> Result<Credited> {
+        let mut done = self.credit_all_from(&[(t, from)], dedup).await?;
         done.pop().context("a credit without a result")
     }
 
     /// Credits several transfers in one transaction (one commit, so one log flush, for
     /// the lot), each as [`Bank::credit`] does; any error rolls them all back.
     pub async fn credit_all(&self, ts: &[Transfer], dedup: bool) -> Result<Vec<Credited>> {
+        let with: Vec<(&Transfer, Option<&ReadFrom>)> = ts.iter().map(|t| (t, None)).collect();
+        self.credit_all_from(&with, dedup).await
+    }
+
+    /// [`Bank::credit_all`], each ledger row recording the record it was read from.
+    pub async fn credit_all_from(
+        &self,
+        ts: &[(&Transfer, Option<&ReadFrom>)],
+        dedup: bool,
+    ) -> Result<Vec<Credited>> {
         let mut done = Vec::with_capacity(ts.len());
         on_pool!(&self.pool, |p, q| {
             let mut tx = p.begin().await?;
-            for t in ts {
+            for &(t, from) in ts {
                 if dedup {
                     let sql = match self.pool {
                         Pool::Pg(_) => {
@@ -520,11 +556,15 @@ impl Bank {
                     .into());
                 }
                 sqlx::query(&q(
-                    "INSERT INTO ledger (transfer, account, amount, at_us) VALUES (?, ?, ?, NOW_US)",
+                    "INSERT INTO ledger (transfer, account, amount, at_us, src_topic, \
+                     src_partition, src_offset) VALUES (?, ?, ?, NOW_US, ?, ?, ?)",
                 ))
                 .bind(t.id as i64)
                 .bind(&t.to)
                 .bind(t.amount)
+                .bind(from.map(|f| f.topic.clone()))
+                .bind(from.map(|f| f.partition))
+                .bind(from.map(|f| f.offset))
                 .execute(&mut *tx)
                 .await?;
                 done.push(Credited::Applied);
@@ -666,16 +706,29 @@ impl Bank {
     pub async fn final_ledger(&self) -> Result<FinalLedger> {
         let mut entries = Vec::new();
         on_pool!(&self.pool, |p, _q| {
-            for row in
-                sqlx::query("SELECT transfer, account, amount, at_us FROM ledger ORDER BY seq")
-                    .fetch_all(p)
-                    .await?
+            for row in sqlx::query(
+                "SELECT transfer, account, amount, at_us, src_topic, src_partition, \
+                     src_offset FROM ledger ORDER BY seq",
+            )
+            .fetch_all(p)
+            .await?
             {
+                let topic: Option<String> = row.try_get(4)?;
+                let partition: Option<i32> = row.try_get(5)?;
+                let offset: Option<i64> = row.try_get(6)?;
                 entries.push(Entry {
                     transfer: row.try_get::<i64, _>(0)? as u64,
                     account: row.try_get(1)?,
                     amount: row.try_get(2)?,
                     at_us: row.try_get(3)?,
+                    read_from: match (topic, partition, offset) {
+                        (Some(topic), Some(partition), Some(offset)) => Some(ReadFrom {
+                            topic,
+                            partition,
+                            offset,
+                        }),
+                        _ => None,
+                    },
                 });
             }
         });

@@ -13,7 +13,7 @@ use rdkafka::consumer::{BaseConsumer, Consumer as _};
 use rdkafka::{Offset, TopicPartitionList};
 use tokio::sync::watch;
 
-use crate::bank::{Bank, BankId, Credited, DeadLetter, OutboxRow, Permanent, Transfer};
+use crate::bank::{Bank, BankId, Credited, DeadLetter, OutboxRow, Permanent, ReadFrom, Transfer};
 use crate::clients::kafka::{Consumer, Isolation, Producer};
 
 /// What a relay needs.
@@ -353,23 +353,31 @@ pub async fn run_consumer(cfg: ConsumerConfig, mut stop: watch::Receiver<bool>) 
                 .as_deref()
                 .context("a message without payload")
                 .and_then(|p| serde_json::from_slice(p).context("a malformed transfer message"));
+            let from = ReadFrom {
+                topic: record.topic.clone(),
+                partition: record.partition,
+                offset: record.offset,
+            };
             match parsed {
-                Ok(t) => transfers.push(t),
+                Ok(t) => transfers.push((t, from)),
                 // Nothing to credit and no transfer id to park it under.
                 Err(e) => tracing::error!("{who}: skipping offset {}: {e:#}", record.offset),
             }
         }
         // Bounded like a single credit: a query on a connection the network cut
         // silently would otherwise hold the consumer until TCP gives up.
+        let with: Vec<(&Transfer, Option<&ReadFrom>)> =
+            transfers.iter().map(|(t, f)| (t, Some(f))).collect();
         let together = transfers.len() > 1
             && matches!(
-                tokio::time::timeout(CREDIT_TIMEOUT, bank.credit_all(&transfers, cfg.dedup)).await,
+                tokio::time::timeout(CREDIT_TIMEOUT, bank.credit_all_from(&with, cfg.dedup)).await,
                 Ok(Ok(_))
             );
         if !together {
-            for t in &transfers {
+            for (t, from) in &transfers {
                 let (dedup, max) = (cfg.dedup, cfg.max_attempts);
-                if !credit_or_park(&bank, t, dedup, max, None, &who, &mut stop).await {
+                let credit = Credit::new(t, dedup, max).read_from(from);
+                if !credit_or_park(&bank, credit, None, &who, &mut stop).await {
                     // Stopped: the offsets of what was not credited stay uncommitted.
                     commit(&consumer, pending.take(), &who);
                     bank.close().await;
@@ -407,6 +415,40 @@ fn stalled(consumer: &Consumer, topic: &str, processed: Option<i64>) -> Option<S
 /// How long one credit may take before it counts as a failed attempt.
 const CREDIT_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// One credit to make ([`credit_or_park`]): the transfer, whether to deduplicate, after
+/// how many failures to park it, and the Kafka record it was read from, if any.
+#[derive(Clone, Copy, Debug)]
+pub struct Credit<'a> {
+    /// The transfer to credit.
+    pub transfer: &'a Transfer,
+    /// Record its message id and skip it if seen.
+    pub dedup: bool,
+    /// Park it after this many failures a retry may not fix.
+    pub max_attempts: u32,
+    /// The record it was read from, written into its ledger row.
+    pub read_from: Option<&'a ReadFrom>,
+}
+
+impl<'a> Credit<'a> {
+    /// A credit of `transfer` read from no Kafka record.
+    pub fn new(transfer: &'a Transfer, dedup: bool, max_attempts: u32) -> Credit<'a> {
+        Credit {
+            transfer,
+            dedup,
+            max_attempts,
+            read_from: None,
+        }
+    }
+
+    /// The same, read from `record`.
+    pub fn read_from(self, record: &'a ReadFrom) -> Credit<'a> {
+        Credit {
+            read_from: Some(record),
+            ..self
+        }
+    }
+}
+
 /// Credits one transfer (with `dedup`, recording its message id in the same
 /// transaction), retrying with exponential backoff; after `max_attempts` failures, or a
 /// permanent one (no such account), parks it in `dead_letters` for a person — and
@@ -418,13 +460,17 @@ const CREDIT_TIMEOUT: Duration = Duration::from_secs(10);
 /// back through the broker's retry topic.
 pub async fn credit_or_park(
     bank: &Bank,
-    transfer: &Transfer,
-    dedup: bool,
-    max_attempts: u32,
+    credit: Credit<'_>,
     budget: Option<Duration>,
     who: &str,
     stop: &mut watch::Receiver<bool>,
 ) -> bool {
+    let Credit {
+        transfer,
+        dedup,
+        max_attempts,
+        read_from,
+    } = credit;
     let started = Instant::now();
     let mut backoff = BACKOFF_START;
     // Failures that a retry may not fix; outages (transient failures) never count, so
@@ -437,11 +483,12 @@ pub async fn credit_or_park(
         let limit = budget.map_or(CREDIT_TIMEOUT, |b| {
             CREDIT_TIMEOUT.min(b.saturating_sub(started.elapsed()).max(BACKOFF_START))
         });
-        let err = match tokio::time::timeout(limit, bank.credit(transfer, dedup)).await {
-            Ok(Ok(Credited::Applied | Credited::Duplicate)) => return true,
-            Ok(Err(e)) => e,
-            Err(_) => anyhow::anyhow!("credit timed out after {limit:?}"),
-        };
+        let err =
+            match tokio::time::timeout(limit, bank.credit_from(transfer, read_from, dedup)).await {
+                Ok(Ok(Credited::Applied | Credited::Duplicate)) => return true,
+                Ok(Err(e)) => e,
+                Err(_) => anyhow::anyhow!("credit timed out after {limit:?}"),
+            };
         let permanent = err.downcast_ref::<Permanent>().is_some();
         if !is_transient(&err) {
             attempts += 1;

@@ -429,6 +429,10 @@ pub struct Options {
     pub op_timeout: Duration,
     /// Connections per bank.
     pub connections: u32,
+    /// The consumers of topics written in Kafka transactions (kafka-tx, outbox-eos) read
+    /// `read_uncommitted`: the misconfiguration the checker's topics model convicts of
+    /// aborted reads.
+    pub read_uncommitted: bool,
 }
 
 impl Default for Options {
@@ -438,6 +442,7 @@ impl Default for Options {
             max_attempts: 30,
             op_timeout: Duration::from_secs(10),
             connections: 16,
+            read_uncommitted: false,
         }
     }
 }
@@ -580,8 +585,14 @@ impl Common {
     }
 
     /// Starts one consumer per bank, crediting it from its topic, reading records of
-    /// committed Kafka transactions only when `isolation` says so.
+    /// committed Kafka transactions only when `isolation` says so (and
+    /// [`Options::read_uncommitted`] does not say otherwise).
     pub fn spawn_consumers(&self, dedup: bool, isolation: Isolation) {
+        let isolation = if self.options.read_uncommitted {
+            Isolation::ReadUncommitted
+        } else {
+            isolation
+        };
         for id in BankId::ALL {
             let cfg = ConsumerConfig {
                 bank: id,

@@ -27,7 +27,7 @@ use crate::bank::{Applied, Bank, BankId, DebitExtra, Table, Transfer};
 use crate::clients::rocketmq::{
     Delivered, HalfMessage, Producer, PushConsumer, Runtime, TxDecision, TxHandler, TxProducer,
 };
-use crate::components::credit_or_park;
+use crate::components::{credit_or_park, Credit};
 use crate::system::{
     Backlog, Common, Endpoints, Ledgers, Options, Outcome, Processes, Role, Scheme, Transfers,
 };
@@ -349,9 +349,14 @@ impl TxMsg {
                         handle.spawn(async move {
                             let who = "txmsg consumer";
                             let budget = None;
-                            let done =
-                                credit_or_park(&bank, &t, dedup, left, budget, who, &mut stop)
-                                    .await;
+                            let done = credit_or_park(
+                                &bank,
+                                Credit::new(&t, dedup, left),
+                                budget,
+                                who,
+                                &mut stop,
+                            )
+                            .await;
                             let _ = tx.send(done);
                         });
                         rx.recv().unwrap_or(false)

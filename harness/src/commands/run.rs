@@ -59,6 +59,10 @@ pub struct RunFlags {
     /// Turn the consumers' deduplication off (to see duplicates caught).
     #[arg(long)]
     pub no_dedup: bool,
+    /// The consumers of topics written in Kafka transactions (kafka-tx, outbox-eos) read
+    /// read_uncommitted: a misconfiguration, to see aborted reads caught.
+    #[arg(long)]
+    pub read_uncommitted: bool,
     /// A consumer parks a message for manual intervention (dead letter) after failing
     /// to credit it this many times.
     #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u32).range(1..))]
@@ -147,6 +151,7 @@ impl RunFlags {
             time_limit: self.time_limit,
             concurrency: self.concurrency,
             dedup: !self.no_dedup,
+            read_uncommitted: self.read_uncommitted,
             max_attempts: self.max_attempts,
             drain_timeout: self.drain_timeout,
             fault_interval: match self.fault_rate {

@@ -190,6 +190,7 @@ async fn run_on(
     };
     let options = Options {
         dedup: cfg.dedup,
+        read_uncommitted: cfg.read_uncommitted,
         max_attempts: cfg.max_attempts.max(1),
         connections: (cfg.concurrency as u32) + 4,
         ..Options::default()

@@ -206,6 +206,7 @@ impl ContractBank {
                     account,
                     amount,
                     at_us: 0,
+                    read_from: None,
                 }),
                 None => foreign.push(ForeignEntry {
                     transfer: id,
