@@ -310,12 +310,10 @@ pub async fn run_consumer(cfg: ConsumerConfig, mut stop: watch::Receiver<bool>) 
                     _ => {
                         commit(&consumer, pending.take(), &who);
                         last_commit = Instant::now();
-                        if cfg.isolation == Isolation::ReadCommitted {
-                            // A transaction's commit marker takes an offset no record
-                            // has: commit the position past it, or the group would lag
-                            // by one for good.
-                            commit_position(&consumer, &cfg.topic, &mut next_offset, &who);
-                        }
+                        // A transaction's commit or abort marker takes an offset no
+                        // record has (at either isolation level): commit the position
+                        // past it, or the group would lag by one for good.
+                        commit_position(&consumer, &cfg.topic, &mut next_offset, &who);
                     }
                 }
                 // Idle or failing alike: a consumer that reads nothing while its
