@@ -96,7 +96,8 @@ pub async fn run_stage(cfg: StageConfig, mut stop: watch::Receiver<bool>) -> Res
         match stage_session(&cfg, &who, &mut stop).await {
             Ok(()) => break,
             Err(e) => {
-                tracing::debug!("{who}: {e:#}; starting over in {backoff:?}");
+                // A stage that keeps failing re-sends what it read: say why, loudly.
+                tracing::warn!("{who}: {e:#}; starting over in {backoff:?}");
                 if sleep_or_stop(backoff, &mut stop).await {
                     break;
                 }
