@@ -97,6 +97,42 @@ async fn outbox_with_an_exactly_once_stage_is_valid_in_every_seed() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_consumer_reading_uncommitted_is_convicted_of_aborted_reads() {
+    let _serial = SERIAL.lock().await;
+    let scratch = Scratch::new("read-uncommitted");
+    // The relay's process runs the exactly-once stage: a kill in the middle of one of
+    // its transactions leaves records that the broker then aborts. A consumer that reads
+    // `read_uncommitted` credits some of them first. Deduplication keeps the money right
+    // when the stage sends them again, so only the topic logs show it.
+    let cfg = RunConfig {
+        read_uncommitted: true,
+        faults: vec![FaultKind::Kill],
+        targets: vec!["relay".to_string()],
+        time_limit: Duration::from_secs(30),
+        fault_interval: Duration::from_millis(1500),
+        fault_hold: Duration::from_secs(1),
+        cover_targets: false,
+        ..config(SystemKind::OutboxEos, 5, &scratch)
+    };
+    let r = run_one(&cfg).await;
+    assert!(r.faults > 0, "no relay kill drawn");
+    assert!(
+        r.verdict.count("aborted-read") > 0,
+        "no aborted read found after {} relay kills with a read_uncommitted consumer:\n{}",
+        r.faults,
+        checkers::render::summary(&r.verdict, 5)
+    );
+    assert_eq!(r.verdict.valid, checkers::Validity::Invalid);
+    // The money is right: it is the topics model that convicts.
+    assert_eq!(
+        r.verdict.models.get("bank").map(|m| m.valid),
+        Some(checkers::Validity::Valid),
+        "{}",
+        checkers::render::summary(&r.verdict, 5)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn txmsg_is_valid_in_every_seed() {
     let _serial = SERIAL.lock().await;
     let scratch = Scratch::new("txmsg");
