@@ -74,6 +74,11 @@ pub fn invalidates(kind: AnomalyKind) -> bool {
         | AnomalyKind::UnexpectedKey
         | AnomalyKind::NullBalance => true,
         AnomalyKind::Parked | AnomalyKind::InFlight | AnomalyKind::Recovered => false,
+        // The topics model's kinds.
+        AnomalyKind::AbortedRead
+        | AnomalyKind::Duplicate
+        | AnomalyKind::InconsistentOffsets
+        | AnomalyKind::LostWrite => false,
     }
 }
 
@@ -1515,7 +1520,11 @@ impl BankChecker {
             | K::Negative
             | K::UnexpectedKey
             | K::NullBalance
-            | K::Recovered => format!("{id}: {kind}."),
+            | K::Recovered
+            | K::AbortedRead
+            | K::Duplicate
+            | K::InconsistentOffsets
+            | K::LostWrite => format!("{id}: {kind}."),
         };
         ops.extend(shown.iter().map(|e| e.op));
         ops.sort_unstable();

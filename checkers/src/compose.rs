@@ -3,7 +3,8 @@
 //!
 //! Models are detected from the ops present (any `init`, `transfer`, `read`,
 //! `final-ledger` or `dead-letter` means bank; any `enqueue`, `dequeue` or `drain`
-//! means queue) unless one is named. The exception is the `final` actor's drain report
+//! means queue; any `topic-log` means topics, which also reads the `final-ledger` lines
+//! for the credits' `read_from`) unless one is named. The exception is the `final` actor's drain report
 //! (`f` `drain` whose value is not a list, see [`crate::bank::DrainReport`]): it belongs
 //! to the bank model, and one that is not well formed is a `Malformed` error naming its
 //! line. The verdict is `invalid` if any model is, otherwise `unknown` if any model is
@@ -13,6 +14,7 @@
 use crate::bank::{is_bank_f, is_drain_report, BankChecker, DrainReport};
 use crate::history::{HistoryError, HistoryReader, Op, Sequencer};
 use crate::queue::{is_queue_f, QueueChecker};
+use crate::topics::{is_topic_log, TopicLogLine, TopicsChecker};
 use crate::verdict::{CheckerResult, ModelSummary, Validity, Verdict};
 use crate::Checker;
 use std::collections::BTreeMap;
@@ -27,14 +29,17 @@ pub enum Model {
     Bank,
     /// Jepsen's total queue (`enqueue`, `dequeue`, `drain`).
     Queue,
+    /// Kafka topic logs read back at the end (`topic-log`): Jepsen's Kafka anomalies.
+    Topics,
 }
 
 impl Model {
-    /// `bank` or `queue`.
+    /// `bank`, `queue` or `topics`.
     pub fn name(self) -> &'static str {
         match self {
             Model::Bank => "bank",
             Model::Queue => "queue",
+            Model::Topics => "topics",
         }
     }
 }
@@ -51,7 +56,8 @@ impl FromStr for Model {
         match s {
             "bank" => Ok(Model::Bank),
             "queue" => Ok(Model::Queue),
-            other => Err(format!("unknown model {other:?} (bank or queue)")),
+            "topics" => Ok(Model::Topics),
+            other => Err(format!("unknown model {other:?} (bank, queue or topics)")),
         }
     }
 }
@@ -62,6 +68,7 @@ pub struct Session {
     sequencer: Sequencer,
     bank: Option<BankChecker>,
     queue: Option<QueueChecker>,
+    topics: Option<TopicsChecker>,
     ops: u64,
 }
 
@@ -71,8 +78,9 @@ impl Session {
         Session {
             model,
             sequencer: Sequencer::new(),
-            bank: (model != Some(Model::Queue)).then(BankChecker::new),
-            queue: (model != Some(Model::Bank)).then(QueueChecker::new),
+            bank: matches!(model, None | Some(Model::Bank)).then(BankChecker::new),
+            queue: matches!(model, None | Some(Model::Queue)).then(QueueChecker::new),
+            topics: matches!(model, None | Some(Model::Topics)).then(TopicsChecker::new),
             ops: 0,
         }
     }
@@ -84,16 +92,32 @@ impl Session {
             .map_err(|message| HistoryError::Malformed { line, message })?;
         self.ops += 1;
         if is_drain_report(op) {
-            DrainReport::from_op(op)
+            let report = DrainReport::from_op(op)
                 .map_err(|message| HistoryError::Malformed { line, message })?;
+            if let Some(t) = &mut self.topics {
+                t.observe_drain(op.index, report.drained, report.backlog_words());
+            }
             if let Some(b) = &mut self.bank {
                 b.observe(op);
+            }
+            return Ok(());
+        }
+        if is_topic_log(op) {
+            let line = TopicLogLine::from_op(op)
+                .map_err(|message| HistoryError::Malformed { line, message })?;
+            if let Some(t) = &mut self.topics {
+                t.observe_line(op.index, line);
             }
             return Ok(());
         }
         if let Some(b) = &mut self.bank {
             if is_bank_f(&op.f) {
                 b.observe(op);
+            }
+        }
+        if let Some(t) = &mut self.topics {
+            if op.f == "final-ledger" {
+                t.observe(op);
             }
         }
         if let Some(q) = &mut self.queue {
@@ -118,6 +142,12 @@ impl Session {
             let n = q.relevant_ops();
             if named || n > 0 {
                 results.push((q.finish(), n));
+            }
+        }
+        if let Some(t) = self.topics {
+            let n = t.relevant_ops();
+            if named || n > 0 {
+                results.push((t.finish(), n));
             }
         }
         compose(results, self.ops, warnings)

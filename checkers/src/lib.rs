@@ -3,7 +3,7 @@
 //!
 //! - [`history`]: ops, the streaming [`history::HistoryReader`], the
 //!   [`history::HistoryWriter`] a recorder uses, and the process rules.
-//! - [`bank`] and [`queue`]: the two models' checkers, each a [`Checker`].
+//! - [`bank`], [`queue`] and [`topics`]: the models' checkers, each a [`Checker`].
 //! - [`compose`]: detects the models, runs the checkers in one pass, merges results.
 //! - [`verdict`]: the serde structs checkers return; [`render`]: the human summary.
 //! - [`synth`]: generated valid histories (and anomalies injected into them) for tests
@@ -28,6 +28,7 @@ pub mod history;
 pub mod queue;
 pub mod render;
 pub mod synth;
+pub mod topics;
 pub mod values;
 pub mod verdict;
 

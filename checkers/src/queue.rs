@@ -44,7 +44,11 @@ pub fn invalidates(kind: AnomalyKind) -> bool {
         | AnomalyKind::Parked
         | AnomalyKind::Phantom
         | AnomalyKind::UnexpectedKey
-        | AnomalyKind::WrongTotal => false,
+        | AnomalyKind::WrongTotal
+        | AnomalyKind::AbortedRead
+        | AnomalyKind::Duplicate
+        | AnomalyKind::InconsistentOffsets
+        | AnomalyKind::LostWrite => false,
     }
 }
 

@@ -13,8 +13,12 @@ use std::str::FromStr;
 /// names (that of the `anomalies` map in the output).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum AnomalyKind {
+    /// Topics: a credit read from a record of an aborted Kafka transaction.
+    AbortedRead,
     /// Bank: a ledger entry whose account or amount is not the transfer's.
     AmountMismatch,
+    /// Topics: one value at two offsets of an exactly-once topic's committed log.
+    Duplicate,
     /// Bank: credited or debited more than once. Queue: dequeued more often than
     /// attempted (does not invalidate a queue).
     Duplicated,
@@ -24,11 +28,15 @@ pub enum AnomalyKind {
     /// `drained: false`): the credit may still arrive. Does not invalidate, but makes
     /// the bank model unknown.
     InFlight,
+    /// Topics: one offset holding two different records.
+    InconsistentOffsets,
     /// Bank: final balance ≠ initial balance + ledger entries.
     LedgerMismatch,
     /// Bank: debited but never credited, or acknowledged and applied nowhere. Queue:
     /// acknowledged enqueues never dequeued.
     Lost,
+    /// Topics: a source record no committed record of the topic derived from it carries.
+    LostWrite,
     /// Bank: a negative balance.
     Negative,
     /// Bank: a `null` balance in a read or in the final balances.
@@ -51,13 +59,17 @@ pub enum AnomalyKind {
 
 impl AnomalyKind {
     /// Every kind, in the order of their names.
-    pub const ALL: [AnomalyKind; 14] = [
+    pub const ALL: [AnomalyKind; 18] = [
+        AnomalyKind::AbortedRead,
         AnomalyKind::AmountMismatch,
+        AnomalyKind::Duplicate,
         AnomalyKind::Duplicated,
         AnomalyKind::FailedApplied,
         AnomalyKind::InFlight,
+        AnomalyKind::InconsistentOffsets,
         AnomalyKind::LedgerMismatch,
         AnomalyKind::Lost,
+        AnomalyKind::LostWrite,
         AnomalyKind::Negative,
         AnomalyKind::NullBalance,
         AnomalyKind::Parked,
@@ -71,12 +83,16 @@ impl AnomalyKind {
     /// The anomaly's name in the output: `lost`, `wrong-total`, ….
     pub fn as_str(self) -> &'static str {
         match self {
+            AnomalyKind::AbortedRead => "aborted-read",
             AnomalyKind::AmountMismatch => "amount-mismatch",
+            AnomalyKind::Duplicate => "duplicate",
             AnomalyKind::Duplicated => "duplicated",
             AnomalyKind::FailedApplied => "failed-applied",
             AnomalyKind::InFlight => "in-flight",
+            AnomalyKind::InconsistentOffsets => "inconsistent-offsets",
             AnomalyKind::LedgerMismatch => "ledger-mismatch",
             AnomalyKind::Lost => "lost",
+            AnomalyKind::LostWrite => "lost-write",
             AnomalyKind::Negative => "negative",
             AnomalyKind::NullBalance => "null-balance",
             AnomalyKind::Parked => "parked",

@@ -417,12 +417,16 @@ fn anomaly_kinds_keep_their_names_and_order() {
     assert_eq!(
         names,
         [
+            "aborted-read",
             "amount-mismatch",
+            "duplicate",
             "duplicated",
             "failed-applied",
             "in-flight",
+            "inconsistent-offsets",
             "ledger-mismatch",
             "lost",
+            "lost-write",
             "negative",
             "null-balance",
             "parked",
@@ -437,6 +441,10 @@ fn anomaly_kinds_keep_their_names_and_order() {
         .iter()
         .all(|k| *k != AnomalyKind::Recovered));
     assert_eq!(checkers::queue::KINDS.len(), 4);
+    assert_eq!(checkers::topics::KINDS.len(), 4);
+    assert!(checkers::topics::KINDS
+        .iter()
+        .all(|k| checkers::topics::invalidates(*k) && !checkers::bank::invalidates(*k)));
     assert!(AnomalyKind::from_str("nope").is_err());
 }
 

@@ -44,7 +44,9 @@ impl std::fmt::Display for FirstViolation {
 /// Whether an anomaly name breaks a model. Names the checkers do not know count as
 /// breaking (a newer checker's anomaly is not to be ignored).
 pub fn is_violation(name: &str) -> bool {
-    AnomalyKind::from_str(name).map_or(true, checkers::bank::invalidates)
+    AnomalyKind::from_str(name).map_or(true, |k| {
+        checkers::bank::invalidates(k) || checkers::topics::invalidates(k)
+    })
 }
 
 /// A finding's anomalous op: the last of its ops that a client performed (the
