@@ -445,7 +445,7 @@ impl TopicsChecker {
             let (Some(rf), Some(transfer)) = (e.read_from, key_text(&e.transfer)) else {
                 continue;
             };
-            if !e.amount.as_i64().is_some_and(|a| a > 0) {
+            if e.amount.as_i64().is_none_or(|a| a <= 0) {
                 continue;
             }
             self.credits.push(CreditRead {
@@ -652,6 +652,33 @@ impl TopicsChecker {
                 notes.push(format!(
                     "{topic}'s lost writes from {source} are not judged: {} incomplete",
                     gaps.join(", ")
+                ));
+                continue;
+            }
+            // A committed read that ended before the uncommitted one (a transaction still
+            // open) leaves the records past its end undecided.
+            let open: Vec<String> = mine
+                .iter()
+                .filter_map(|p| {
+                    let c = self
+                        .reads
+                        .get(&(topic.clone(), *p, Isolation::ReadCommitted))?;
+                    let u = self
+                        .reads
+                        .get(&(topic.clone(), *p, Isolation::ReadUncommitted))?;
+                    (c.end_offset? < u.end_offset?).then(|| {
+                        format!(
+                            "{topic}/{p} (committed to {:?}, written to {:?})",
+                            c.end_offset, u.end_offset
+                        )
+                    })
+                })
+                .collect();
+            if !open.is_empty() {
+                notes.push(format!(
+                    "{topic}'s lost writes from {source} are not judged: a transaction was still \
+                     open when {} was read",
+                    open.join(", ")
                 ));
                 continue;
             }
