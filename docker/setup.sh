@@ -7,7 +7,7 @@
 #   bash docker/setup.sh --rust-brokers  # also build the Rust brokers (tansu, rocketmq-rust;
 #                                        # ~35 min on 2 cores, cached) for --kafka tansu
 #                                        # and --rocketmq rust
-#   bash docker/setup.sh --tests         # --brokers, plus what the test suite needs (chromium)
+#   bash docker/setup.sh --tests         # --brokers, plus what the test suite needs (chromium, docker-registry)
 #
 # Environment:
 #   CHAOSBANK_CACHE  where jars and broker binaries are cached (default ~/.cache/chaosbank)
@@ -60,6 +60,11 @@ command -v mvn >/dev/null || need+=(maven)
 # The report test renders report.html in headless Chromium.
 if [ "$want_tests" = 1 ] && ! command -v chromium >/dev/null && [ -z "${CHROMIUM:-}" ]; then
   need+=(chromium)
+fi
+# The registry test pulls official-named images from Debian's docker-registry (run by the
+# test on 127.0.0.1, not as a service).
+if [ "$want_tests" = 1 ] && [ ! -x /usr/bin/docker-registry ]; then
+  need+=(docker-registry)
 fi
 [ ${#need[@]} = 0 ] || apt_install "${need[@]}"
 

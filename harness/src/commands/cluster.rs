@@ -2,7 +2,7 @@
 use anyhow::Context;
 use harness::docker::Engine;
 use harness::reaper::{self, Sweep};
-use harness::service::{Engines, KafkaImpl, RocketMqImpl};
+use harness::service::{Engines, ImageSource, KafkaImpl, RocketMqImpl};
 use harness::{Cluster, Service};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
@@ -38,6 +38,11 @@ pub struct UpArgs {
     /// The RocketMQ implementation: apache (Apache RocketMQ 5) or rust (rocketmq-rust).
     #[arg(long, default_value = "apache", value_parser = RocketMqImpl::parse)]
     pub rocketmq: RocketMqImpl,
+    /// Where the engines' images come from: built (here, from docker/) or official
+    /// (postgres:15, mariadb:10.11, apache/kafka:4.1.1, pulled from Docker Hub or from
+    /// CHAOSBANK_REGISTRY=host:port; not for RocketMQ yet).
+    #[arg(long, default_value = "built", value_parser = ImageSource::parse)]
+    pub images: ImageSource,
     /// Seconds each node has to answer its protocol before the start is abandoned.
     #[arg(long, default_value_t = 180)]
     pub ready_timeout: u64,
@@ -73,6 +78,7 @@ async fn up(args: UpArgs) -> anyhow::Result<ExitCode> {
         .engines(Engines {
             kafka: args.kafka,
             rocketmq: args.rocketmq,
+            images: args.images,
         })
         .keep(true)
         .ready_timeout(Duration::from_secs(args.ready_timeout));

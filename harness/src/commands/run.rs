@@ -7,7 +7,7 @@
 use crate::commands::block_on;
 use checkers::render;
 use harness::run::{self, RunConfig};
-use harness::service::{Engines, KafkaImpl, RocketMqImpl};
+use harness::service::{Engines, ImageSource, KafkaImpl, RocketMqImpl};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -133,6 +133,11 @@ pub struct RunFlags {
     /// (rocketmq-rust; needs `docker/setup.sh --rust-brokers`).
     #[arg(long, default_value = "apache", value_parser = RocketMqImpl::parse)]
     pub rocketmq: RocketMqImpl,
+    /// Where the engines' images come from: built (here, from docker/) or official
+    /// (postgres:15, mariadb:10.11, apache/kafka:4.1.1, pulled from Docker Hub or from
+    /// CHAOSBANK_REGISTRY=host:port; not for RocketMQ yet).
+    #[arg(long, default_value = "built", value_parser = ImageSource::parse)]
+    pub images: ImageSource,
     /// Where runs are stored (`<dir>/<system>/<timestamp>-<seed>/history.jsonl`).
     #[arg(long, default_value = "runs")]
     pub out: PathBuf,
@@ -184,6 +189,7 @@ impl RunFlags {
             engines: Engines {
                 kafka: self.kafka,
                 rocketmq: self.rocketmq,
+                images: self.images,
             },
             out: self.out.clone(),
             ..RunConfig::new(seed)

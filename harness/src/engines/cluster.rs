@@ -50,6 +50,7 @@ pub struct ClusterBuilder {
     build: BuildOptions,
     engines: Engines,
     clock_faults: bool,
+    registry: Option<String>,
 }
 
 impl Default for ClusterBuilder {
@@ -62,6 +63,7 @@ impl Default for ClusterBuilder {
             build: BuildOptions::default(),
             engines: Engines::default(),
             clock_faults: false,
+            registry: None,
         }
     }
 }
@@ -115,6 +117,13 @@ impl ClusterBuilder {
         self
     }
 
+    /// The registry (`host:port`) official images are pulled from; without it,
+    /// `CHAOSBANK_REGISTRY`, then Docker Hub.
+    pub fn registry(mut self, registry: impl Into<String>) -> Self {
+        self.registry = Some(registry.into());
+        self
+    }
+
     /// Starts node containers (a scheme's processes, a service's) under libfaketime, so
     /// the nemesis can move their wall clocks ([`crate::nemesis::Fault::Clock`]); off by
     /// default, and then nothing is preloaded into them.
@@ -157,20 +166,37 @@ impl ClusterBuilder {
             self.services.clone()
         };
         let mut images = BTreeMap::new();
+        let mut official = BTreeMap::new();
+        let registry = self
+            .registry
+            .clone()
+            .or_else(|| std::env::var(crate::service::REGISTRY_ENV).ok());
         for s in &services {
-            let reference = match self.images.get(s) {
-                Some(r) => r.clone(),
-                None => match std::env::var(self.engines.image_env(*s))
+            let named = self.images.get(s).cloned().or_else(|| {
+                std::env::var(self.engines.image_env(*s))
                     .ok()
                     .filter(|v| !v.is_empty())
-                {
-                    Some(r) => r,
-                    None => {
-                        images::ensure(&engine, self.engines.image(*s), &self.build)
-                            .await?
-                            .reference
-                    }
-                },
+            });
+            let reference = match named {
+                // A named image is used as it is, pulled first if it is not here.
+                Some(r) => {
+                    images::pull_if_missing(&engine, &r).await?;
+                    r
+                }
+                None if self.engines.images == crate::service::ImageSource::Official => {
+                    let r = self
+                        .engines
+                        .official_image(*s, registry.as_deref())
+                        .map_err(Error::Config)?;
+                    images::pull_if_missing(&engine, &r).await?;
+                    official.insert(*s, ());
+                    r
+                }
+                None => {
+                    images::ensure(&engine, self.engines.image(*s), &self.build)
+                        .await?
+                        .reference
+                }
             };
             images.insert(*s, reference);
         }
@@ -217,7 +243,10 @@ impl ClusterBuilder {
             .unwrap_or_else(|e| e.into_inner()) = Some(owner.clone());
         for s in &services {
             for kind in s.nodes() {
-                let env = kind.env(0, &password, &root_password);
+                let env = match kind.official_env(0) {
+                    Some(env) if official.contains_key(s) => env,
+                    _ => kind.env(0, &password, &root_password),
+                };
                 let node = cluster
                     .create_node(
                         NodeSpec {
@@ -790,6 +819,12 @@ fn disk_hint() -> Option<String> {
 
 /// The environment with the host port filled in for the brokers that advertise it.
 fn with_port(env: &[String], kind: NodeKind, host_port: u16) -> Vec<String> {
+    // The official Kafka image's configuration names the port in several variables.
+    if env.iter().any(|e| e.starts_with("KAFKA_PROCESS_ROLES=")) {
+        if let Some(official) = kind.official_env(host_port) {
+            return official;
+        }
+    }
     let key = match kind {
         NodeKind::Kafka => "KAFKA_PORT=",
         NodeKind::Broker => "BROKER_PORT=",

@@ -88,6 +88,16 @@ pub fn binaries(name: &str) -> &'static [(&'static str, &'static str)] {
 /// (from the broker binary's cache path). `None` for images of other recipes (the
 /// databases answer `SELECT version()` themselves) and for images from elsewhere.
 pub fn engine_version(node: &str, image: &str) -> Option<String> {
+    // An official image says its version in its tag.
+    let (repo, tag) = split_reference(image);
+    for (official, product) in [
+        ("apache/kafka", "Apache Kafka"),
+        ("apache/rocketmq", "Apache RocketMQ"),
+    ] {
+        if repo == official || repo.ends_with(&format!("/{official}")) {
+            return Some(format!("{product} {tag} (official image {image})"));
+        }
+    }
     let name = match image.strip_prefix("chaosbank/") {
         Some(rest) => rest.split(':').next()?,
         None if NAMES.contains(&image) => image,
@@ -424,6 +434,91 @@ fn link_dir(from: &Path, to: &Path) -> Result<()> {
     Ok(())
 }
 
+/// Pulls `reference` through the engine unless an image of that name is already here,
+/// printing each layer's progress on stderr (at most one line a second, and every
+/// layer's end). A pull that fails names the image and the registry.
+pub async fn pull_if_missing(engine: &Engine, reference: &str) -> Result<()> {
+    use futures_util::StreamExt;
+    if engine.api().inspect_image(reference).await.is_ok() {
+        return Ok(());
+    }
+    let (image, tag) = split_reference(reference);
+    let registry = registry_of(image);
+    eprintln!("pulling {reference} from {registry}");
+    let started = Instant::now();
+    let opts = bollard::query_parameters::CreateImageOptions {
+        from_image: Some(image.to_string()),
+        tag: Some(tag.to_string()),
+        ..Default::default()
+    };
+    let mut stream = engine.api().create_image(Some(opts), None, None);
+    let mut last_line = Instant::now() - Duration::from_secs(1);
+    let mut layers: HashMap<String, (i64, i64)> = HashMap::new();
+    while let Some(item) = stream.next().await {
+        let info = item.map_err(|e| {
+            Error::Config(format!(
+                "pulling {reference} from {registry} failed: {e} (is the registry up, and \
+                 does it hold that image? set CHAOSBANK_REGISTRY=host:port for another)"
+            ))
+        })?;
+        if let Some(err) = info.error.or(info.error_detail.and_then(|d| d.message)) {
+            return Err(Error::Config(format!(
+                "pulling {reference} from {registry} failed: {err}"
+            )));
+        }
+        let status = info.status.unwrap_or_default();
+        if let (Some(id), Some(d)) = (&info.id, &info.progress_detail) {
+            if let (Some(c), Some(t)) = (d.current, d.total) {
+                layers.insert(id.clone(), (c, t));
+            }
+        }
+        let finished = status.starts_with("Pull complete") || status.starts_with("Already exists");
+        if finished || last_line.elapsed() >= Duration::from_secs(1) {
+            last_line = Instant::now();
+            let (c, t) = layers
+                .values()
+                .fold((0, 0), |(a, b), (c, t)| (a + c, b + t));
+            eprintln!(
+                "  {reference}: {} {status} ({} of {} MB in {} layers)",
+                info.id.as_deref().unwrap_or(""),
+                c / 1_000_000,
+                t / 1_000_000,
+                layers.len()
+            );
+        }
+    }
+    engine.api().inspect_image(reference).await.map_err(|e| {
+        Error::Config(format!(
+            "{reference} is not here after pulling it from {registry}: {e}"
+        ))
+    })?;
+    eprintln!("pulled {reference} in {:.1?}", started.elapsed());
+    Ok(())
+}
+
+/// `name:tag` (or `name@digest`) → (name, tag), `latest` when there is none. A `:` in
+/// the registry's `host:port` is not a tag.
+fn split_reference(reference: &str) -> (&str, &str) {
+    if let Some((name, digest)) = reference.split_once('@') {
+        return (name, digest);
+    }
+    match reference.rsplit_once(':') {
+        Some((name, tag)) if !tag.contains('/') => (name, tag),
+        _ => (reference, "latest"),
+    }
+}
+
+/// The registry an image name is pulled from: its first part when that looks like a
+/// host (`127.0.0.1:5000/postgres`), else Docker Hub.
+fn registry_of(image: &str) -> &str {
+    match image.split_once('/') {
+        Some((first, _)) if first.contains(':') || first.contains('.') || first == "localhost" => {
+            first
+        }
+        _ => "Docker Hub",
+    }
+}
+
 /// Images already rebuilt by this process under `--rebuild` (so the base is rebuilt once).
 static REBUILT: Mutex<Vec<String>> = Mutex::new(Vec::new());
 
@@ -655,4 +750,29 @@ fn file_hash(path: &Path) -> Result<String> {
         .get_or_insert_with(HashMap::new)
         .insert(key, hex.clone());
     Ok(hex)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn references_split_into_name_tag_and_registry() {
+        assert_eq!(split_reference("postgres:15"), ("postgres", "15"));
+        assert_eq!(
+            split_reference("127.0.0.1:5000/apache/kafka:4.1.1"),
+            ("127.0.0.1:5000/apache/kafka", "4.1.1")
+        );
+        assert_eq!(
+            split_reference("127.0.0.1:5000/postgres"),
+            ("127.0.0.1:5000/postgres", "latest")
+        );
+        assert_eq!(registry_of("127.0.0.1:5000/postgres"), "127.0.0.1:5000");
+        assert_eq!(registry_of("apache/kafka"), "Docker Hub");
+        assert_eq!(registry_of("postgres"), "Docker Hub");
+        assert_eq!(
+            engine_version("kafka", "127.0.0.1:5000/apache/kafka:4.1.1").as_deref(),
+            Some("Apache Kafka 4.1.1 (official image 127.0.0.1:5000/apache/kafka:4.1.1)")
+        );
+    }
 }

@@ -42,6 +42,33 @@ pub enum RocketMqImpl {
     Rust,
 }
 
+/// Where the engines' images come from.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ImageSource {
+    /// Built here from `docker/<name>` (the default).
+    #[default]
+    Built,
+    /// The projects' official images (`postgres:15`, `mariadb:10.11`,
+    /// `apache/kafka:4.1.1`), pulled through the engine from Docker Hub or from
+    /// `CHAOSBANK_REGISTRY`, and configured as their own documentation says.
+    Official,
+}
+
+impl ImageSource {
+    /// Parses `built` or `official`.
+    pub fn parse(s: &str) -> Result<ImageSource, String> {
+        match s {
+            "built" => Ok(ImageSource::Built),
+            "official" => Ok(ImageSource::Official),
+            _ => Err(format!("unknown image source {s:?}; use built or official")),
+        }
+    }
+}
+
+/// The registry official images are pulled from instead of Docker Hub, `host:port`.
+pub const REGISTRY_ENV: &str = "CHAOSBANK_REGISTRY";
+
 impl KafkaImpl {
     /// Parses `apache` or `tansu`.
     pub fn parse(s: &str) -> Result<KafkaImpl, String> {
@@ -98,6 +125,9 @@ pub struct Engines {
     /// The RocketMQ implementation.
     #[serde(default)]
     pub rocketmq: RocketMqImpl,
+    /// Where the images come from.
+    #[serde(default)]
+    pub images: ImageSource,
 }
 
 impl Engines {
@@ -122,6 +152,34 @@ impl Engines {
             "CHAOSBANK_IMAGE_{}",
             self.image(s).to_uppercase().replace('-', "_")
         )
+    }
+
+    /// The official image of service `s` (prefixed by `registry/` when given), or an
+    /// error naming why there is none: the Rust brokers have no official image, and
+    /// Apache RocketMQ's is not supported yet.
+    pub fn official_image(&self, s: Service, registry: Option<&str>) -> Result<String, String> {
+        let name = match self.image(s) {
+            "postgres" => "postgres:15",
+            "mariadb" => "mariadb:10.11",
+            "kafka" => "apache/kafka:4.1.1",
+            "rocketmq" => {
+                return Err(
+                    "--images official does not support Apache RocketMQ yet (its \
+                            image is configured by commands, not by environment): use the \
+                            built image, or CHAOSBANK_IMAGE_ROCKETMQ"
+                        .to_string(),
+                )
+            }
+            other => {
+                return Err(format!(
+                    "{other} has no official image: --images official runs Apache Kafka only"
+                ))
+            }
+        };
+        Ok(match registry.filter(|r| !r.is_empty()) {
+            Some(r) => format!("{}/{name}", r.trim_end_matches('/')),
+            None => name.to_string(),
+        })
     }
 
     /// A person's name for the implementation behind service `s`, e.g. `Apache Kafka`.
@@ -279,6 +337,69 @@ impl NodeKind {
             NodeKind::Broker => Some(vec!["broker".to_string()]),
             NodeKind::Producer | NodeKind::Relay | NodeKind::Consumer | NodeKind::Service => {
                 Some(vec!["node".to_string()])
+            }
+            _ => None,
+        }
+    }
+
+    /// The container's environment as the official image's documentation has it, where
+    /// it differs from [`NodeKind::env`]: Apache Kafka's image renders every `KAFKA_X_Y`
+    /// variable as the property `x.y`. `None`: the same as [`NodeKind::env`].
+    pub fn official_env(self, host_port: u16) -> Option<Vec<String>> {
+        let p = |k: &str, v: String| format!("{k}={v}");
+        match self {
+            NodeKind::Kafka => {
+                let controller = if host_port < u16::MAX {
+                    host_port + 1
+                } else {
+                    host_port - 1
+                };
+                Some(vec![
+                    p("KAFKA_NODE_ID", "1".into()),
+                    p("KAFKA_PROCESS_ROLES", "broker,controller".into()),
+                    p(
+                        "KAFKA_LISTENERS",
+                        format!(
+                            "PLAINTEXT://0.0.0.0:{host_port},CONTROLLER://127.0.0.1:{controller}"
+                        ),
+                    ),
+                    p(
+                        "KAFKA_ADVERTISED_LISTENERS",
+                        format!("PLAINTEXT://127.0.0.1:{host_port}"),
+                    ),
+                    p("KAFKA_CONTROLLER_LISTENER_NAMES", "CONTROLLER".into()),
+                    p(
+                        "KAFKA_LISTENER_SECURITY_PROTOCOL_MAP",
+                        "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT".into(),
+                    ),
+                    p(
+                        "KAFKA_CONTROLLER_QUORUM_VOTERS",
+                        format!("1@127.0.0.1:{controller}"),
+                    ),
+                    p("CLUSTER_ID", "Y2hhb3NiYW5rLWthZmthMQ".into()),
+                    p("KAFKA_LOG_DIRS", "/var/lib/kafka/data".into()),
+                    p("KAFKA_NUM_PARTITIONS", "1".into()),
+                    p("KAFKA_OFFSETS_TOPIC_REPLICATION_FACTOR", "1".into()),
+                    p("KAFKA_OFFSETS_TOPIC_NUM_PARTITIONS", "4".into()),
+                    p("KAFKA_TRANSACTION_STATE_LOG_REPLICATION_FACTOR", "1".into()),
+                    p("KAFKA_TRANSACTION_STATE_LOG_MIN_ISR", "1".into()),
+                    p("KAFKA_TRANSACTION_STATE_LOG_NUM_PARTITIONS", "4".into()),
+                    p(
+                        "KAFKA_SHARE_COORDINATOR_STATE_TOPIC_REPLICATION_FACTOR",
+                        "1".into(),
+                    ),
+                    p("KAFKA_SHARE_COORDINATOR_STATE_TOPIC_MIN_ISR", "1".into()),
+                    p("KAFKA_MIN_INSYNC_REPLICAS", "1".into()),
+                    p("KAFKA_DEFAULT_REPLICATION_FACTOR", "1".into()),
+                    p("KAFKA_GROUP_INITIAL_REBALANCE_DELAY_MS", "0".into()),
+                    p("KAFKA_GROUP_CONSUMER_SESSION_TIMEOUT_MS", "10000".into()),
+                    p("KAFKA_GROUP_CONSUMER_MIN_SESSION_TIMEOUT_MS", "6000".into()),
+                    p(
+                        "KAFKA_TRANSACTION_ABORT_TIMED_OUT_TRANSACTION_CLEANUP_INTERVAL_MS",
+                        "5000".into(),
+                    ),
+                    p("KAFKA_HEAP_OPTS", "-Xms256m -Xmx512m".into()),
+                ])
             }
             _ => None,
         }
