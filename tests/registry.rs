@@ -1,8 +1,9 @@
 //! Official images pulled from a real registry: Debian's `docker-registry` on 127.0.0.1,
 //! holding the images chaosbank builds under the official names (`postgres:15`,
-//! `mariadb:10.11`, `apache/kafka:4.1.1`), so that `--images official` runs its whole
-//! path here: the pull through the engine API, and each engine configured the way its
-//! official image's documentation says (Apache Kafka by its `KAFKA_*` environment).
+//! `mariadb:10.11`, `apache/kafka:4.1.1`, `apache/rocketmq:5.3.3`), so that `--images
+//! official` runs its whole path here: the pull through the engine API, and each engine
+//! configured the way its official image's documentation says (Apache Kafka by its
+//! `KAFKA_*` environment, Apache RocketMQ by `sh mqnamesrv` and `sh mqbroker -c CONF`).
 
 use harness::cluster::Cluster;
 use harness::service::{Engines, ImageSource, Service};
@@ -122,6 +123,7 @@ async fn official_images_are_pulled_from_a_registry_and_configured_their_way() {
         (Service::Postgres, "postgres:15"),
         (Service::Mariadb, "mariadb:10.11"),
         (Service::Kafka, "apache/kafka:4.1.1"),
+        (Service::RocketMq, "apache/rocketmq:5.3.3"),
     ] {
         let built = harness::images::ensure(&engine, service.image(), &Default::default())
             .await
@@ -142,16 +144,23 @@ async fn official_images_are_pulled_from_a_registry_and_configured_their_way() {
         .service(Service::Postgres)
         .service(Service::Mariadb)
         .service(Service::Kafka)
+        .service(Service::RocketMq)
         .start()
         .await
         .expect("the cluster starts from the pulled official images");
     for (service, tag) in &pushed {
         assert!(present(tag), "{tag} was not pulled");
-        let node = service.nodes()[0].name();
-        assert_eq!(&cluster.node(node).expect("the node").image, tag);
+        for node in service.nodes() {
+            assert_eq!(&cluster.node(node.name()).expect("the node").image, tag);
+        }
     }
     let version = cluster.engine_version("kafka").await.unwrap_or_default();
     assert!(version.contains("Apache Kafka 4.1.1"), "{version}");
+    // The RocketMQ broker, started by `sh mqbroker -c` from the harness's broker.conf,
+    // registered with the name server (`sh mqnamesrv`): the cluster's readiness asks
+    // the name server for its route.
+    let version = cluster.engine_version("broker").await.unwrap_or_default();
+    assert!(version.contains("Apache RocketMQ 5.3.3"), "{version}");
     // Configured by the official image's KAFKA_* environment, it serves: a record sent
     // is read back.
     let bootstrap = cluster.endpoint("kafka").expect("kafka").addr();

@@ -2,7 +2,10 @@
 # `namesrv`: runs Apache RocketMQ's name server on $NAMESRV_PORT.
 # `broker`:  renders $ROCKETMQ_HOME/conf/broker.conf from the environment, then runs the
 #            broker on $BROKER_PORT, advertising $BROKER_IP:$BROKER_PORT to $NAMESRV_ADDR.
-# Anything else is exec'd as given.
+# `broker-conf CONF [ADDR]`: runs the broker from a broker.conf of the caller's (what
+#            the official image's `sh mqbroker -c CONF` does; bin/mqbroker calls it).
+# Anything else is exec'd as given (so `sh mqnamesrv` and `sh mqbroker …` run the
+# scripts in the working directory, /opt/rocketmq/bin, as in the official image).
 set -euo pipefail
 : "${ROCKETMQ_HOME:=/opt/rocketmq}"
 export ROCKETMQ_HOME
@@ -29,7 +32,7 @@ kvConfigPath=/var/lib/rocketmq/namesrv/kvConfig.json
 PROPS
     echo "entrypoint: Apache RocketMQ name server on 0.0.0.0:$NAMESRV_PORT"
     # shellcheck disable=SC2086
-    exec java "${java_common[@]}" $NAMESRV_HEAP_OPTS -cp "$cp" \
+    exec java "${java_common[@]}" ${JAVA_OPT_EXT:-$NAMESRV_HEAP_OPTS} -cp "$cp" \
       org.apache.rocketmq.namesrv.NamesrvStartup -c "$conf" "$@"
     ;;
   broker)
@@ -92,6 +95,17 @@ PROPS
     # shellcheck disable=SC2086
     exec java "${java_common[@]}" $BROKER_HEAP_OPTS -cp "$cp" \
       org.apache.rocketmq.broker.BrokerStartup -c "$conf" -n "$NAMESRV_ADDR" "$@"
+    ;;
+  broker-conf)
+    # The official image's way (`sh mqbroker -n ADDR -c CONF`, see bin/mqbroker): the
+    # broker.conf is the caller's.
+    conf="$2"
+    addr="${3:-${NAMESRV_ADDR:-127.0.0.1:9876}}"
+    mkdir -p /var/lib/rocketmq/store
+    echo "entrypoint: Apache RocketMQ broker from $conf, name server $addr (official image's configuration)"
+    # shellcheck disable=SC2086
+    exec java "${java_common[@]}" ${JAVA_OPT_EXT:-$BROKER_HEAP_OPTS} -cp "$cp" \
+      org.apache.rocketmq.broker.BrokerStartup -c "$conf" -n "$addr"
     ;;
   *)
     exec "$@"

@@ -135,7 +135,7 @@ pub struct RunFlags {
     pub rocketmq: RocketMqImpl,
     /// Where the engines' images come from: built (here, from docker/) or official
     /// (postgres:15, mariadb:10.11, apache/kafka:4.1.1, pulled from Docker Hub or from
-    /// CHAOSBANK_REGISTRY=host:port; not for RocketMQ yet).
+    /// CHAOSBANK_REGISTRY=host:port; apache/rocketmq:5.3.3 too).
     #[arg(long, default_value = "built", value_parser = ImageSource::parse)]
     pub images: ImageSource,
     /// Where runs are stored (`<dir>/<system>/<timestamp>-<seed>/history.jsonl`).

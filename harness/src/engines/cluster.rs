@@ -692,7 +692,14 @@ impl Cluster {
                 image: Some(image.to_string()),
                 hostname: Some(name.to_string()),
                 env: Some(with_port(&env, kind, host_port)),
-                cmd: kind.cmd(),
+                cmd: if env
+                    .iter()
+                    .any(|e| e.starts_with("CHAOSBANK_OFFICIAL_IMAGE="))
+                {
+                    kind.official_cmd()
+                } else {
+                    kind.cmd()
+                },
                 // A service's own image runs chaosbank's node binary in front of its
                 // command.
                 entrypoint: (kind == NodeKind::Service)
@@ -819,8 +826,11 @@ fn disk_hint() -> Option<String> {
 
 /// The environment with the host port filled in for the brokers that advertise it.
 fn with_port(env: &[String], kind: NodeKind, host_port: u16) -> Vec<String> {
-    // The official Kafka image's configuration names the port in several variables.
-    if env.iter().any(|e| e.starts_with("KAFKA_PROCESS_ROLES=")) {
+    // The official images' configuration names the port in several variables.
+    if env
+        .iter()
+        .any(|e| e.starts_with("KAFKA_PROCESS_ROLES=") || e.starts_with("BROKER_CONF="))
+    {
         if let Some(official) = kind.official_env(host_port) {
             return official;
         }

@@ -50,7 +50,7 @@ pub enum ImageSource {
     #[default]
     Built,
     /// The projects' official images (`postgres:15`, `mariadb:10.11`,
-    /// `apache/kafka:4.1.1`), pulled through the engine from Docker Hub or from
+    /// `apache/kafka:4.1.1`, `apache/rocketmq:5.3.3`), pulled through the engine from Docker Hub or from
     /// `CHAOSBANK_REGISTRY`, and configured as their own documentation says.
     Official,
 }
@@ -162,17 +162,11 @@ impl Engines {
             "postgres" => "postgres:15",
             "mariadb" => "mariadb:10.11",
             "kafka" => "apache/kafka:4.1.1",
-            "rocketmq" => {
-                return Err(
-                    "--images official does not support Apache RocketMQ yet (its \
-                            image is configured by commands, not by environment): use the \
-                            built image, or CHAOSBANK_IMAGE_ROCKETMQ"
-                        .to_string(),
-                )
-            }
+            "rocketmq" => "apache/rocketmq:5.3.3",
             other => {
                 return Err(format!(
-                    "{other} has no official image: --images official runs Apache Kafka only"
+                    "{other} has no official image: --images official runs Apache Kafka and \
+                     Apache RocketMQ only"
                 ))
             }
         };
@@ -342,6 +336,54 @@ impl NodeKind {
         }
     }
 
+    /// The container's command with the official image: Apache RocketMQ's runs
+    /// `sh mqnamesrv`, and `sh mqbroker -n NAMESRV -c CONF` with a broker.conf written from
+    /// `BROKER_CONF` first (see [`NodeKind::official_env`]). `None`: the image's own.
+    pub fn official_cmd(self) -> Option<Vec<String>> {
+        match self {
+            NodeKind::Namesrv => Some(vec!["sh".to_string(), "mqnamesrv".to_string()]),
+            NodeKind::Broker => Some(vec![
+                "sh".to_string(),
+                "-c".to_string(),
+                "printf '%s\\n' \"$BROKER_CONF\" > /tmp/broker.conf && \
+                 exec sh mqbroker -n \"$NAMESRV_ADDR\" -c /tmp/broker.conf"
+                    .to_string(),
+            ]),
+            _ => None,
+        }
+    }
+
+    /// The broker.conf of Apache RocketMQ's official image, listening on `port`: the
+    /// settings chaosbank's own image renders (docker/CONTRACT.md), its store in the
+    /// image's default place.
+    pub fn official_broker_conf(port: u16) -> String {
+        let ha = if port < u16::MAX { port + 1 } else { port - 1 };
+        [
+            "brokerClusterName=DefaultCluster".to_string(),
+            "brokerName=broker-a".to_string(),
+            "brokerId=0".to_string(),
+            "brokerRole=ASYNC_MASTER".to_string(),
+            "brokerIP1=127.0.0.1".to_string(),
+            format!("listenPort={port}"),
+            format!("haListenPort={ha}"),
+            "autoCreateTopicEnable=true".to_string(),
+            "flushDiskType=ASYNC_FLUSH".to_string(),
+            "transactionTimeOut=3000".to_string(),
+            "transactionCheckInterval=5000".to_string(),
+            "transactionCheckMax=40".to_string(),
+            "transactionOpBatchInterval=1000".to_string(),
+            "channelExpiredTimeout=30000".to_string(),
+            "registerNameServerPeriod=10000".to_string(),
+            "mappedFileSizeCommitLog=16777216".to_string(),
+            "mappedFileSizeConsumeQueue=600000".to_string(),
+            "timerWheelEnable=false".to_string(),
+            "maxHashSlotNum=50000".to_string(),
+            "maxIndexNum=200000".to_string(),
+            "diskMaxUsedSpaceRatio=95".to_string(),
+        ]
+        .join("\n")
+    }
+
     /// The container's environment as the official image's documentation has it, where
     /// it differs from [`NodeKind::env`]: Apache Kafka's image renders every `KAFKA_X_Y`
     /// variable as the property `x.y`. `None`: the same as [`NodeKind::env`].
@@ -401,6 +443,22 @@ impl NodeKind {
                     p("KAFKA_HEAP_OPTS", "-Xms256m -Xmx512m".into()),
                 ])
             }
+            NodeKind::Namesrv => Some(vec![
+                p("CHAOSBANK_OFFICIAL_IMAGE", "1".into()),
+                p("JAVA_OPT_EXT", "-Xms128m -Xmx256m".into()),
+            ]),
+            NodeKind::Broker => Some(vec![
+                p("CHAOSBANK_OFFICIAL_IMAGE", "1".into()),
+                p(
+                    "NAMESRV_ADDR",
+                    format!("{}:{NAMESRV_PORT}", NodeKind::Namesrv.name()),
+                ),
+                p(
+                    "JAVA_OPT_EXT",
+                    "-Xms256m -Xmx512m -XX:MaxDirectMemorySize=256m".into(),
+                ),
+                p("BROKER_CONF", NodeKind::official_broker_conf(host_port)),
+            ]),
             _ => None,
         }
     }
