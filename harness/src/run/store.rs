@@ -506,8 +506,13 @@ mod tests {
         // The product and the version of its pom for the Apache ones.
         assert!(v("kafka", "chaosbank/kafka:0123").starts_with("Apache Kafka 4."));
         assert!(v("broker", "chaosbank/rocketmq:0123").starts_with("Apache RocketMQ 5."));
+        // An official image names itself by its tag; an image from elsewhere is unknown.
         assert_eq!(
-            crate::images::engine_version("kafka", "apache/kafka:3.7"),
+            v("kafka", "apache/kafka:3.7"),
+            "Apache Kafka 3.7 (official image apache/kafka:3.7)"
+        );
+        assert_eq!(
+            crate::images::engine_version("kafka", "example.org/bitnami/kafka:3.7"),
             None
         );
         assert_eq!(
