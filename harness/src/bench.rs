@@ -87,6 +87,25 @@ pub async fn bench(runs: &[RunConfig]) -> Result<Vec<BenchRow>> {
     Ok(rows)
 }
 
+impl BenchRow {
+    /// The row's figures as printed, in the table's column order: transfers/s,
+    /// pgbench TPS, ÷ pgbench, broker msgs/s, ÷ broker, p50, p99, max, ready s.
+    fn cells(&self) -> [String; 9] {
+        let pct = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{:.1} %", v * 100.0));
+        [
+            format!("{:.1}", self.transfers_per_s),
+            num(self.pgbench_tps, 0),
+            pct(self.ratio_pgbench),
+            num(self.broker_msgs_per_s, 0),
+            pct(self.ratio_broker),
+            num(self.p50_ms, 0),
+            num(self.p99_ms, 0),
+            num(self.max_ms, 0),
+            num(self.cluster_ready_s, 1),
+        ]
+    }
+}
+
 fn num(v: Option<f64>, digits: usize) -> String {
     v.map_or("-".to_string(), |v| format!("{v:.digits$}"))
 }
@@ -107,21 +126,11 @@ pub fn table(rows: &[BenchRow]) -> String {
         "ready s"
     );
     for r in rows {
-        let pct = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{:.1} %", v * 100.0));
+        let c = r.cells();
         let _ = writeln!(
             s,
-            "{:<22} {:>10.1} {:>9} {:>8} {:>10} {:>8} {:>8} {:>8} {:>8} {:>7}  {}",
-            r.system,
-            r.transfers_per_s,
-            num(r.pgbench_tps, 0),
-            pct(r.ratio_pgbench),
-            num(r.broker_msgs_per_s, 0),
-            pct(r.ratio_broker),
-            num(r.p50_ms, 0),
-            num(r.p99_ms, 0),
-            num(r.max_ms, 0),
-            num(r.cluster_ready_s, 1),
-            r.verdict
+            "{:<22} {:>10} {:>9} {:>8} {:>10} {:>8} {:>8} {:>8} {:>8} {:>7}  {}",
+            r.system, c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7], c[8], r.verdict
         );
     }
     s
@@ -163,26 +172,22 @@ pub fn html(rows: &[BenchRow], title: &str) -> String {
     }
     let mut trs = String::new();
     for r in rows {
-        let pct = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{:.1} %", v * 100.0));
+        let cells: String = r
+            .cells()
+            .iter()
+            .map(|c| format!("<td>{}</td>", escape(c)))
+            .collect();
         let _ = writeln!(
             trs,
-            "<tr><td>{}</td><td>{:.1}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            "<tr><td>{}</td>{cells}<td>{}</td></tr>",
             escape(&r.system),
-            r.transfers_per_s,
-            num(r.pgbench_tps, 0),
-            pct(r.ratio_pgbench),
-            num(r.broker_msgs_per_s, 0),
-            pct(r.ratio_broker),
-            num(r.p50_ms, 0),
-            num(r.p99_ms, 0),
-            num(r.max_ms, 0),
             escape(&r.verdict)
         );
     }
     format!(
         "<!doctype html><meta charset=\"utf-8\"><title>{t}</title>\
          <style>body{{font:14px system-ui,sans-serif;margin:2em}}td,th{{padding:2px 10px;text-align:right}}td:first-child{{text-align:left}}</style>\
-         <h1>{t}</h1><table><tr><th>system</th><th>transfers/s</th><th>pgbench TPS</th><th>÷ pgbench</th><th>broker msgs/s</th><th>÷ broker</th><th>p50 ms</th><th>p99 ms</th><th>max ms</th><th>verdict</th></tr>\n{trs}</table>\
+         <h1>{t}</h1><table><tr><th>system</th><th>transfers/s</th><th>pgbench TPS</th><th>÷ pgbench</th><th>broker msgs/s</th><th>÷ broker</th><th>p50 ms</th><th>p99 ms</th><th>max ms</th><th>ready s</th><th>verdict</th></tr>\n{trs}</table>\
          <h2>Debit → credit latency</h2><svg width=\"760\" height=\"{h:.0}\">{bars}</svg>\n",
         t = escape(title),
         h = y + 10.0,

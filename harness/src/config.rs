@@ -62,6 +62,9 @@ pub struct RunConfig {
     pub time_limit: Duration,
     /// Concurrent client workers.
     pub concurrency: usize,
+    /// Accounts in each bank (`A/0..n`, `B/0..n`): fewer means hotter rows and more
+    /// contention. Absent from older `run.json` files: 5, as they were run.
+    pub accounts: usize,
     /// The seed of the workload and the fault schedule.
     pub seed: u64,
     /// Runs are stored under `<out>/<system>/…`.
@@ -153,6 +156,7 @@ impl RunConfig {
             ],
             time_limit: Duration::from_secs(60),
             concurrency: 8,
+            accounts: 5,
             seed,
             out: PathBuf::from("runs"),
             dedup: true,

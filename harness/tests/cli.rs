@@ -65,6 +65,11 @@ fn bad_flags_exit_2_and_say_why() {
         "{}",
         stderr(&o)
     );
+    for cmd in ["run", "bench"] {
+        let o = chaosbank(&[cmd, "--accounts", "0"]);
+        assert_eq!(o.status.code(), Some(2), "{cmd}");
+        assert!(stderr(&o).contains("--accounts"), "{cmd}: {}", stderr(&o));
+    }
 }
 
 #[test]

@@ -377,6 +377,21 @@ impl Bank {
                 Ok(tx) => tx,
                 Err(e) => return Applied::Failed(e.into()),
             };
+            // The ledger rows first, the accounts' rows last: their locks are held only
+            // for the updates and the commit.
+            for (account, amount) in [(&t.from, -t.amount), (&t.to, t.amount)] {
+                if let Err(e) = sqlx::query(&q(
+                    "INSERT INTO ledger (transfer, account, amount, at_us) VALUES (?, ?, ?, NOW_US)",
+                ))
+                .bind(t.id as i64)
+                .bind(account)
+                .bind(amount)
+                .execute(&mut *tx)
+                .await
+                {
+                    return Applied::Failed(e.into());
+                }
+            }
             // Lock the two rows in a fixed order so that opposite transfers do not
             // deadlock.
             let debit_first = t.from <= t.to;
@@ -407,19 +422,6 @@ impl Bank {
                     Err(e) => return Applied::Failed(e.into()),
                 }
             }
-            for (account, amount) in [(&t.from, -t.amount), (&t.to, t.amount)] {
-                if let Err(e) = sqlx::query(&q(
-                    "INSERT INTO ledger (transfer, account, amount, at_us) VALUES (?, ?, ?, NOW_US)",
-                ))
-                .bind(t.id as i64)
-                .bind(account)
-                .bind(amount)
-                .execute(&mut *tx)
-                .await
-                {
-                    return Applied::Failed(e.into());
-                }
-            }
             match tx.commit().await {
                 Ok(()) => Applied::Committed,
                 Err(e) => Applied::Unknown(e.into()),
@@ -428,13 +430,58 @@ impl Bank {
     }
 
     /// The sending side of a cross-bank transfer: debit `t.from` and write its ledger
-    /// row, plus `extra`, in one transaction.
+    /// row, plus `extra`, in one transaction. The rows are inserted first and the
+    /// account's row is updated last, so its lock is held only for the update and the
+    /// commit (a refused debit rolls the inserts back); a [`DebitExtra::Before`] still
+    /// runs after the debit, so only debits that succeeded reach it.
     pub async fn debit(&self, t: &Transfer, extra: DebitExtra<'_>) -> Applied {
         on_pool!(&self.pool, |p, q| {
             let mut tx = match p.begin().await {
                 Ok(tx) => tx,
                 Err(e) => return Applied::Failed(e.into()),
             };
+            if let Err(e) = sqlx::query(&q(
+                "INSERT INTO ledger (transfer, account, amount, at_us) VALUES (?, ?, ?, NOW_US)",
+            ))
+            .bind(t.id as i64)
+            .bind(&t.from)
+            .bind(-t.amount)
+            .execute(&mut *tx)
+            .await
+            {
+                return Applied::Failed(e.into());
+            }
+            let (row, after) = match extra {
+                DebitExtra::Nothing => (Ok(()), None),
+                DebitExtra::Outbox { topic, payload } => (
+                    sqlx::query(&q(
+                        "INSERT INTO outbox (transfer, topic, payload, created_us) VALUES (?, ?, ?, NOW_US)",
+                    ))
+                    .bind(t.id as i64)
+                    .bind(topic)
+                    .bind(payload)
+                    .execute(&mut *tx)
+                    .await
+                    .map(drop)
+                    .map_err(anyhow::Error::from),
+                    None,
+                ),
+                DebitExtra::TxState => (
+                    sqlx::query(&q(
+                        "INSERT INTO txstate (transfer, state) VALUES (?, 'committed')",
+                    ))
+                    .bind(t.id as i64)
+                    .execute(&mut *tx)
+                    .await
+                    .map(drop)
+                    .map_err(anyhow::Error::from),
+                    None,
+                ),
+                DebitExtra::Before(fut) => (Ok(()), Some(fut)),
+            };
+            if let Err(e) = row {
+                return Applied::Failed(e);
+            }
             match sqlx::query(&q(
                 "UPDATE accounts SET balance = balance - ? WHERE id = ? AND balance >= ?",
             ))
@@ -448,41 +495,10 @@ impl Bank {
                 Ok(_) => return Applied::Insufficient,
                 Err(e) => return Applied::Failed(e.into()),
             }
-            if let Err(e) = sqlx::query(&q(
-                "INSERT INTO ledger (transfer, account, amount, at_us) VALUES (?, ?, ?, NOW_US)",
-            ))
-            .bind(t.id as i64)
-            .bind(&t.from)
-            .bind(-t.amount)
-            .execute(&mut *tx)
-            .await
-            {
-                return Applied::Failed(e.into());
-            }
-            let r = match extra {
-                DebitExtra::Nothing => Ok(()),
-                DebitExtra::Outbox { topic, payload } => sqlx::query(&q(
-                    "INSERT INTO outbox (transfer, topic, payload, created_us) VALUES (?, ?, ?, NOW_US)",
-                ))
-                .bind(t.id as i64)
-                .bind(topic)
-                .bind(payload)
-                .execute(&mut *tx)
-                .await
-                .map(drop)
-                .map_err(anyhow::Error::from),
-                DebitExtra::TxState => sqlx::query(&q(
-                    "INSERT INTO txstate (transfer, state) VALUES (?, 'committed')",
-                ))
-                .bind(t.id as i64)
-                .execute(&mut *tx)
-                .await
-                .map(drop)
-                .map_err(anyhow::Error::from),
-                DebitExtra::Before(fut) => fut.await,
-            };
-            if let Err(e) = r {
-                return Applied::Failed(e);
+            if let Some(fut) = after {
+                if let Err(e) = fut.await {
+                    return Applied::Failed(e);
+                }
             }
             match tx.commit().await {
                 Ok(()) => Applied::Committed,

@@ -14,7 +14,7 @@ use rdkafka::{Offset, TopicPartitionList};
 use tokio::sync::watch;
 
 use crate::bank::{Bank, BankId, Credited, DeadLetter, OutboxRow, Permanent, ReadFrom, Transfer};
-use crate::clients::kafka::{Consumer, Isolation, Producer};
+use crate::clients::kafka::{blocking, Consumer, Isolation, Producer};
 
 /// What a relay needs.
 #[derive(Clone, Debug)]
@@ -73,13 +73,6 @@ pub struct StageConfig {
 
 /// How long one step of a stage's transaction (init, begin, offsets, commit) may take.
 const STAGE_TX_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// Runs a blocking Kafka transaction call off the runtime.
-async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T> + Send + 'static) -> Result<T> {
-    tokio::task::spawn_blocking(f)
-        .await
-        .context("a Kafka transaction call panicked")?
-}
 
 /// The exactly-once stage (Kafka's consume-transform-produce loop): reads a batch of
 /// `source` `read_committed` from the group's committed offset, and in one Kafka

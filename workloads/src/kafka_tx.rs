@@ -24,7 +24,7 @@ use async_trait::async_trait;
 use tokio::sync::Mutex;
 
 use crate::bank::{Applied, DebitExtra, Transfer};
-use crate::clients::kafka::{Isolation, Producer};
+use crate::clients::kafka::{self, Isolation, Producer};
 use crate::system::{
     Backlog, Common, Endpoints, Ledgers, Options, Outcome, Processes, Role, Scheme, TopicSpec,
     Transfers,
@@ -73,15 +73,6 @@ impl KafkaTx {
         format!("chaosbank-kafka-tx-{i}")
     }
 
-    /// Runs a blocking transaction call off the runtime.
-    async fn blocking<T: Send + 'static>(
-        f: impl FnOnce() -> Result<T> + Send + 'static,
-    ) -> Result<T> {
-        tokio::task::spawn_blocking(f)
-            .await
-            .context("a Kafka transaction call panicked")?
-    }
-
     /// The cross-bank transfer, holding slot `slot`'s producer.
     async fn transfer_on(
         &self,
@@ -97,8 +88,10 @@ impl KafkaTx {
             Some(p) => p,
             None => {
                 let (bootstrap, id) = (self.common.bootstrap.clone(), Self::transactional_id(i));
-                match Self::blocking(move || Producer::transactional(&bootstrap, &id, INIT_TIMEOUT))
-                    .await
+                match kafka::blocking(move || {
+                    Producer::transactional(&bootstrap, &id, INIT_TIMEOUT)
+                })
+                .await
                 {
                     Ok(p) => slot.insert(Arc::new(p)).clone(),
                     Err(e) => return Outcome::Fail(format!("{e:#}")),
@@ -106,7 +99,7 @@ impl KafkaTx {
             }
         };
         let p = producer.clone();
-        if let Err(e) = Self::blocking(move || p.begin_transaction()).await {
+        if let Err(e) = kafka::blocking(move || p.begin_transaction()).await {
             *slot = None;
             return Outcome::Fail(format!("{e:#}"));
         }
@@ -140,7 +133,7 @@ impl KafkaTx {
         match applied {
             Outcome::Ok(_) => {
                 let p = producer.clone();
-                match Self::blocking(move || p.commit_transaction(TX_TIMEOUT)).await {
+                match kafka::blocking(move || p.commit_transaction(TX_TIMEOUT)).await {
                     Ok(()) => Outcome::of_applied(Applied::Committed, t),
                     // The service believes the two commits are one: it reports the
                     // transfer failed, though the debit has committed.
@@ -163,7 +156,7 @@ impl KafkaTx {
         outcome: Outcome,
     ) -> Outcome {
         let p = producer.clone();
-        if let Err(e) = Self::blocking(move || p.abort_transaction(TX_TIMEOUT)).await {
+        if let Err(e) = kafka::blocking(move || p.abort_transaction(TX_TIMEOUT)).await {
             tracing::debug!("kafka-tx: {e:#}; making the producer anew");
             *slot = None;
         }

@@ -5,14 +5,11 @@
 //! credits and records the message id in one transaction, then commits its offset.
 //! At-least-once delivery plus deduplication gives exactly-once effects.
 
-use std::time::Duration;
-
 use anyhow::Result;
 use async_trait::async_trait;
 
-use crate::bank::{BankId, DebitExtra, Transfer};
+use crate::bank::{BankId, Transfer};
 use crate::clients::kafka::Isolation;
-use crate::components::{self, RelayConfig};
 use crate::system::{
     Backlog, Common, Endpoints, Ledgers, Options, Outcome, Processes, Role, Scheme, TopicSpec,
     Transfers,
@@ -45,23 +42,8 @@ impl Scheme for Outbox {
 #[async_trait]
 impl Transfers for Outbox {
     async fn transfer(&self, t: &Transfer) -> Outcome {
-        if t.is_local() {
-            return self.common.local_transfer(t).await;
-        }
-        let payload = match serde_json::to_string(t) {
-            Ok(p) => p,
-            Err(e) => return Outcome::Fail(e.to_string()),
-        };
-        let topic = t.to_bank().credit_topic();
         self.common
-            .timed(async {
-                let extra = DebitExtra::Outbox {
-                    topic,
-                    payload: &payload,
-                };
-                let applied = self.common.bank(t.from_bank()).debit(t, extra).await;
-                Outcome::of_applied(applied, t)
-            })
+            .outbox_transfer(t, t.to_bank().credit_topic())
             .await
     }
 }
@@ -72,20 +54,7 @@ impl Processes for Outbox {
         match role {
             Role::Producer => {}
             Role::Relay => {
-                for id in BankId::ALL {
-                    let cfg = RelayConfig {
-                        bank: id,
-                        bank_url: self.common.url(id).to_string(),
-                        bootstrap: self.common.bootstrap.clone(),
-                        batch: 100,
-                        idle: Duration::from_millis(20),
-                    };
-                    let stop = self.common.stop_signal();
-                    self.common
-                        .spawn(format!("relay of bank {}", id.name()), move || {
-                            components::run_relay(cfg.clone(), stop.clone())
-                        });
-                }
+                self.common.spawn_relays();
             }
             Role::Consumer => {
                 let dedup = self.common.options.dedup;

@@ -11,14 +11,12 @@
 //! deduplicates, because the credit is a database write beside Kafka. The stage runs in
 //! the relay's process: killing, pausing or cutting off the relay node breaks both.
 
-use std::time::Duration;
-
 use anyhow::Result;
 use async_trait::async_trait;
 
-use crate::bank::{BankId, DebitExtra, Transfer};
+use crate::bank::{BankId, Transfer};
 use crate::clients::kafka::Isolation;
-use crate::components::{self, RelayConfig, StageConfig};
+use crate::components::{self, StageConfig};
 use crate::system::{
     Backlog, Common, Delivery, Endpoints, Ledgers, Options, Outcome, Processes, Role, Scheme,
     TopicSpec, Transfers,
@@ -65,23 +63,8 @@ impl Scheme for OutboxEos {
 #[async_trait]
 impl Transfers for OutboxEos {
     async fn transfer(&self, t: &Transfer) -> Outcome {
-        if t.is_local() {
-            return self.common.local_transfer(t).await;
-        }
-        let payload = match serde_json::to_string(t) {
-            Ok(p) => p,
-            Err(e) => return Outcome::Fail(e.to_string()),
-        };
-        let topic = transfers_topic(t.to_bank());
         self.common
-            .timed(async {
-                let extra = DebitExtra::Outbox {
-                    topic,
-                    payload: &payload,
-                };
-                let applied = self.common.bank(t.from_bank()).debit(t, extra).await;
-                Outcome::of_applied(applied, t)
-            })
+            .outbox_transfer(t, transfers_topic(t.to_bank()))
             .await
     }
 }
@@ -92,20 +75,7 @@ impl Processes for OutboxEos {
         match role {
             Role::Producer => {}
             Role::Relay => {
-                for id in BankId::ALL {
-                    let cfg = RelayConfig {
-                        bank: id,
-                        bank_url: self.common.url(id).to_string(),
-                        bootstrap: self.common.bootstrap.clone(),
-                        batch: 100,
-                        idle: Duration::from_millis(20),
-                    };
-                    let stop = self.common.stop_signal();
-                    self.common
-                        .spawn(format!("relay of bank {}", id.name()), move || {
-                            components::run_relay(cfg.clone(), stop.clone())
-                        });
-                }
+                self.common.spawn_relays();
                 for id in BankId::ALL {
                     let cfg = StageConfig {
                         bootstrap: self.common.bootstrap.clone(),

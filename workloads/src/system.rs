@@ -17,7 +17,7 @@ use serde_json::Value;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use crate::bank::{Applied, Bank, BankId, DeadLetter, FinalLedger, Transfer};
+use crate::bank::{Applied, Bank, BankId, DeadLetter, DebitExtra, FinalLedger, Transfer};
 use crate::clients::kafka::Isolation;
 use crate::components::{self, ConsumerConfig};
 
@@ -625,6 +625,44 @@ impl Common {
             Outcome::of_applied(self.bank(t.from_bank()).local_transfer(t).await, t)
         })
         .await
+    }
+
+    /// Scheme 1's transfer: a local one in one transaction, else the debit and an outbox
+    /// row for `topic` (the transfer as JSON) in one transaction of the sender's bank.
+    pub async fn outbox_transfer(&self, t: &Transfer, topic: &str) -> Outcome {
+        if t.is_local() {
+            return self.local_transfer(t).await;
+        }
+        let payload = match serde_json::to_string(t) {
+            Ok(p) => p,
+            Err(e) => return Outcome::Fail(e.to_string()),
+        };
+        self.timed(async {
+            let extra = DebitExtra::Outbox {
+                topic,
+                payload: &payload,
+            };
+            Outcome::of_applied(self.bank(t.from_bank()).debit(t, extra).await, t)
+        })
+        .await
+    }
+
+    /// Starts one outbox relay per bank ([`components::run_relay`]): 100 rows a poll,
+    /// 20 ms between polls that found nothing.
+    pub fn spawn_relays(&self) {
+        for id in BankId::ALL {
+            let cfg = components::RelayConfig {
+                bank: id,
+                bank_url: self.url(id).to_string(),
+                bootstrap: self.bootstrap.clone(),
+                batch: 100,
+                idle: std::time::Duration::from_millis(20),
+            };
+            let stop = self.stop_signal();
+            self.spawn(format!("relay of bank {}", id.name()), move || {
+                components::run_relay(cfg.clone(), stop.clone())
+            });
+        }
     }
 
     /// A read of one bank's balances (a read cannot change anything: a failed one is

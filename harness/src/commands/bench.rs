@@ -32,6 +32,9 @@ pub struct BenchArgs {
     /// Concurrent clients.
     #[arg(long, default_value_t = 16)]
     pub concurrency: usize,
+    /// Accounts in each bank (the runs' default is 5: hot rows, as the fault runs use).
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..=100_000))]
+    pub accounts: u64,
     /// Seed of the workload.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
@@ -49,6 +52,7 @@ pub fn run(args: BenchArgs) -> ExitCode {
     let base = RunConfig {
         time_limit: args.time_limit,
         concurrency: args.concurrency,
+        accounts: args.accounts as usize,
         out: args.out.clone(),
         ..RunConfig::new(args.seed)
     };
@@ -96,9 +100,10 @@ pub fn run(args: BenchArgs) -> ExitCode {
         };
         let dir = args.out.join(format!("bench-{}", run::timestamp()));
         let title = format!(
-            "chaosbank bench: {} s per system, {} clients, no faults",
+            "chaosbank bench: {} s per system, {} clients, {} accounts a bank, no faults",
             args.time_limit.as_secs(),
-            args.concurrency
+            args.concurrency,
+            args.accounts
         );
         bench::write(&dir, &rows, &title)?;
         if args.json {

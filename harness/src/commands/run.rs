@@ -59,6 +59,10 @@ pub struct RunFlags {
     /// Turn the consumers' deduplication off (to see duplicates caught).
     #[arg(long)]
     pub no_dedup: bool,
+    /// Accounts in each bank: fewer means hotter rows (more lock contention and more
+    /// refused transfers); more spreads the load.
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..=100_000))]
+    pub accounts: u64,
     /// The consumers of topics written in Kafka transactions (kafka-tx, outbox-eos) read
     /// read_uncommitted: a misconfiguration, to see aborted reads caught.
     #[arg(long)]
@@ -155,6 +159,7 @@ impl RunFlags {
             faults: run::parse_nemesis(&self.nemesis)?,
             time_limit: self.time_limit,
             concurrency: self.concurrency,
+            accounts: self.accounts as usize,
             dedup: !self.no_dedup,
             read_uncommitted: self.read_uncommitted,
             max_attempts: self.max_attempts,

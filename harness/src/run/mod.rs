@@ -196,6 +196,7 @@ async fn run_on(
         ..Options::default()
     };
     let workload = WorkloadConfig {
+        accounts_per_bank: cfg.accounts.max(1),
         poison_rate: cfg.poison_rate,
         // The contract's transfers all go from bank A to bank B.
         a_to_b_only: manifest.is_some(),

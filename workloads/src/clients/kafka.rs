@@ -25,6 +25,16 @@ use rdkafka::producer::{FutureProducer, FutureRecord, Producer as _};
 use rdkafka::types::RDKafkaErrorCode;
 use rdkafka::{Offset, TopicPartitionList};
 
+/// Runs one of the blocking Kafka transaction calls ([`Producer::transactional`],
+/// `begin_transaction`, `commit_transaction`, …) off the async runtime.
+pub async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T> + Send + 'static,
+) -> Result<T> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .context("a Kafka transaction call panicked")?
+}
+
 /// `fetch.wait.max.ms` for consumers: tansu holds each fetch about half of it.
 pub const FETCH_WAIT_MAX_MS: u32 = 50;
 
