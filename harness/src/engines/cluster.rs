@@ -343,7 +343,28 @@ pub(crate) struct Inner {
     pub(crate) clock_faults: bool,
 }
 
+/// The bind mount of the node binary at `/usr/local/bin/chaosbank-node`, read-only.
+fn node_binary_bind(binary: &Path) -> Result<String> {
+    let binary = binary.canonicalize().map_err(Error::io(format!(
+        "find the node binary {}",
+        binary.display()
+    )))?;
+    Ok(format!(
+        "{}:/usr/local/bin/chaosbank-node:ro",
+        binary.display()
+    ))
+}
+
 impl Inner {
+    /// Who owns the cluster's containers: set when the cluster starts.
+    fn owner(&self) -> Result<Owner> {
+        self.owner
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+            .ok_or_else(|| Error::Config("the cluster is not started".to_string()))
+    }
+
     pub(crate) fn lock_nodes(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, Node>> {
         self.nodes.lock().unwrap_or_else(|e| e.into_inner())
     }
@@ -514,10 +535,6 @@ impl Cluster {
                 kind.name()
             )));
         }
-        let binary = binary.canonicalize().map_err(Error::io(format!(
-            "find the node binary {}",
-            binary.display()
-        )))?;
         let image = match std::env::var("CHAOSBANK_IMAGE_NODE")
             .ok()
             .filter(|v| !v.is_empty())
@@ -529,13 +546,7 @@ impl Cluster {
                     .reference
             }
         };
-        let owner = self
-            .inner
-            .owner
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
-            .ok_or_else(|| Error::Config("the cluster is not started".to_string()))?;
+        let owner = self.inner.owner()?;
         let mut env = vec![
             format!("{}={config}", workloads::node::CONFIG_ENV),
             format!(
@@ -548,10 +559,7 @@ impl Cluster {
         if let Ok(debug) = std::env::var("CHAOSBANK_KAFKA_DEBUG") {
             env.push(format!("CHAOSBANK_KAFKA_DEBUG={debug}"));
         }
-        let binds = vec![format!(
-            "{}:/usr/local/bin/chaosbank-node:ro",
-            binary.display()
-        )];
+        let binds = vec![node_binary_bind(binary)?];
         let node = self
             .create_node(
                 NodeSpec {
@@ -594,17 +602,7 @@ impl Cluster {
                 "a node named {name} is already in the cluster"
             )));
         }
-        let binary = binary.canonicalize().map_err(Error::io(format!(
-            "find the node binary {}",
-            binary.display()
-        )))?;
-        let owner = self
-            .inner
-            .owner
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
-            .ok_or_else(|| Error::Config("the cluster is not started".to_string()))?;
+        let owner = self.inner.owner()?;
         let mut env = env;
         env.push(format!(
             "{}={config}",
@@ -614,10 +612,7 @@ impl Cluster {
             "RUST_LOG={}",
             std::env::var("CHAOSBANK_NODE_LOG").unwrap_or_else(|_| "info".to_string())
         ));
-        let mut all = vec![format!(
-            "{}:/usr/local/bin/chaosbank-node:ro",
-            binary.display()
-        )];
+        let mut all = vec![node_binary_bind(binary)?];
         all.extend(binds);
         let spec = NodeSpec {
             kind: NodeKind::Service,
