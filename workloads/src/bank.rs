@@ -534,52 +534,87 @@ impl Bank {
 
     /// [`Bank::credit_all`], each ledger row recording the record it was read from.
     ///
-    /// The dedup and ledger rows are written first, then each account credited is
-    /// updated once, by the sum of its credits, in the accounts' order: the account rows,
-    /// which the workload's own transfers contend for, stay locked only for the last
-    /// statements of the transaction, always taken in the same order (no deadlock
-    /// between two batches, or with a transfer that locks in that order too).
+    /// A batch is a handful of statements whatever its size: with `dedup`, one `SELECT`
+    /// of the message ids already recorded and one multi-row `INSERT` of the new ones (a
+    /// concurrent consumer that records one of them first makes the insert fail and the
+    /// whole batch roll back, so nothing is credited twice); then one multi-row `INSERT`
+    /// of the ledger rows; then each account credited is updated once, by the sum of its
+    /// credits, in the accounts' order: the account rows, which the workload's own
+    /// transfers contend for, stay locked only for the last statements of the
+    /// transaction, always taken in the same order (no deadlock between two batches, or
+    /// with a transfer that locks in that order too). A message id twice in one batch
+    /// is credited once.
     pub async fn credit_all_from(
         &self,
         ts: &[(&Transfer, Option<&ReadFrom>)],
         dedup: bool,
     ) -> Result<Vec<Credited>> {
-        let mut done = Vec::with_capacity(ts.len());
-        let mut sums: BTreeMap<&str, i64> = BTreeMap::new();
+        if ts.is_empty() {
+            return Ok(Vec::new());
+        }
+        let ids: Vec<String> = ts.iter().map(|(t, _)| t.message_id()).collect();
+        let list = |n: usize, one: &str| vec![one; n].join(", ");
         on_pool!(&self.pool, |p, q| {
             let mut tx = p.begin().await?;
-            for &(t, from) in ts {
-                if dedup {
-                    let sql = match self.pool {
-                        Pool::Pg(_) => {
-                            "INSERT INTO dedup (msg_id, at_us) VALUES (?, NOW_US) ON CONFLICT DO NOTHING"
-                        }
-                        Pool::My(_) => "INSERT IGNORE INTO dedup (msg_id, at_us) VALUES (?, NOW_US)",
-                    };
-                    let r = sqlx::query(&q(sql))
-                        .bind(t.message_id())
-                        .execute(&mut *tx)
-                        .await?;
-                    if r.rows_affected() == 0 {
-                        done.push(Credited::Duplicate);
-                        continue;
-                    }
+            // Which messages are new: not recorded before, and not earlier in this batch.
+            let mut seen: std::collections::HashSet<String> = std::collections::HashSet::new();
+            if dedup {
+                let sql = format!(
+                    "SELECT msg_id FROM dedup WHERE msg_id IN ({})",
+                    list(ids.len(), "?")
+                );
+                let sql = q(&sql);
+                let mut query = sqlx::query_scalar::<_, String>(&sql);
+                for id in &ids {
+                    query = query.bind(id);
                 }
-                sqlx::query(&q(
-                    "INSERT INTO ledger (transfer, account, amount, at_us, src_topic, \
-                     src_partition, src_offset) VALUES (?, ?, ?, NOW_US, ?, ?, ?)",
-                ))
-                .bind(t.id as i64)
-                .bind(&t.to)
-                .bind(t.amount)
-                .bind(from.map(|f| f.topic.clone()))
-                .bind(from.map(|f| f.partition))
-                .bind(from.map(|f| f.offset))
-                .execute(&mut *tx)
-                .await?;
-                *sums.entry(t.to.as_str()).or_default() += t.amount;
-                done.push(Credited::Applied);
+                seen.extend(query.fetch_all(&mut *tx).await?);
             }
+            let mut done = Vec::with_capacity(ts.len());
+            let mut fresh = Vec::with_capacity(ts.len());
+            for (i, &(t, from)) in ts.iter().enumerate() {
+                if dedup && !seen.insert(ids[i].clone()) {
+                    done.push(Credited::Duplicate);
+                } else {
+                    done.push(Credited::Applied);
+                    fresh.push((i, t, from));
+                }
+            }
+            if fresh.is_empty() {
+                tx.commit().await?;
+                return Ok(done);
+            }
+            if dedup {
+                let sql = format!(
+                    "INSERT INTO dedup (msg_id, at_us) VALUES {}",
+                    list(fresh.len(), "(?, NOW_US)")
+                );
+                let sql = q(&sql);
+                let mut query = sqlx::query(&sql);
+                for (i, _, _) in &fresh {
+                    query = query.bind(&ids[*i]);
+                }
+                query.execute(&mut *tx).await?;
+            }
+            let sql = format!(
+                "INSERT INTO ledger (transfer, account, amount, at_us, src_topic, \
+                 src_partition, src_offset) VALUES {}",
+                list(fresh.len(), "(?, ?, ?, NOW_US, ?, ?, ?)")
+            );
+            let sql = q(&sql);
+            let mut query = sqlx::query(&sql);
+            let mut sums: BTreeMap<&str, i64> = BTreeMap::new();
+            for &(_, t, from) in &fresh {
+                query = query
+                    .bind(t.id as i64)
+                    .bind(&t.to)
+                    .bind(t.amount)
+                    .bind(from.map(|f| f.topic.clone()))
+                    .bind(from.map(|f| f.partition))
+                    .bind(from.map(|f| f.offset));
+                *sums.entry(t.to.as_str()).or_default() += t.amount;
+            }
+            query.execute(&mut *tx).await?;
             for (account, sum) in &sums {
                 let r = sqlx::query(&q("UPDATE accounts SET balance = balance + ? WHERE id = ?"))
                     .bind(*sum)
@@ -595,8 +630,8 @@ impl Bank {
                 }
             }
             tx.commit().await?;
-        });
-        Ok(done)
+            Ok(done)
+        })
     }
 
     /// Up to `limit` unsent outbox rows, locked (`FOR UPDATE SKIP LOCKED`) in a
