@@ -117,21 +117,18 @@ async fn stage_session(
         &[&cfg.source],
         Isolation::ReadCommitted,
     )?);
-    let mut last_record = Instant::now();
+    let mut stall = StallWatch::new();
     while !*stop.borrow() {
         let first = match consumer.poll(Duration::from_millis(100)).await? {
             Some(r) => r,
             None => {
-                if last_record.elapsed() >= STALL_AFTER {
-                    last_record = Instant::now();
-                    if let Some(why) = stalled(&consumer, &cfg.source, None) {
-                        anyhow::bail!("nothing read for {STALL_AFTER:?} though {why}");
-                    }
+                if let Some(why) = stall.check(&consumer, &cfg.source, None) {
+                    anyhow::bail!("nothing read for {STALL_AFTER:?} though {why}");
                 }
                 continue;
             }
         };
-        last_record = Instant::now();
+        stall.record();
         let mut records = vec![first];
         while records.len() < cfg.batch {
             match consumer.poll(Duration::ZERO).await {
@@ -278,8 +275,9 @@ pub async fn run_consumer(cfg: ConsumerConfig, mut stop: watch::Receiver<bool>) 
     let who = format!("consumer {}", cfg.bank.name());
     // A consumer that reads nothing for STALL_AFTER while the partition holds records
     // past what it processed is stuck (seen on Apache Kafka: its first fetch of the
-    // committed offset unanswered for 15 s): it is made anew from the committed offsets.
-    let mut last_record = Instant::now();
+    // committed offset unanswered for 15 s), and so is one the broker no longer answers:
+    // it is made anew from the committed offsets ([`StallWatch`]).
+    let mut stall = StallWatch::new();
     let mut next_offset: Option<i64> = None;
     // The last processed record whose offset is not committed yet, and when we last
     // committed: offsets are committed at most every COMMIT_EVERY (and when idle), not
@@ -312,24 +310,21 @@ pub async fn run_consumer(cfg: ConsumerConfig, mut stop: watch::Receiver<bool>) 
                 }
                 // Idle or failing alike: a consumer that reads nothing while its
                 // partition holds records past the group's offset is made anew.
-                if last_record.elapsed() >= STALL_AFTER {
-                    last_record = Instant::now();
-                    if let Some(why) = stalled(&consumer, &cfg.topic, next_offset) {
-                        tracing::warn!(
-                            "{who}: nothing read for {STALL_AFTER:?} though {why}: reconnecting"
-                        );
-                        consumer = Consumer::assigned(
-                            &cfg.bootstrap,
-                            &cfg.group,
-                            &[&cfg.topic],
-                            cfg.isolation,
-                        )?;
-                    }
+                if let Some(why) = stall.check(&consumer, &cfg.topic, next_offset) {
+                    tracing::warn!(
+                        "{who}: nothing read for {STALL_AFTER:?} though {why}: reconnecting"
+                    );
+                    consumer = Consumer::assigned(
+                        &cfg.bootstrap,
+                        &cfg.group,
+                        &[&cfg.topic],
+                        cfg.isolation,
+                    )?;
                 }
                 continue;
             }
         };
-        last_record = Instant::now();
+        stall.record();
         // Whatever else is already here joins the batch.
         let mut records = vec![first];
         while records.len() < CREDIT_BATCH {
@@ -385,13 +380,73 @@ pub async fn run_consumer(cfg: ConsumerConfig, mut stop: watch::Receiver<bool>) 
     Ok(())
 }
 
+/// How many stall probes in a row the broker may leave unanswered before a consumer
+/// that reads nothing is made anew anyway: its own connections may be the ones broken
+/// (seen after a consumer node was cut off: it read nothing for 150 s after the heal
+/// while the partition held 123 records for it).
+const UNANSWERED_PROBES: u32 = 3;
+
+/// Decides when a consumer that reads nothing is stuck and must be made anew: every
+/// [`STALL_AFTER`] without a record it probes the partition ([`stalled`]); a partition
+/// holding records past the group's offset, or [`UNANSWERED_PROBES`] probes in a row the
+/// broker did not answer, say so.
+struct StallWatch {
+    last_record: Instant,
+    unanswered: u32,
+}
+
+impl StallWatch {
+    fn new() -> StallWatch {
+        StallWatch {
+            last_record: Instant::now(),
+            unanswered: 0,
+        }
+    }
+
+    /// A record was read.
+    fn record(&mut self) {
+        self.last_record = Instant::now();
+        self.unanswered = 0;
+    }
+
+    /// A poll gave nothing: why the consumer should be made anew, if it should.
+    fn check(
+        &mut self,
+        consumer: &Consumer,
+        topic: &str,
+        processed: Option<i64>,
+    ) -> Option<String> {
+        if self.last_record.elapsed() < STALL_AFTER {
+            return None;
+        }
+        self.last_record = Instant::now();
+        match stalled(consumer, topic, processed) {
+            Ok(why) => {
+                self.unanswered = 0;
+                why
+            }
+            Err(e) => {
+                self.unanswered += 1;
+                if self.unanswered < UNANSWERED_PROBES {
+                    return None;
+                }
+                self.unanswered = 0;
+                Some(format!(
+                    "the broker left {UNANSWERED_PROBES} probes in a row unanswered (last: {e:#})"
+                ))
+            }
+        }
+    }
+}
+
 /// Why an idle consumer is stuck, if it is: partition 0 of `topic` ends past the group's
 /// committed offset (or, when the group's coordinator does not answer, past what this
-/// consumer processed). `None` when it is idle for good reason, or the broker is away.
-fn stalled(consumer: &Consumer, topic: &str, processed: Option<i64>) -> Option<String> {
+/// consumer processed). `Ok(None)` when it is idle for good reason; an error when the
+/// broker did not answer the probe.
+fn stalled(consumer: &Consumer, topic: &str, processed: Option<i64>) -> Result<Option<String>> {
     let timeout = Duration::from_secs(2);
     // Both calls block (within `timeout`): keep them off the runtime's other tasks.
-    let high = tokio::task::block_in_place(|| consumer.high_watermark(topic, 0, timeout)).ok()?;
+    let high = tokio::task::block_in_place(|| consumer.high_watermark(topic, 0, timeout))?;
     let committed = tokio::task::block_in_place(|| consumer.committed(timeout))
         .ok()
         .and_then(|offsets| {
@@ -401,7 +456,7 @@ fn stalled(consumer: &Consumer, topic: &str, processed: Option<i64>) -> Option<S
                 .and_then(|(_, _, o)| o)
         });
     let done = committed.or(processed).unwrap_or(0);
-    (high > done).then(|| format!("{topic}/0 ends at {high} and the group is at {done}"))
+    Ok((high > done).then(|| format!("{topic}/0 ends at {high} and the group is at {done}")))
 }
 
 /// How long one credit may take before it counts as a failed attempt.
