@@ -259,15 +259,40 @@ pub struct Bank {
 /// hang a client for ever).
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(3);
 
+/// How long the database lets a session sit idle inside a transaction before it ends
+/// the session, rolling the transaction back, in seconds. A client cut off by a
+/// partition leaves its transaction open on the server, holding its account rows'
+/// locks, until the server learns the connection is gone: after a consumer node was cut
+/// off for 5 s, its next credits waited for those locks for 10 s and more after the heal
+/// (and, once in CI, the consumer credited nothing for 150 s). Above the longest a
+/// scheme keeps a transaction idle on purpose (a relay's or dual-write's publish, at most
+/// 10 s).
+pub const IDLE_IN_TRANSACTION_S: u64 = 20;
+
+/// Every PostgreSQL session of a bank's pool: [`IDLE_IN_TRANSACTION_S`].
+const PG_SESSION: &str = "SET idle_in_transaction_session_timeout = '20s'";
+
+/// Every MariaDB session of a bank's pool: [`IDLE_IN_TRANSACTION_S`], and a lock wait
+/// given up after 10 s (a transient failure the caller retries) instead of 50.
+const MY_SESSION: &str =
+    "SET SESSION idle_transaction_timeout = 20, SESSION innodb_lock_wait_timeout = 10";
+
 impl Bank {
     /// A pool for bank `id` at `url` (`postgres://…` or `mysql://…`); connects lazily,
-    /// so it can be made while the database is down.
+    /// so it can be made while the database is down. Each session ends a transaction
+    /// left idle for [`IDLE_IN_TRANSACTION_S`].
     pub fn connect(id: BankId, url: &str, max_connections: u32) -> Result<Bank> {
         let pool = if url.starts_with("postgres") {
             Pool::Pg(
                 sqlx::postgres::PgPoolOptions::new()
                     .max_connections(max_connections)
                     .acquire_timeout(ACQUIRE_TIMEOUT)
+                    .after_connect(|conn, _| {
+                        Box::pin(async move {
+                            use sqlx::Executor as _;
+                            conn.execute(PG_SESSION).await.map(drop)
+                        })
+                    })
                     .connect_lazy(url)
                     .with_context(|| format!("bank {}: bad database URL", id.name()))?,
             )
@@ -276,6 +301,12 @@ impl Bank {
                 sqlx::mysql::MySqlPoolOptions::new()
                     .max_connections(max_connections)
                     .acquire_timeout(ACQUIRE_TIMEOUT)
+                    .after_connect(|conn, _| {
+                        Box::pin(async move {
+                            use sqlx::Executor as _;
+                            conn.execute(MY_SESSION).await.map(drop)
+                        })
+                    })
                     .connect_lazy(url)
                     .with_context(|| format!("bank {}: bad database URL", id.name()))?,
             )
