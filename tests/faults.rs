@@ -251,6 +251,8 @@ async fn heal_all_undoes_every_fault_and_a_schedule_plays_in_pairs() {
         cover: false,
         overlap: 0.0,
         clock_targets: Vec::new(),
+        aim_targets: Vec::new(),
+        aimed: false,
     };
     let schedule = Schedule::generate(&cfg);
     eprintln!("{schedule}");

@@ -2,7 +2,10 @@
 //! node; the latency fault slows exactly the links it names and heals; a killed
 //! producer loses no acknowledged transfer and comes back; an isolated consumer stops
 //! crediting and catches up after the heal; the clock fault moves a node's wall clock
-//! (and only a node's), observed, and puts it back.
+//! (and only a node's), observed, and puts it back; an aimed crash kills the consumer
+//! right after bank B's commit reply (its credit stays single) and an aimed cut resets
+//! the producer's connection before bank A's commit reply (the unacknowledged transfer
+//! is applied all the same), each named in its nemesis op.
 
 use chaosbank_tests::{engine, node_binary};
 use harness::deploy;
@@ -191,10 +194,98 @@ async fn node_containers_run_the_scheme_and_take_faults() {
     assert!(e.contains("not the engines"), "{e}");
     eprintln!("clock: {observed}; {back:+.1} s after the heal");
 
+    // An aimed crash: the consumer killed right after bank B's commit reply reaches it,
+    // before it can commit its Kafka offset. The history's op names the process, the
+    // engine and the reply; the restarted consumer reads the message again and its
+    // dedup table keeps the credit single.
     drained(&sys, Duration::from_secs(60)).await;
-    // Transfers 1, 2, 3, 5, 6 and 7 were acknowledged (asserted above), one unit each;
+    let before = balance(sys.read(workloads::bank::BankId::B).await, "B/0");
+    let crash = Fault::CrashAfter {
+        node: "consumer".into(),
+        engine: Some("mariadb".into()),
+        reply: Some(workloads::node::aim::Reply::Commit),
+        nth: 1,
+        draw: 0,
+        avoid: Vec::new(),
+    };
+    let armed = {
+        let nemesis = nemesis.clone();
+        let crash = crash.clone();
+        tokio::spawn(async move { nemesis.apply(&crash).await })
+    };
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let (o, _) = timed(&sys, 8).await;
+    assert!(matches!(o, Outcome::Ok(_)), "{o:?}");
+    let ev = armed.await.unwrap().expect("the aimed crash fires");
+    assert_eq!(
+        (ev.f.as_str(), ev.value["kind"].as_str()),
+        ("crash", Some("crash-after"))
+    );
+    assert_eq!(ev.value["engine"], "mariadb");
+    assert_eq!(ev.value["reply"], "commit");
+    let seen = ev.value["observed"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert!(
+        seen.contains("consumer exited (code 86) right after the 1st commit reply from mariadb"),
+        "{seen}"
+    );
+    nemesis.revert(&crash).await.unwrap();
+    cluster.wait_ready("consumer").await.unwrap();
+    drained(&sys, Duration::from_secs(60)).await;
+    let after = balance(sys.read(workloads::bank::BankId::B).await, "B/0");
+    assert_eq!(
+        after,
+        before + 1,
+        "transfer 8 credited {} times",
+        after - before
+    );
+    eprintln!("crash-after: {seen}");
+
+    // An aimed cut: the producer's connection reset before bank A's commit reply: the
+    // debit (and its outbox row) committed, the producer cannot know, the transfer is
+    // not acknowledged — and is credited all the same.
+    let cut = Fault::CutBefore {
+        node: "producer".into(),
+        engine: Some("postgres".into()),
+        reply: Some(workloads::node::aim::Reply::Commit),
+        nth: 1,
+        draw: 0,
+        avoid: Vec::new(),
+    };
+    let armed = {
+        let nemesis = nemesis.clone();
+        let cut = cut.clone();
+        tokio::spawn(async move { nemesis.apply(&cut).await })
+    };
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let (o, _) = timed(&sys, 9).await;
+    assert!(
+        !matches!(o, Outcome::Ok(_)),
+        "acknowledged through a reset commit: {o:?}"
+    );
+    let ev = armed.await.unwrap().expect("the aimed cut fires");
+    assert_eq!(ev.f, "cut-reply");
+    let seen = ev.value["observed"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert!(seen.contains("reset before the 1st commit reply"), "{seen}");
+    assert_eq!(nemesis.revert(&cut).await.unwrap().f, "heal");
+    drained(&sys, Duration::from_secs(60)).await;
+    let cut_after = balance(sys.read(workloads::bank::BankId::B).await, "B/0");
+    assert_eq!(
+        cut_after,
+        after + 1,
+        "the unacknowledged transfer 9 was not applied"
+    );
+    eprintln!("cut-before: {seen}; transfer 9 ({o:?}) applied all the same");
+
+    drained(&sys, Duration::from_secs(60)).await;
+    // Transfers 1, 2, 3, 5, 6, 7, 8 and 9 were applied (asserted above), one unit each;
     // transfer 4's outcome was not "ok": it may or may not have happened.
-    let expected = 1000 + 6;
+    let expected = 1000 + 8;
     let b0 = balance(sys.read(workloads::bank::BankId::B).await, "B/0");
     assert!(
         b0 == expected || b0 == expected + 1,

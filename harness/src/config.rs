@@ -15,6 +15,17 @@ use workloads::system::Options;
 use crate::schedule::FaultKind;
 use crate::service::Engines;
 
+/// The faults `chaosbank run` draws by default: the aimed schedule's crashes and cuts at
+/// the processes' replies, and kills, pauses, partitions and packet loss.
+pub const DEFAULT_FAULTS: [FaultKind; 6] = [
+    FaultKind::Kill,
+    FaultKind::Pause,
+    FaultKind::Isolate,
+    FaultKind::Loss,
+    FaultKind::CrashAfter,
+    FaultKind::CutBefore,
+];
+
 /// The default share of poison transfers: about one transfer in a hundred.
 pub const DEFAULT_POISON_RATE: f64 = 0.01;
 
@@ -41,7 +52,7 @@ pub fn parse_nemesis(list: &str) -> Result<Vec<FaultKind>> {
             "latency" => kinds.push(FaultKind::Delay),
             other => match FaultKind::parse(other) {
                 Some(k) => kinds.push(k),
-                None => bail!("unknown nemesis {other:?} (kill, pause, partition, loss, latency, clock, isolate, halves, cut, delay, none)"),
+                None => bail!("unknown nemesis {other:?} (kill, pause, partition, loss, latency, clock, crash-after, cut-before, isolate, halves, cut, delay, none)"),
             },
         }
     }
@@ -107,6 +118,10 @@ pub struct RunConfig {
     /// (see [`crate::schedule`]); absent from older `run.json` files: 0.
     #[serde(default)]
     pub overlap: f64,
+    /// When the kinds include an aimed one (`crash-after`, `cut-before`), draw the aimed
+    /// schedule: long outages of every engine beside faults aimed at the processes'
+    /// replies (see [`crate::schedule`]); off: the covering schedule.
+    pub aimed: bool,
     /// Judge the run even when a drawn fault could not be applied (by default such a
     /// run is at best `unknown`).
     pub allow_fault_errors: bool,
@@ -148,12 +163,7 @@ impl RunConfig {
     pub fn new(seed: u64) -> RunConfig {
         RunConfig {
             system: SystemKind::Outbox,
-            faults: vec![
-                FaultKind::Kill,
-                FaultKind::Pause,
-                FaultKind::Isolate,
-                FaultKind::Loss,
-            ],
+            faults: DEFAULT_FAULTS.to_vec(),
             time_limit: Duration::from_secs(60),
             concurrency: 8,
             accounts: 5,
@@ -175,6 +185,7 @@ impl RunConfig {
             engines: Engines::default(),
             cover_targets: true,
             overlap: 0.0,
+            aimed: true,
             allow_fault_errors: false,
             poison_rate: DEFAULT_POISON_RATE,
             service: None,

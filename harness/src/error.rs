@@ -6,6 +6,11 @@ use std::time::Duration;
 /// Everything the harness library can fail with.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
+    /// An aimed fault was armed but its reply never came in time (the process was down
+    /// or never reached that point): nothing was done to the system, so this is not a
+    /// fault that failed.
+    #[error("{0}")]
+    NotFired(String),
     /// The Docker engine did not answer; the message says where we looked and how to start one.
     #[error(
         "no Docker engine answers at {endpoint}: {reason}\n  \

@@ -47,8 +47,13 @@ pub struct RunArgs {
 pub struct RunFlags {
     /// Faults to draw from, comma-separated: kill, pause, partition, loss, latency,
     /// clock (the wall clock of the scheme's or service's own containers moved ±1–10
-    /// min) (also isolate, halves, cut, delay), or none.
-    #[arg(long, default_value = "kill,pause,partition,loss")]
+    /// min), crash-after (a process killed right after a commit, produce or offset reply
+    /// reaches it), cut-before (its connection reset before such a reply) (also
+    /// isolate, halves, cut, delay), or none.
+    #[arg(
+        long,
+        default_value = "kill,pause,partition,loss,crash-after,cut-before"
+    )]
     pub nemesis: String,
     /// How long the workload and the faults run (e.g. 60s, 2m).
     #[arg(long, default_value = "60s", value_parser = parse_duration)]
@@ -104,6 +109,11 @@ pub struct RunFlags {
     /// in a seeded order with holds of at least 3 s.
     #[arg(long)]
     pub random_targets: bool,
+    /// Even with crash-after or cut-before among the faults, draw the covering
+    /// schedule (one fault at a time, each target once first) instead of the aimed one
+    /// (long outages of every engine beside faults aimed at the processes' replies).
+    #[arg(long)]
+    pub unaimed: bool,
     /// The chance (0–1) that a fault gets a second, overlapping one: started while the
     /// first holds, on other nodes (kill, pause, isolate, loss, delay or clock). Default 0.
     /// The summary's "N overlapping" counts faults that did overlap, drawn or not: with 0,
@@ -178,6 +188,7 @@ impl RunFlags {
             in_process: self.in_process,
             node_binary: self.node_binary.clone(),
             cover_targets: !self.random_targets,
+            aimed: !self.unaimed && !self.random_targets,
             overlap: self.overlap,
             allow_fault_errors: self.allow_fault_errors,
             poison_rate: self.poison_rate.unwrap_or(if self.service.is_some() {

@@ -22,6 +22,7 @@ use bollard::query_parameters::{InspectContainerOptions, StartContainerOptions};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use workloads::node::aim::{self, Action, Aim, Reply};
 
 /// The node name that stands for the host (the harness and its clients).
 pub const HOST: &str = "host";
@@ -79,6 +80,51 @@ pub enum Fault {
         /// Added latency per direction, milliseconds.
         ms: u64,
     },
+    /// Kill a process (a scheme's node or a service's process: SIGKILL-like, no
+    /// cleanup) right after the `nth` reply of kind `reply` from `engine` has reached it
+    /// through its forwarder, so it dies having learnt an outcome and before acting on
+    /// it; reverted by starting it again, as after [`Fault::Kill`]. A reply or engine
+    /// left out is drawn (by `draw`) among those the process has received so far,
+    /// avoiding the engines in `avoid`.
+    CrashAfter {
+        /// The process's node.
+        node: String,
+        /// The engine whose reply it waits for (drawn when absent).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        engine: Option<String>,
+        /// The kind of reply (drawn when absent).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reply: Option<Reply>,
+        /// Which matching reply, from 1.
+        nth: u32,
+        /// The seeded draw that picks an engine and reply left out.
+        #[serde(default)]
+        draw: u32,
+        /// Engines not to aim at (those another fault holds down meanwhile).
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        avoid: Vec<String>,
+    },
+    /// Withhold the `nth` reply of kind `reply` from `engine` and reset the process's
+    /// connection instead: the engine did the work, the process can never know it
+    /// did. Nothing to revert. Engine and reply are drawn as for [`Fault::CrashAfter`].
+    CutBefore {
+        /// The process's node.
+        node: String,
+        /// The engine whose reply is withheld (drawn when absent).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        engine: Option<String>,
+        /// The kind of reply (drawn when absent).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reply: Option<Reply>,
+        /// Which matching reply, from 1.
+        nth: u32,
+        /// The seeded draw that picks an engine and reply left out.
+        #[serde(default)]
+        draw: u32,
+        /// Engines not to aim at.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        avoid: Vec<String>,
+    },
     /// Move the wall clock of every process in a node container (a scheme's producer,
     /// relay or consumer, or a service's process) `offset_s` seconds from the real time
     /// (libfaketime; monotonic clocks are left alone); reverted by putting it back.
@@ -103,6 +149,8 @@ impl Fault {
             Fault::Loss { .. } => ("loss", "heal"),
             Fault::Delay { .. } => ("delay", "heal"),
             Fault::Clock { .. } => ("clock", "heal"),
+            Fault::CrashAfter { .. } => ("crash", "restart"),
+            Fault::CutBefore { .. } => ("cut-reply", "heal"),
         }
     }
 
@@ -118,7 +166,39 @@ impl Fault {
             Fault::Loss { .. } => "loss",
             Fault::Delay { .. } => "delay",
             Fault::Clock { .. } => "clock",
+            Fault::CrashAfter { .. } => "crash-after",
+            Fault::CutBefore { .. } => "cut-before",
         }
+    }
+
+    /// An aimed fault's aim as given (engine and reply as drawn, or `None`), else `None`.
+    fn aim(&self) -> Option<(Action, &str, Aim, u32, &[String])> {
+        let (action, node, engine, reply, nth, draw, avoid) = match self {
+            Fault::CrashAfter {
+                node,
+                engine,
+                reply,
+                nth,
+                draw,
+                avoid,
+            } => (Action::Crash, node, engine, reply, nth, draw, avoid),
+            Fault::CutBefore {
+                node,
+                engine,
+                reply,
+                nth,
+                draw,
+                avoid,
+            } => (Action::Cut, node, engine, reply, nth, draw, avoid),
+            _ => return None,
+        };
+        let aim = Aim {
+            action,
+            engine: engine.clone(),
+            reply: *reply,
+            nth: *nth,
+        };
+        Some((action, node.as_str(), aim, *draw, avoid.as_slice()))
     }
 
     /// Every node this fault hits, in the order it names them.
@@ -129,7 +209,9 @@ impl Fault {
             | Fault::Isolate { node }
             | Fault::Loss { node, .. }
             | Fault::Delay { node, .. }
-            | Fault::Clock { node, .. } => vec![node.as_str()],
+            | Fault::Clock { node, .. }
+            | Fault::CrashAfter { node, .. }
+            | Fault::CutBefore { node, .. } => vec![node.as_str()],
             Fault::Cut { a, b } => vec![a.as_str(), b.as_str()],
             Fault::Halves { a, b } => a.iter().chain(b).map(String::as_str).collect(),
         }
@@ -144,7 +226,9 @@ impl Fault {
             Fault::Kill { .. }
             | Fault::Pause { .. }
             | Fault::Delay { .. }
-            | Fault::Clock { .. } => Vec::new(),
+            | Fault::Clock { .. }
+            | Fault::CrashAfter { .. }
+            | Fault::CutBefore { .. } => Vec::new(),
         }
     }
 }
@@ -160,6 +244,12 @@ impl std::fmt::Display for Fault {
             Fault::Loss { node, p } => write!(f, "drop {:.0}% of {node}'s packets", p * 100.0),
             Fault::Delay { node, ms } => write!(f, "delay {node}'s links by {ms} ms"),
             Fault::Clock { node, offset_s } => write!(f, "move {node}'s clock {offset_s:+} s"),
+            Fault::CrashAfter { .. } | Fault::CutBefore { .. } => {
+                let Some((_, node, aim, _, _)) = self.aim() else {
+                    return Ok(());
+                };
+                write!(f, "{node}: {aim}")
+            }
         }
     }
 }
@@ -208,6 +298,9 @@ impl Nemesis {
     /// Starts a fault.
     pub async fn apply(&self, fault: &Fault) -> Result<Event> {
         let started = Instant::now();
+        if let Some((action, node, aim, draw, avoid)) = fault.aim() {
+            return self.aimed(fault, action, node, aim, draw, avoid).await;
+        }
         match fault {
             Fault::Kill { node } => {
                 let c = self.container(node)?;
@@ -280,6 +373,7 @@ impl Nemesis {
             Fault::Clock { node, offset_s } => {
                 self.set_clock(node, *offset_s).await?;
             }
+            Fault::CrashAfter { .. } | Fault::CutBefore { .. } => {}
         }
         let observed = self.observe(fault).await?;
         tracing::info!("nemesis: {fault} ({:.0?}): {observed}", started.elapsed());
@@ -355,7 +449,8 @@ impl Nemesis {
     /// Ends a fault: restart, resume, or flush the rules on the nodes it touched.
     pub async fn revert(&self, fault: &Fault) -> Result<Event> {
         match fault {
-            Fault::Kill { node } => {
+            Fault::CutBefore { .. } => {}
+            Fault::Kill { node } | Fault::CrashAfter { node, .. } => {
                 let c = self.container(node)?;
                 self.inner
                     .engine
@@ -397,6 +492,114 @@ impl Nemesis {
         }
         tracing::info!("nemesis: end of {fault}");
         Ok(Event::new(fault.names().1, fault))
+    }
+
+    /// Applies an aimed fault: picks the reply (among those the process has received,
+    /// when not given), arms the process's forwarders, and waits for the fault to fire.
+    /// The event names the process, the engine, the reply and what was seen.
+    async fn aimed(
+        &self,
+        fault: &Fault,
+        action: Action,
+        node: &str,
+        aim: Aim,
+        draw: u32,
+        avoid: &[String],
+    ) -> Result<Event> {
+        let started = Instant::now();
+        let target = self.inner.node(node)?;
+        if !target.kind.is_app() {
+            return Err(Error::Config(format!(
+                "cannot aim at {node}: aimed faults reach chaosbank's node containers and a service's processes, not the engines"
+            )));
+        }
+        let c = target.container.clone();
+        if !matches!(self.inner.engine.state(&c).await?, Some((true, false))) {
+            return Err(Error::NotFired(format!(
+                "{fault}: did not fire: {node} is not running"
+            )));
+        }
+        let addr = target.endpoint.addr();
+        let counts = workloads::node::replies(&addr).await.map_err(|e| {
+            Error::NotFired(format!(
+                "{fault}: did not fire: {node} does not answer: {e:#}"
+            ))
+        })?;
+        let aim = resolve(aim, &counts, draw, avoid);
+        workloads::node::arm(&addr, &aim)
+            .await
+            .map_err(|e| Error::Config(format!("arming {node}: {e:#}")))?;
+        let deadline = Instant::now() + AIM_WAIT;
+        let observed = loop {
+            let seen = match action {
+                Action::Crash => match self.exit_code(&c).await? {
+                    Some(code) => Some(if code == i64::from(aim::CRASH_EXIT_CODE) {
+                        format!(
+                            "{node} exited (code {code}) right after the {} {} reached it",
+                            aim::ordinal(aim.nth),
+                            what(&aim)
+                        )
+                    } else {
+                        format!("{node} exited with code {code} (not chaosbank's crash code {}) after it was armed for {aim}", aim::CRASH_EXIT_CODE)
+                    }),
+                    None => None,
+                },
+                Action::Cut => workloads::node::fired(&addr, false)
+                    .await
+                    .ok()
+                    .flatten()
+                    .map(|f| format!("{node}: {f}")),
+            };
+            if let Some(seen) = seen {
+                break seen;
+            }
+            if Instant::now() >= deadline + Duration::from_secs(5) {
+                return Err(Error::Config(format!(
+                    "{node}: {aim}: fired, but {node} still runs {:?} later",
+                    AIM_WAIT + Duration::from_secs(5)
+                )));
+            }
+            if Instant::now() >= deadline {
+                // Disarm; a crash may have fired in the meantime.
+                let late = workloads::node::fired(&addr, true).await.ok().flatten();
+                if let (Some(f), Action::Cut) = (&late, action) {
+                    break format!("{node}: {f}");
+                }
+                if late.is_none() {
+                    return Err(Error::NotFired(format!(
+                        "{node}: {aim}: did not fire within {AIM_WAIT:?} (no such reply reached {node})"
+                    )));
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        };
+        tracing::info!(
+            "nemesis: {node}: {aim} ({:.0?}): {observed}",
+            started.elapsed()
+        );
+        let mut ev = Event::new(fault.names().0, fault);
+        if let serde_json::Value::Object(m) = &mut ev.value {
+            m.insert("engine".to_string(), aim.engine.clone().into());
+            m.insert(
+                "reply".to_string(),
+                aim.reply.map(|r| r.name()).unwrap_or("any").into(),
+            );
+            m.insert("observed".to_string(), observed.into());
+        }
+        Ok(ev)
+    }
+
+    /// A stopped container's exit code; `None` while it runs.
+    async fn exit_code(&self, c: &str) -> Result<Option<i64>> {
+        let info = self
+            .inner
+            .engine
+            .api()
+            .inspect_container(c, None::<InspectContainerOptions>)
+            .await
+            .map_err(Error::docker(format!("inspect {c}")))?;
+        let state = info.state.unwrap_or_default();
+        Ok((!state.running.unwrap_or(false)).then(|| state.exit_code.unwrap_or(-1)))
     }
 
     /// SIGKILLs a node's container (Docker keeps it stopped; its data survives).
@@ -740,6 +943,57 @@ impl Nemesis {
             }
         }
         Ok(true)
+    }
+}
+
+/// How long an armed fault may wait for its reply before it counts as not fired.
+pub const AIM_WAIT: Duration = Duration::from_secs(4);
+
+/// "commit reply from postgres", "reply from any engine".
+fn what(aim: &Aim) -> String {
+    let r = aim
+        .reply
+        .map_or("reply".to_string(), |r| format!("{r} reply"));
+    format!("{r} from {}", aim.engine.as_deref().unwrap_or("any engine"))
+}
+
+/// Fills in an aim's engine and reply left out: the `draw`-th (mod their number) of the
+/// (engine, reply) pairs of an aimed kind the process has received, engines in `avoid`
+/// left out; failing those, any reply from an engine not avoided; failing that, as given.
+pub fn resolve(aim: Aim, counts: &[aim::ReplyCount], draw: u32, avoid: &[String]) -> Aim {
+    if aim.engine.is_some() && aim.reply.is_some() {
+        return aim;
+    }
+    let fits = |c: &&aim::ReplyCount| {
+        c.count > 0
+            && !avoid.contains(&c.engine)
+            && aim.engine.as_deref().is_none_or(|e| e == c.engine)
+            && aim.reply.is_none_or(|r| r == c.reply)
+    };
+    let mut pairs: Vec<(String, Reply)> = counts
+        .iter()
+        .filter(fits)
+        .filter(|c| c.reply != Reply::Other)
+        .map(|c| (c.engine.clone(), c.reply))
+        .collect();
+    pairs.sort();
+    pairs.dedup();
+    if let Some((engine, reply)) = pairs.get(draw as usize % pairs.len().max(1)) {
+        return Aim {
+            engine: Some(engine.clone()),
+            reply: Some(*reply),
+            ..aim
+        };
+    }
+    let mut engines: Vec<&String> = counts.iter().filter(fits).map(|c| &c.engine).collect();
+    engines.sort();
+    engines.dedup();
+    match engines.get(draw as usize % engines.len().max(1)) {
+        Some(engine) => Aim {
+            engine: Some((*engine).clone()),
+            ..aim
+        },
+        None => aim,
     }
 }
 

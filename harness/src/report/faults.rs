@@ -75,6 +75,7 @@ fn reverts(end: &str) -> Option<&'static [&'static str]> {
             "halves",
             "delay",
             "clock",
+            "cut-reply",
             "start-partition",
         ],
         "stop" | "stop-partition" => &["start", "start-partition"],
@@ -97,6 +98,7 @@ fn is_start(f: &str) -> bool {
             | "halves"
             | "delay"
             | "clock"
+            | "cut-reply"
             | "start"
             | "start-partition"
     )

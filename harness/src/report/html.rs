@@ -136,6 +136,7 @@ fn fault_color(name: &str) -> &'static str {
         "partition" | "isolate" | "cut" | "halves" | "start" | "start-partition" => "#0969da",
         "loss" | "delay" => "#1b7c83",
         "clock" => "#bf8700",
+        "cut-reply" => "#cf222e",
         _ => "#6e7781",
     }
 }

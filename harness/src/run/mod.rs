@@ -281,6 +281,12 @@ async fn drive(
             .filter(|t| cluster.node(t).is_ok_and(|n| n.kind.is_app()))
             .map(|t| t.to_string())
             .collect(),
+        aim_targets: targets
+            .iter()
+            .filter(|t| cluster.node(t).is_ok_and(|n| n.kind.is_app()))
+            .map(|t| t.to_string())
+            .collect(),
+        aimed: cfg.aimed,
     });
     tracing::info!("{schedule}");
     let nemesis = cluster.nemesis();

@@ -14,6 +14,11 @@
 //! byte order is always preserved (a chunk is never written before the chunk
 //! read before it, even if the delay was lowered in between).
 //!
+//! A forwarder started with a [`Tap`] ([`Forwarder::start_tapped`]) also reads the
+//! replies it carries ([`super::boundary`]) and acts on an aimed fault
+//! ([`super::aim`]): it writes the aimed reply and then crashes the process, or
+//! withholds it and resets the connection.
+//!
 //! Caveats: the TCP handshake itself is not delayed (the client's `connect`
 //! to the forwarder succeeds at once; the forwarder then connects to the
 //! target with the OS's connect timeout), and a failed target connect shows
@@ -32,6 +37,9 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 use tokio::task::{AbortHandle, JoinSet};
 use tokio::time::Instant;
+
+use super::aim::{Action, Tap};
+use super::boundary::{Protocol, ReplySide, RequestSide, Watch};
 
 /// Largest chunk read in one go.
 const CHUNK: usize = 32 * 1024;
@@ -73,6 +81,24 @@ impl Forwarder {
     /// Must be called inside a tokio runtime. Use port 0 for an ephemeral port
     /// and read it back with [`Forwarder::local_addr`].
     pub async fn start(listen: SocketAddr, target: String) -> anyhow::Result<Forwarder> {
+        Forwarder::start_with(listen, target, None).await
+    }
+
+    /// [`Forwarder::start`], reading every connection's replies (by the protocol of the
+    /// target's host name, [`Protocol::for_engine`]) into `tap`, which may act on them.
+    pub async fn start_tapped(
+        listen: SocketAddr,
+        target: String,
+        tap: Arc<Tap>,
+    ) -> anyhow::Result<Forwarder> {
+        Forwarder::start_with(listen, target, Some(tap)).await
+    }
+
+    async fn start_with(
+        listen: SocketAddr,
+        target: String,
+        tap: Option<Arc<Tap>>,
+    ) -> anyhow::Result<Forwarder> {
         let listener = TcpListener::bind(listen)
             .await
             .with_context(|| format!("binding forwarder on {listen}"))?;
@@ -84,6 +110,7 @@ impl Forwarder {
             listener,
             Arc::from(target.as_str()),
             delay.clone(),
+            tap,
         ));
         tracing::debug!(%local_addr, %target, "forwarder started");
         Ok(Forwarder {
@@ -128,14 +155,19 @@ impl Forwarder {
     }
 }
 
-async fn accept_loop(listener: TcpListener, target: Arc<str>, delay: Arc<AtomicU64>) {
+async fn accept_loop(
+    listener: TcpListener,
+    target: Arc<str>,
+    delay: Arc<AtomicU64>,
+    tap: Option<Arc<Tap>>,
+) {
     // Connection tasks live in this set, so aborting this task closes them all.
     let mut conns = JoinSet::new();
     loop {
         tokio::select! {
             res = listener.accept() => match res {
                 Ok((sock, peer)) => {
-                    conns.spawn(handle_conn(sock, peer, target.clone(), delay.clone()));
+                    conns.spawn(handle_conn(sock, peer, target.clone(), delay.clone(), tap.clone()));
                 }
                 Err(e) => {
                     // Usually transient (e.g. out of file descriptors): back off a little.
@@ -174,7 +206,13 @@ fn detect_dead_peer(stream: &TcpStream) {
     }
 }
 
-async fn handle_conn(client: TcpStream, peer: SocketAddr, target: Arc<str>, delay: Arc<AtomicU64>) {
+async fn handle_conn(
+    client: TcpStream,
+    peer: SocketAddr,
+    target: Arc<str>,
+    delay: Arc<AtomicU64>,
+    tap: Option<Arc<Tap>>,
+) {
     let upstream = match tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(&*target)).await {
         Ok(Ok(s)) => s,
         Ok(Err(e)) => {
@@ -192,14 +230,42 @@ async fn handle_conn(client: TcpStream, peer: SocketAddr, target: Arc<str>, dela
     let _ = upstream.set_nodelay(true);
     let (client_r, client_w) = client.into_split();
     let (up_r, up_w) = upstream.into_split();
+    let (requests, replies) = match tap {
+        Some(tap) => {
+            let engine: Arc<str> = Arc::from(target.rsplit_once(':').map_or(&*target, |(h, _)| h));
+            let (req, rep) = Watch::pair(Protocol::for_engine(&engine));
+            (Inspect::Requests(req), Inspect::Replies(rep, tap, engine))
+        }
+        None => (Inspect::Nothing, Inspect::Nothing),
+    };
     // The first error in either direction drops both pipes, closing both sockets.
     match tokio::try_join!(
-        pipe(client_r, up_w, delay.clone()),
-        pipe(up_r, client_w, delay)
+        pipe(client_r, up_w, delay.clone(), requests),
+        pipe(up_r, client_w, delay, replies)
     ) {
         Ok(_) => tracing::trace!(%peer, %target, "forwarded connection finished"),
         Err(e) => tracing::debug!(%peer, %target, error = %e, "forwarded connection failed"),
     }
+}
+
+/// What a pipe reads in the bytes it carries.
+enum Inspect {
+    /// Nothing (an untapped forwarder).
+    Nothing,
+    /// The process's requests, so replies can be matched to them.
+    Requests(RequestSide),
+    /// The engine's replies, counted into the tap, which may act on one.
+    Replies(ReplySide, Arc<Tap>, Arc<str>),
+}
+
+/// What the reader hands the writer.
+enum Item {
+    /// Bytes to write once the instant comes.
+    Bytes(Instant, Vec<u8>),
+    /// An aimed crash: the bytes before it are written; crash now.
+    Crash(Arc<Tap>),
+    /// An aimed cut: the bytes before it are written; reset the connection now.
+    Reset,
 }
 
 /// Copies `r` to `w`, delaying every chunk by the delay in force when it was
@@ -208,8 +274,9 @@ async fn pipe(
     mut r: OwnedReadHalf,
     mut w: OwnedWriteHalf,
     delay: Arc<AtomicU64>,
+    mut inspect: Inspect,
 ) -> io::Result<()> {
-    let (tx, mut rx) = mpsc::channel::<(Instant, Vec<u8>)>(QUEUE);
+    let (tx, mut rx) = mpsc::channel::<Item>(QUEUE);
     let reader = async move {
         let res = loop {
             let mut buf = Vec::with_capacity(CHUNK);
@@ -220,8 +287,19 @@ async fn pipe(
                         buf.shrink_to_fit();
                     }
                     let d = Duration::from_nanos(delay.load(Ordering::Relaxed)).min(MAX_DELAY);
-                    if tx.send((Instant::now() + d, buf)).await.is_err() {
-                        // The writer is gone, which only happens when it failed.
+                    let due = Instant::now() + d;
+                    let (buf, then) = inspect.chunk(buf);
+                    let mut items = vec![Item::Bytes(due, buf)];
+                    items.extend(then);
+                    let stop = items.len() > 1;
+                    for item in items {
+                        if tx.send(item).await.is_err() {
+                            // The writer is gone, which only happens when it failed.
+                            break;
+                        }
+                    }
+                    if stop {
+                        // An aimed fault fired: nothing more is carried this way.
                         break Ok(());
                     }
                 }
@@ -233,14 +311,61 @@ async fn pipe(
         res
     };
     let writer = async move {
-        while let Some((due, buf)) = rx.recv().await {
-            tokio::time::sleep_until(due).await;
-            w.write_all(&buf).await?;
+        while let Some(item) = rx.recv().await {
+            match item {
+                Item::Bytes(due, buf) => {
+                    tokio::time::sleep_until(due).await;
+                    w.write_all(&buf).await?;
+                }
+                Item::Crash(tap) => {
+                    w.flush().await?;
+                    tap.crash();
+                    return Err(io::Error::other("aimed crash"));
+                }
+                Item::Reset => {
+                    // Close with a reset, not a clean end of stream.
+                    let _ = socket2::SockRef::from(w.as_ref()).set_linger(Some(Duration::ZERO));
+                    w.forget();
+                    return Err(io::Error::new(
+                        io::ErrorKind::ConnectionReset,
+                        "aimed cut before a reply",
+                    ));
+                }
+            }
         }
         w.flush().await?;
         w.shutdown().await
     };
     tokio::try_join!(reader, writer).map(|_| ())
+}
+
+impl Inspect {
+    /// Reads a chunk; returns the part to write and what to do after writing it.
+    fn chunk(&mut self, mut buf: Vec<u8>) -> (Vec<u8>, Option<Item>) {
+        match self {
+            Inspect::Nothing => (buf, None),
+            Inspect::Requests(req) => {
+                req.feed(&buf);
+                (buf, None)
+            }
+            Inspect::Replies(rep, tap, engine) => {
+                for seen in rep.feed(&buf) {
+                    match tap.hit(engine, seen.reply) {
+                        Some(Action::Crash) => {
+                            buf.truncate(seen.end);
+                            return (buf, Some(Item::Crash(tap.clone())));
+                        }
+                        Some(Action::Cut) => {
+                            buf.truncate(seen.start);
+                            return (buf, Some(Item::Reset));
+                        }
+                        None => {}
+                    }
+                }
+                (buf, None)
+            }
+        }
+    }
 }
 
 #[cfg(test)]

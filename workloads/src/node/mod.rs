@@ -15,6 +15,8 @@
 //! [`process::PROCESS_CONFIG_ENV`] set instead, the node runs a user's service process
 //! ([`process`]).
 
+pub mod aim;
+pub mod boundary;
 pub mod clock;
 pub mod forward;
 pub mod process;
@@ -130,6 +132,19 @@ pub enum Request {
     },
     /// What time does this node's wall clock say?
     Time,
+    /// Arm an aimed fault on this node's forwarders ([`aim`]); answered with
+    /// [`Response::Done`] (`links`: the forwarders that can carry the reply).
+    Arm {
+        /// The fault.
+        aim: aim::Aim,
+    },
+    /// What the armed fault hit, if it fired; answered with [`Response::Fired`].
+    Fired,
+    /// Disarm, answering what had fired ([`Response::Fired`]).
+    Disarm,
+    /// The replies this node's forwarders have carried, by engine and kind; answered
+    /// with [`Response::Replies`].
+    Replies,
 }
 
 /// A node's answer.
@@ -153,6 +168,16 @@ pub enum Response {
         /// Milliseconds since the Unix epoch, as the node reads them.
         now_ms: i64,
     },
+    /// The answer to [`Request::Fired`] and [`Request::Disarm`].
+    Fired {
+        /// What fired since the last arming.
+        fired: Option<aim::Fired>,
+    },
+    /// The answer to [`Request::Replies`].
+    Replies {
+        /// Replies carried so far, by engine and kind.
+        counts: Vec<aim::ReplyCount>,
+    },
     /// Done (e.g. a delay set); `links` says how many forwarders it touched.
     Done {
         /// Forwarders changed.
@@ -171,6 +196,7 @@ struct State {
     sys: Arc<dyn System>,
     started: AtomicBool,
     forwarders: Vec<(Forward, Forwarder)>,
+    tap: Arc<aim::Tap>,
 }
 
 impl State {
@@ -192,7 +218,40 @@ impl State {
                 },
             },
             Request::Clock { .. } | Request::Time => clock_request(&req),
+            Request::Arm { .. } | Request::Fired | Request::Disarm | Request::Replies => {
+                aim_request(&self.tap, &self.forwarders, req)
+            }
         }
+    }
+}
+
+/// Serves [`Request::Arm`], [`Request::Fired`], [`Request::Disarm`] and
+/// [`Request::Replies`] (the same for a scheme's node and a service's process).
+fn aim_request(tap: &aim::Tap, forwarders: &[(Forward, Forwarder)], req: Request) -> Response {
+    match req {
+        Request::Arm { aim } => {
+            let links = forwarders
+                .iter()
+                .filter(|(f, _)| aim.engine.as_deref().is_none_or(|e| e == f.target_host()))
+                .count();
+            if links == 0 {
+                return Response::Error {
+                    message: format!("cannot arm \"{aim}\": no link to that engine"),
+                };
+            }
+            tap.arm(aim);
+            Response::Done { links }
+        }
+        Request::Fired => Response::Fired { fired: tap.fired() },
+        Request::Disarm => Response::Fired {
+            fired: tap.disarm(),
+        },
+        Request::Replies => Response::Replies {
+            counts: tap.counts(),
+        },
+        other => Response::Error {
+            message: format!("not an aiming request: {other:?}"),
+        },
     }
 }
 
@@ -216,13 +275,15 @@ pub async fn serve(cfg: NodeConfig) -> Result<()> {
     if !cfg.system.roles().contains(&cfg.role) {
         bail!("the {} scheme has no {}", cfg.system, cfg.role);
     }
-    let forwarders = start_forwarders(&cfg.forwards).await?;
+    let tap = Arc::new(aim::Tap::exiting());
+    let forwarders = start_forwarders(&cfg.forwards, &tap).await?;
     let sys: Arc<dyn System> = Arc::from(system::build(cfg.system, &cfg.endpoints, &cfg.options)?);
     let state = Arc::new(State {
         role: cfg.role,
         sys: sys.clone(),
         started: AtomicBool::new(false),
         forwarders,
+        tap,
     });
     let listener = TcpListener::bind(("0.0.0.0", cfg.control_port))
         .await
@@ -292,12 +353,16 @@ pub async fn serve(cfg: NodeConfig) -> Result<()> {
     result
 }
 
-/// Starts a forwarder on the node's loopback for each of `forwards`.
-async fn start_forwarders(forwards: &[Forward]) -> Result<Vec<(Forward, Forwarder)>> {
+/// Starts a forwarder on the node's loopback for each of `forwards`, all reading their
+/// replies into `tap`.
+async fn start_forwarders(
+    forwards: &[Forward],
+    tap: &Arc<aim::Tap>,
+) -> Result<Vec<(Forward, Forwarder)>> {
     let mut out = Vec::new();
     for f in forwards {
         let listen = SocketAddr::from(([127, 0, 0, 1], f.listen));
-        let fwd = Forwarder::start(listen, f.target.clone())
+        let fwd = Forwarder::start_tapped(listen, f.target.clone(), tap.clone())
             .await
             .with_context(|| format!("forwarding {listen} to {}", f.target))?;
         out.push((f.clone(), fwd));
@@ -386,6 +451,45 @@ pub async fn set_clock(addr: &str, offset_s: i64) -> Result<i64> {
 /// A node container's wall clock, in milliseconds since the Unix epoch.
 pub async fn node_time(addr: &str) -> Result<i64> {
     clock_call(addr, &Request::Time).await
+}
+
+/// Arms an aimed fault on a node; returns how many of its links can carry the reply.
+pub async fn arm(addr: &str, aim: &aim::Aim) -> Result<usize> {
+    let mut client = wire::Client::new(addr.to_string());
+    let req = Request::Arm { aim: aim.clone() };
+    match client.call(&req, Duration::from_secs(5)).await? {
+        Response::Done { links } => Ok(links),
+        Response::Error { message } => bail!("{message}"),
+        other => bail!("unexpected answer to arm: {other:?}"),
+    }
+}
+
+/// What a node's armed fault hit, if it fired; with `disarm`, also disarms it.
+pub async fn fired(addr: &str, disarm: bool) -> Result<Option<aim::Fired>> {
+    let mut client = wire::Client::new(addr.to_string());
+    let req = if disarm {
+        Request::Disarm
+    } else {
+        Request::Fired
+    };
+    match client.call(&req, Duration::from_secs(5)).await? {
+        Response::Fired { fired } => Ok(fired),
+        Response::Error { message } => bail!("{message}"),
+        other => bail!("unexpected answer to {req:?}: {other:?}"),
+    }
+}
+
+/// The replies a node's links have carried, by engine and kind.
+pub async fn replies(addr: &str) -> Result<Vec<aim::ReplyCount>> {
+    let mut client = wire::Client::new(addr.to_string());
+    match client
+        .call(&Request::Replies, Duration::from_secs(5))
+        .await?
+    {
+        Response::Replies { counts } => Ok(counts),
+        Response::Error { message } => bail!("{message}"),
+        other => bail!("unexpected answer to replies: {other:?}"),
+    }
 }
 
 async fn clock_call(addr: &str, req: &Request) -> Result<i64> {

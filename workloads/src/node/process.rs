@@ -51,7 +51,8 @@ pub async fn serve(cfg: ProcessConfig) -> Result<i32> {
     let Some((program, args)) = cfg.command.split_first() else {
         bail!("process {}: an empty command", cfg.name);
     };
-    let forwarders = super::start_forwarders(&cfg.forwards).await?;
+    let tap = Arc::new(super::aim::Tap::exiting());
+    let forwarders = super::start_forwarders(&cfg.forwards, &tap).await?;
     let mut command = tokio::process::Command::new(program);
     command
         .args(args)
@@ -76,6 +77,7 @@ pub async fn serve(cfg: ProcessConfig) -> Result<i32> {
         serve: cfg.serve.map(|p| HttpClient::new(format!("127.0.0.1:{p}"))),
         running,
         forwarders,
+        tap,
     });
     let listener = TcpListener::bind(("0.0.0.0", cfg.control_port))
         .await
@@ -122,6 +124,7 @@ struct State {
     serve: Option<HttpClient>,
     running: watch::Receiver<bool>,
     forwarders: Vec<(Forward, Forwarder)>,
+    tap: Arc<super::aim::Tap>,
 }
 
 impl State {
@@ -146,6 +149,9 @@ impl State {
             },
             Request::Producing => Response::Producing { n: 0 },
             Request::Clock { .. } | Request::Time => super::clock_request(&req),
+            Request::Arm { .. } | Request::Fired | Request::Disarm | Request::Replies => {
+                super::aim_request(&self.tap, &self.forwarders, req)
+            }
         }
     }
 }
