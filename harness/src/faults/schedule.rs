@@ -616,6 +616,7 @@ mod tests {
         let s = Schedule::generate(&ScheduleConfig {
             duration: Duration::from_secs(3000),
             clock_targets: vec!["kafka".to_string()],
+            aim_targets: vec!["mariadb".to_string()],
             ..cfg(1)
         });
         for st in &s.steps {

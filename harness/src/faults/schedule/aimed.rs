@@ -9,8 +9,8 @@
 //!   [`LONG_MIN`] are left out, the last of the seeded order first.
 //! - **Aimed faults** (the processes' lane): one after another, round the processes in a
 //!   seeded order, a fault aimed at the moment between two effects — mostly
-//!   `crash-after` and `cut-before` a reply (three in four), else a one-node fault of the
-//!   run's other kinds with a short hold. An aimed fault draws its reply among those the
+//!   `crash-after` and `cut-before` a reply (three in four, and every process gets one
+//!   before any other kind is drawn), else a one-node fault of the run's other kinds. An aimed fault draws its reply among those the
 //!   process really gets (a commit, a produce, an offset), avoiding engines the other
 //!   lane holds down at that time (their replies would never come), and never hits the
 //!   process whose link the other lane has cut (restarting it would undo the cut).
@@ -96,8 +96,12 @@ fn outages(
         faults.push(Fault::Cut { a, b });
     }
     faults.shuffle(rng);
-    let first = jitter(rng, cfg.interval);
-    let gaps: Vec<Duration> = faults.iter().map(|_| jitter(rng, cfg.interval)).collect();
+    // Short gaps (half the quiet time): the outages are the lane's point.
+    let first = jitter(rng, cfg.interval / 2);
+    let gaps: Vec<Duration> = faults
+        .iter()
+        .map(|_| jitter(rng, cfg.interval / 2))
+        .collect();
     // As many as fit at the shortest hold, the holds then sharing the time evenly.
     let mut n = faults.len();
     let fits = |n: usize| first + gaps[..n].iter().sum::<Duration>() + LONG_MIN * n as u32;
@@ -151,9 +155,12 @@ fn aimed_lane(
         return steps;
     }
     let mut round: Vec<String> = Vec::new();
+    let mut aimed_at = std::collections::BTreeSet::new();
     let mut t = jitter(rng, cfg.interval) / 2;
     loop {
-        let plain = !others.is_empty() && rng.gen_range(0..4) == 0;
+        // Every process gets an aimed fault before any plain one is drawn.
+        let plain =
+            !others.is_empty() && aimed_at.len() == processes.len() && rng.gen_range(0..4) == 0;
         let kind = if plain {
             others[rng.gen_range(0..others.len())]
         } else {
@@ -188,8 +195,8 @@ fn aimed_lane(
                 .iter()
                 .any(|f| matches!(f, Fault::Cut { .. }) && f.nodes().contains(&p.as_str()))
         };
-        if round.is_empty() {
-            round = processes.to_vec();
+        if !round.iter().any(|p| !cut_off(p)) {
+            round = processes.iter().filter(|p| !cut_off(p)).cloned().collect();
             round.shuffle(rng);
         }
         let Some(i) = round.iter().position(|p| !cut_off(p)) else {
@@ -204,7 +211,10 @@ fn aimed_lane(
             .map(str::to_string)
             .collect();
         let fault = match kind {
-            FaultKind::CrashAfter | FaultKind::CutBefore => fault(rng, kind, node, avoid),
+            FaultKind::CrashAfter | FaultKind::CutBefore => {
+                aimed_at.insert(node.clone());
+                fault(rng, kind, node, avoid)
+            }
             other => match super::draw(rng, other, cfg, std::slice::from_ref(&node)) {
                 Some(f) => f,
                 None => Fault::Kill { node },
