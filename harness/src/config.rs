@@ -33,6 +33,9 @@ pub const TARGETS: [&str; 7] = [
     "postgres", "mariadb", "kafka", "broker", "producer", "relay", "consumer",
 ];
 
+/// The longest time a run's setting may give: a week (a run's clock must not overflow).
+pub const LONGEST: Duration = Duration::from_secs(7 * 24 * 3600);
+
 /// Every account's opening balance for a service under the contract: all its transfers
 /// go from bank A to bank B, so bank A's accounts must last the whole run.
 pub const SERVICE_BALANCE: i64 = 1_000_000;
@@ -141,14 +144,14 @@ pub struct RunConfig {
     pub overlap: f64,
     /// Share of transfers that are poison: to a closed account bank B refuses, so every
     /// correct scheme must park them for a person (reported `parked` with the reason).
-    /// Default 0.01; 0 with --service (the contract does not promise parking).
+    /// Unless given: 0.01, or 0 with --service (the contract does not promise parking).
     #[arg(long, value_parser = parse_share)]
     #[serde(default = "older_poison_rate")]
     pub poison_rate: Option<f64>,
     /// The offered load in ops/s over all clients (Jepsen's stagger: each waits a seeded
-    /// random share of its period); 0 for as fast as the system answers. Default: 100
-    /// per core. In `run.json`, null for as fast as answered (and in older files
-    /// without it, as they were run).
+    /// random share of its period); 0 for as fast as the system answers. Default (run,
+    /// soak): 100 per core.
+    // In `run.json`: null for as fast as answered, and so in older files without it.
     #[arg(
         long,
         value_name = "OPS_PER_S",
@@ -268,10 +271,23 @@ impl RunConfig {
         if self.concurrency == 0 {
             bail!("concurrency must be at least 1");
         }
+        for (name, d) in [
+            ("time_limit", self.time_limit),
+            ("drain_timeout", self.drain_timeout),
+            ("fault_interval", self.fault_interval),
+            ("fault_hold", self.fault_hold),
+        ] {
+            if d > LONGEST {
+                bail!("{name} {d:?} is longer than a run can be ({LONGEST:?}, a week)");
+            }
+        }
         if self.accounts == 0 {
             bail!("accounts must be at least 1");
         }
-        for (name, share) in [("poison_rate", self.poison_share()), ("overlap", self.overlap)] {
+        for (name, share) in [
+            ("poison_rate", self.poison_share()),
+            ("overlap", self.overlap),
+        ] {
             if !(0.0..=1.0).contains(&share) {
                 bail!("{name} {share} is not a share between 0 and 1");
             }
@@ -281,7 +297,12 @@ impl RunConfig {
                 bail!("rate {rate} is not an offered load of at least {} ops/s (none for as fast as answered)", parse::RATE_MIN);
             }
         }
-        self.quiet_time()?;
+        if self.quiet_time()? > LONGEST {
+            bail!(
+                "fault_rate {:?}/min is too low: less than one fault a week",
+                self.fault_rate.unwrap_or_default()
+            );
+        }
         if self.service.is_some() && self.in_process {
             bail!("a service's processes run in containers: --in-process is for the reference schemes");
         }
@@ -452,8 +473,11 @@ mod tests {
             &["--fault-rate", "6", "--fault-interval", "2s"],
             &["--kafka", "redpanda"],
         ] {
-            let e = parse(args).err().unwrap_or_else(|| panic!("{args:?} taken"));
-            assert!(e.to_string().contains(args[0]), "{args:?}: {e}");
+            let e = parse(args)
+                .err()
+                .unwrap_or_else(|| panic!("{args:?} taken"));
+            let flag = args[0].split('=').next().unwrap_or_default();
+            assert!(e.to_string().contains(flag), "{args:?}: {e}");
         }
         // Taken by the parser, refused before anything starts.
         let c = parse(&["--fault-rate", "30", "--fault-hold", "3s"]).unwrap();
@@ -463,6 +487,8 @@ mod tests {
             ..RunConfig::new(1)
         };
         assert!(c.check().is_err());
+        let c = parse(&["--time-limit", "99999999999999999m"]).unwrap();
+        assert!(c.check().unwrap_err().to_string().contains("time_limit"));
     }
 
     #[test]
@@ -487,12 +513,18 @@ mod tests {
         let json = serde_json::to_value(&c).unwrap();
         let back: RunConfig = serde_json::from_value(json.clone()).unwrap();
         assert_eq!(serde_json::to_value(&back).unwrap(), json);
-        assert_eq!(json["faults"], serde_json::json!(["kill", "pause", "isolate", "loss"]));
+        assert_eq!(
+            json["faults"],
+            serde_json::json!(["kill", "pause", "isolate", "loss"])
+        );
         assert_eq!(json["fault_rate"], 6.0);
         // A file from before the newer fields: their older meanings.
         let old: RunConfig =
             serde_json::from_str(r#"{"system": "txmsg", "seed": 3, "concurrency": 2}"#).unwrap();
-        assert_eq!((old.system, old.seed, old.concurrency), (SystemKind::TxMsg, 3, 2));
+        assert_eq!(
+            (old.system, old.seed, old.concurrency),
+            (SystemKind::TxMsg, 3, 2)
+        );
         assert_eq!(old.poison_rate, Some(0.0));
         assert_eq!(old.rate, None);
         assert!(!old.cover_targets && old.fault_rate.is_none());

@@ -44,7 +44,9 @@ pub fn parse_system(s: &str) -> Result<SystemKind, String> {
 pub fn parse_accounts(s: &str) -> Result<usize, String> {
     match s.trim().parse::<usize>() {
         Ok(n) if (1..=100_000).contains(&n) => Ok(n),
-        _ => Err(format!("{s:?} is not a number of accounts from 1 to 100000")),
+        _ => Err(format!(
+            "{s:?} is not a number of accounts from 1 to 100000"
+        )),
     }
 }
 
@@ -96,7 +98,7 @@ pub fn parse_nemesis(list: &str) -> anyhow::Result<Vec<FaultKind>> {
 /// `hold`, or why no such time exists.
 pub fn interval_for_rate(rate: f64, hold: Duration) -> anyhow::Result<Duration> {
     if !(rate.is_finite() && rate > 0.0) {
-        bail!("--fault-rate {rate} is not a positive number of faults per minute");
+        bail!("--fault-rate {rate:?} is not a positive number of faults per minute");
     }
     let cycle = 60.0 / rate;
     let most = 60.0 / hold.as_secs_f64().max(1e-3);
@@ -107,7 +109,7 @@ pub fn interval_for_rate(rate: f64, hold: Duration) -> anyhow::Result<Duration> 
     }
     match Duration::try_from_secs_f64(cycle - hold.as_secs_f64()) {
         Ok(d) => Ok(d),
-        Err(_) => bail!("--fault-rate {rate}/min is too low: less than one fault in any run"),
+        Err(_) => bail!("--fault-rate {rate:?}/min is too low: less than one fault in any run"),
     }
 }
 

@@ -12,8 +12,8 @@ use checkers::history::OpType;
 use std::time::{Duration, Instant};
 use workloads::system::{Backlog, System};
 
-use crate::run::judge::DrainEnd;
 use crate::recorder::Recorder;
+use crate::run::judge::DrainEnd;
 
 /// How often the backlog is read.
 const POLL: Duration = Duration::from_millis(500);

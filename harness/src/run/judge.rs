@@ -296,7 +296,10 @@ mod tests {
             ["interrupted 3.0 s into the run: no final ledgers were read"]
         );
         // What the partial history proves stays proven.
-        let v = judge(verdict(Validity::Invalid), &Facts::stopped("healing failed"));
+        let v = judge(
+            verdict(Validity::Invalid),
+            &Facts::stopped("healing failed"),
+        );
         assert_eq!(v.valid, Validity::Invalid);
     }
 
@@ -359,7 +362,9 @@ mod tests {
         let v = judge(verdict(Validity::Valid), &facts);
         assert_eq!(v.valid, Validity::Unknown);
         assert!(
-            v.warnings.iter().any(|w| w.contains("2 drawn, none took effect")),
+            v.warnings
+                .iter()
+                .any(|w| w.contains("2 drawn, none took effect")),
             "{:?}",
             v.warnings
         );

@@ -48,11 +48,11 @@ pub use crate::outcome::{Figures, RunReport};
 
 use crate::cluster::Cluster;
 use crate::generator::WorkloadConfig;
+use crate::recorder::Recorder;
 use crate::run::judge::{DrainEnd, Facts};
 use crate::run::play::Play;
-use crate::recorder::Recorder;
-use crate::schedule::Schedule;
 use crate::run::setup::Plan;
+use crate::schedule::Schedule;
 
 /// `YYYYmmddTHHMMSSZ` for now (UTC).
 pub fn timestamp() -> String {
@@ -183,7 +183,12 @@ async fn drive(
             let verdict = write::partial_verdict(&plan.dir, &why);
             let checked = verdict.map_or_else(
                 || "no history to check".to_string(),
-                |v| format!("the history so far is judged {} in verdict.json", v.valid.as_str()),
+                |v| {
+                    format!(
+                        "the history so far is judged {} in verdict.json",
+                        v.valid.as_str()
+                    )
+                },
             );
             Err(e.context(checked))
         }

@@ -70,7 +70,6 @@ pub async fn play(
     recorder: &Arc<Recorder>,
     start: Instant,
 ) -> Result<Play> {
-    let _progress = crate::progress::workload(cfg.time_limit, recorder.clone());
     tracing::info!("{schedule}");
     let faults = {
         let (recorder, nemesis, schedule) = (recorder.clone(), nemesis.clone(), schedule.clone());

@@ -168,7 +168,10 @@ mod tests {
         let scheme = workload(&RunConfig::new(3));
         assert!(!scheme.a_to_b_only);
         assert_eq!(scheme.poison_rate, crate::config::DEFAULT_POISON_RATE);
-        assert_eq!(scheme.initial_balance, WorkloadConfig::new(3).initial_balance);
+        assert_eq!(
+            scheme.initial_balance,
+            WorkloadConfig::new(3).initial_balance
+        );
         assert_eq!((scheme.seed, scheme.accounts_per_bank), (3, 5));
         let service = workload(&RunConfig {
             service: Some(PathBuf::from("svc")),

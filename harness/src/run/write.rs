@@ -14,8 +14,8 @@ use workloads::system::FinalState;
 use crate::clients::Counts;
 use crate::cluster::Cluster;
 use crate::config::RunConfig;
-use crate::run::judge::{self, DrainEnd, Facts};
 use crate::outcome::Figures;
+use crate::run::judge::{self, DrainEnd, Facts};
 
 /// The checkers' verdict of the history at `path`.
 pub fn check(path: &Path) -> Result<Verdict> {
@@ -251,10 +251,7 @@ mod tests {
         assert_eq!(p99, Some(30.0));
         assert_eq!(max, Some(30.0));
         // No ledger rows: no latency, nothing completed.
-        assert_eq!(
-            latencies(&FinalState::default()),
-            (None, None, None, 0)
-        );
+        assert_eq!(latencies(&FinalState::default()), (None, None, None, 0));
     }
 
     #[test]
