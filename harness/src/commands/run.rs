@@ -106,6 +106,10 @@ pub fn run(args: RunArgs) -> ExitCode {
             }
         };
         print!("{}", render::summary(&report.verdict, 5));
+        // Why the run is judged as it is beyond the history (the judge's reasons).
+        for why in &report.verdict.warnings {
+            println!("note: {why}");
+        }
         println!("{}", report.summary());
         let mut code = report.verdict.valid.exit_code();
         if let Some(path) = &junit {

@@ -57,7 +57,7 @@ pub const RATE_MIN: f64 = 0.001;
 /// system answers (`None`).
 pub fn parse_rate(s: &str) -> Result<Option<f64>, String> {
     match s.trim().parse::<f64>() {
-        Ok(r) if r == 0.0 => Ok(None),
+        Ok(0.0) => Ok(None),
         Ok(r) if r.is_finite() && r >= RATE_MIN => Ok(Some(r)),
         _ => Err(format!(
             "{s:?} is not an offered load in ops/s (at least {RATE_MIN}, or 0 for as fast as answered)"
