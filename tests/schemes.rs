@@ -184,7 +184,7 @@ async fn poison_is_parked_for_a_person_and_an_outage_parks_nothing_else() {
         faults: vec![FaultKind::Kill],
         targets: vec!["mariadb".to_string()],
         max_attempts: 2,
-        poison_rate: 0.05,
+        poison_rate: Some(0.05),
         time_limit: Duration::from_secs(16),
         fault_interval: Duration::from_secs(4),
         fault_hold: Duration::from_secs(6),

@@ -77,7 +77,6 @@ fn config(manifest: &Path, seed: u64, out: &Path) -> RunConfig {
         fault_interval: Duration::from_secs(1),
         fault_hold: Duration::from_secs(3),
         drain_timeout: Duration::from_secs(120),
-        poison_rate: 0.0,
         out: out.to_path_buf(),
         node_binary: Some(chaosbank_tests::node_binary()),
         ..RunConfig::new(seed)

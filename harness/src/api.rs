@@ -30,9 +30,10 @@ use std::time::Duration;
 use crate::run::{self, RunConfig, RunReport, SystemKind};
 use crate::schedule::FaultKind;
 
-/// A chaosbank run to configure and start (turmoil-style builder). Defaults are those
-/// of `chaosbank run` ([`RunConfig::new`]) with a seed from the clock; call
-/// [`Test::seed`] for a reproducible run.
+/// A chaosbank run to configure and start (turmoil-style builder) around the one
+/// settings type, [`RunConfig`]. Defaults are those of `chaosbank run`
+/// ([`RunConfig::new`]) with a seed from the clock; call [`Test::seed`] for a
+/// reproducible run.
 #[derive(Clone, Debug)]
 #[must_use = "a Test does nothing until .run().await"]
 pub struct Test {
@@ -117,19 +118,18 @@ impl Test {
         self
     }
 
-    /// Share of poison transfers (to a closed bank B account; default
-    /// [`crate::run::DEFAULT_POISON_RATE`]), which a correct scheme parks for a person.
+    /// Share of poison transfers (to a closed bank B account), which a correct scheme
+    /// parks for a person; default: see [`RunConfig::poison_share`].
     pub fn poison_rate(mut self, share: f64) -> Test {
-        self.cfg.poison_rate = share;
+        self.cfg.poison_rate = Some(share);
         self
     }
 
     /// Verifies a user's own service instead of a reference scheme: its manifest
     /// (`chaosbank.toml`) or the folder holding it. Poison transfers are off unless
-    /// [`Test::poison_rate`] comes after.
+    /// [`Test::poison_rate`] says otherwise.
     pub fn service(mut self, manifest: impl Into<std::path::PathBuf>) -> Test {
         self.cfg.service = Some(manifest.into());
-        self.cfg.poison_rate = 0.0;
         self
     }
 
@@ -155,6 +155,14 @@ impl Test {
     /// Also measures raw pgbench TPS on the same PostgreSQL container.
     pub fn pgbench(mut self, on: bool) -> Test {
         self.cfg.pgbench = on;
+        self
+    }
+
+    /// Changes any other setting of the run (every one is a field of [`RunConfig`], the
+    /// settings `chaosbank run` takes as flags), e.g.
+    /// `.configure(|c| c.overlap = 0.3)`.
+    pub fn configure(mut self, change: impl FnOnce(&mut RunConfig)) -> Test {
+        change(&mut self.cfg);
         self
     }
 
@@ -187,6 +195,8 @@ mod tests {
             .drain_timeout(Duration::from_secs(4))
             .fault_timing(Duration::from_secs(1), Duration::from_secs(2))
             .targets(["postgres"])
+            .service("examples/services/python-outbox")
+            .configure(|c| c.overlap = 0.25)
             .pgbench(true);
         let c = t.config();
         assert_eq!(c.system, SystemKind::TxMsg);
@@ -199,6 +209,11 @@ mod tests {
         assert_eq!(c.fault_interval, Duration::from_secs(1));
         assert_eq!(c.fault_hold, Duration::from_secs(2));
         assert_eq!(c.targets, vec!["postgres".to_string()]);
+        assert_eq!(c.overlap, 0.25);
+        // A service gets no poison unless asked, whatever the order.
+        assert_eq!(c.poison_share(), 0.0);
+        let asked = t.clone().poison_rate(0.1).service("elsewhere");
+        assert_eq!(asked.config().poison_share(), 0.1);
         assert!(Test::new(SystemKind::Outbox)
             .nemesis([])
             .config()

@@ -64,13 +64,11 @@ impl BenchRow {
     }
 }
 
-/// The run a bench makes of `base`: no faults, no poison, no offered-load limit, both raw
-/// measurements on.
+/// The run a bench makes of `base`: both raw measurements on, the rest as given
+/// (`chaosbank bench`'s defaults take the faults, the poison and the offered-load limit
+/// off).
 pub fn config(base: &RunConfig) -> RunConfig {
     RunConfig {
-        faults: Vec::new(),
-        poison_rate: 0.0,
-        rate: None,
         pgbench: true,
         broker_rate: true,
         ..base.clone()

@@ -2,60 +2,55 @@
 //! its engines' raw figures from the same run, as ratios; JSON with `--json`.
 
 use crate::commands::block_on;
-use crate::commands::run::parse_duration;
 use harness::bench;
 use harness::run::{self, RunConfig, SystemKind};
-use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::Duration;
 
-/// Flags of `chaosbank bench`.
+/// Flags of `chaosbank bench`: the run settings, with a bench's defaults (30 s, 16
+/// clients, no faults, no poison, no offered-load limit).
 #[derive(clap::Args)]
-#[command(after_help = "Examples:
+#[command(
+    after_help = "Examples:
   cargo run --release -p chaosbank-harness -- bench
   chaosbank bench --systems outbox --time-limit 60s --json
   chaosbank bench --systems none --service examples/services/python-outbox
 
 Writes <out>/bench-<timestamp>/bench.json and bench.html; each run is stored as `run` stores it.
-Exit 0 when every run was valid, 1 otherwise, 2 for bad flags or a run that failed.")]
+Exit 0 when every run was valid, 1 otherwise, 2 for bad flags or a run that failed.",
+    mut_arg("time_limit", |a| a.default_value("30s")),
+    mut_arg("concurrency", |a| a.default_value("16")),
+    mut_arg("nemesis", |a| a.default_value("none")),
+    mut_arg("poison_rate", |a| a.default_value("0")),
+    mut_arg("rate", |a| a.default_value("0").hide_default_value(false))
+)]
 pub struct BenchArgs {
     /// The reference schemes to measure, comma-separated (dual-write, kafka-tx, outbox,
-    /// outbox-eos, txmsg), or none.
+    /// outbox-eos, txmsg), or none. With --service, the service is measured too.
     #[arg(long, default_value = "outbox,txmsg,dual-write")]
     pub systems: String,
-    /// Also measure a service of your own (its manifest or folder).
-    #[arg(long, value_name = "DIR_OR_TOML")]
-    pub service: Option<PathBuf>,
-    /// How long each system takes transfers.
-    #[arg(long, default_value = "30s", value_parser = parse_duration)]
-    pub time_limit: Duration,
-    /// Concurrent clients.
-    #[arg(long, default_value_t = 16)]
-    pub concurrency: usize,
-    /// Accounts in each bank (the runs' default is 5: hot rows, as the fault runs use).
-    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..=100_000))]
-    pub accounts: u64,
     /// Seed of the workload.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
     /// Print the rows as one JSON list instead of a table.
     #[arg(long)]
     pub json: bool,
-    /// Where the runs and the bench's files go.
-    #[arg(long, default_value = "runs")]
-    pub out: PathBuf,
+    /// The runs' settings (shared with run and soak).
+    #[command(flatten)]
+    pub settings: RunConfig,
 }
 
 /// Runs `chaosbank bench`.
 pub fn run(args: BenchArgs) -> ExitCode {
     let mut runs = Vec::new();
     let base = RunConfig {
-        time_limit: args.time_limit,
-        concurrency: args.concurrency,
-        accounts: args.accounts as usize,
-        out: args.out.clone(),
-        ..RunConfig::new(args.seed)
+        seed: args.seed,
+        service: None,
+        ..args.settings.clone()
     };
+    if let Err(e) = base.check() {
+        eprintln!("chaosbank bench: {e:#}");
+        return ExitCode::from(2);
+    }
     for name in args
         .systems
         .split(',')
@@ -76,7 +71,7 @@ pub fn run(args: BenchArgs) -> ExitCode {
             }
         }
     }
-    if let Some(path) = &args.service {
+    if let Some(path) = &args.settings.service {
         if let Err(e) = harness::sut::Manifest::load(path) {
             eprintln!("chaosbank bench: {e}");
             return ExitCode::from(2);
@@ -98,12 +93,14 @@ pub fn run(args: BenchArgs) -> ExitCode {
                 return Ok(ExitCode::from(2));
             }
         };
-        let dir = args.out.join(format!("bench-{}", run::timestamp()));
+        let s = &args.settings;
+        let dir = s.out.join(format!("bench-{}", run::timestamp()));
         let title = format!(
-            "chaosbank bench: {} s per system, {} clients, {} accounts a bank, no faults",
-            args.time_limit.as_secs(),
-            args.concurrency,
-            args.accounts
+            "chaosbank bench: {} s per system, {} clients, {} accounts a bank, nemesis {}",
+            s.time_limit.as_secs(),
+            s.concurrency,
+            s.accounts,
+            s.nemesis()
         );
         bench::write(&dir, &rows, &title)?;
         if args.json {

@@ -4,8 +4,7 @@
 //! (or the soak was interrupted with Ctrl-C), 2 for bad flags.
 
 use crate::commands::block_on;
-use crate::commands::run::RunFlags;
-use harness::run;
+use harness::run::{self, RunConfig};
 use harness::soak;
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -29,8 +28,12 @@ pub struct SoakArgs {
     /// Seeds: `7`, `1,5,9`, `1..20` (inclusive), or a mix such as `1..5,9`.
     #[arg(long, default_value = "1..5")]
     pub seeds: String,
+    /// The runs' settings (shared with run and bench).
     #[command(flatten)]
-    pub flags: RunFlags,
+    pub settings: RunConfig,
+    /// Also write JUnit XML to FILE: one testcase per run.
+    #[arg(long, value_name = "FILE")]
+    pub junit: Option<std::path::PathBuf>,
 }
 
 /// Runs `chaosbank soak`.
@@ -39,7 +42,10 @@ pub fn run(args: SoakArgs) -> ExitCode {
         anyhow::Ok((
             soak::parse_systems(&args.systems)?,
             soak::parse_seeds(&args.seeds)?,
-            args.flags.config(run::SystemKind::Outbox, 0)?,
+            {
+                args.settings.check()?;
+                args.settings.clone()
+            },
         ))
     })();
     let (systems, seeds, base) = match parsed {
@@ -67,9 +73,9 @@ pub fn run(args: SoakArgs) -> ExitCode {
         },
         seeds.len(),
         base.time_limit,
-        args.flags.nemesis
+        base.nemesis()
     );
-    let junit = args.flags.junit.clone();
+    let junit = args.junit.clone();
     block_on(async move {
         let stop = Arc::new(AtomicBool::new(false));
         let mut done = 0;

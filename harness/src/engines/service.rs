@@ -117,16 +117,27 @@ impl RocketMqImpl {
 }
 
 /// The implementations a cluster runs for the brokers; the default is Apache's for both.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, serde::Deserialize)]
+/// Also the `--kafka`, `--rocketmq` and `--images` flags of the run settings
+/// ([`crate::RunConfig`]).
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, serde::Deserialize, clap::Args,
+)]
 pub struct Engines {
-    /// The Kafka implementation.
+    /// The Kafka implementation: apache (Apache Kafka 4, the default) or tansu (needs
+    /// `docker/setup.sh --rust-brokers`).
     #[serde(default)]
+    #[arg(long, default_value = "apache", value_parser = KafkaImpl::parse)]
     pub kafka: KafkaImpl,
-    /// The RocketMQ implementation.
+    /// The RocketMQ implementation: apache (Apache RocketMQ 5, the default) or rust
+    /// (rocketmq-rust; needs `docker/setup.sh --rust-brokers`).
     #[serde(default)]
+    #[arg(long, default_value = "apache", value_parser = RocketMqImpl::parse)]
     pub rocketmq: RocketMqImpl,
-    /// Where the images come from.
+    /// Where the engines' images come from: built (here, from docker/) or official
+    /// (postgres:15, mariadb:10.11, apache/kafka:4.1.1, pulled from Docker Hub or from
+    /// CHAOSBANK_REGISTRY=host:port; apache/rocketmq:5.3.3 too).
     #[serde(default)]
+    #[arg(long, default_value = "built", value_parser = ImageSource::parse)]
     pub images: ImageSource,
 }
 
