@@ -124,6 +124,12 @@ pub struct RunConfig {
     /// system answers. Absent from older `run.json` files: `None`, as they were run.
     #[serde(default)]
     pub rate: Option<f64>,
+    /// A fault schedule to play instead of drawing one from the seed
+    /// (`chaosbank run --schedule FILE`, see [`crate::script`]); its presence in
+    /// `run.json` records that the schedule was given. The seed still drives the
+    /// workload. `None`: drawn from the seed and the fault settings.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub schedule: Option<crate::schedule::Schedule>,
 }
 
 /// The offered load of `chaosbank run` by default: 100 ops/s per core, above what the
@@ -142,6 +148,16 @@ impl RunConfig {
                 .unwrap_or_else(|_| "service".to_string()),
             None => self.system.name().to_string(),
         }
+    }
+
+    /// Whether the run may move a node's clock (a clock fault drawn or given), so its
+    /// node containers need libfaketime.
+    pub fn moves_clocks(&self) -> bool {
+        self.faults.contains(&FaultKind::Clock)
+            || self
+                .schedule
+                .as_ref()
+                .is_some_and(|s| s.steps.iter().any(|st| st.fault.kind() == "clock"))
     }
 
     /// The defaults of `chaosbank run`: outbox, mixed faults, 60 s, 8 workers.
@@ -179,6 +195,7 @@ impl RunConfig {
             poison_rate: DEFAULT_POISON_RATE,
             service: None,
             rate: Some(default_rate()),
+            schedule: None,
         }
     }
 }

@@ -35,7 +35,7 @@ pub use crate::outcome::{Figures, RunReport};
 use crate::cluster::Cluster;
 use crate::generator::{Generator, WorkloadConfig};
 use crate::recorder::Recorder;
-use crate::schedule::{FaultKind, Played, Schedule, ScheduleConfig};
+use crate::schedule::{Played, Schedule, ScheduleConfig};
 
 /// `YYYYmmddTHHMMSSZ` for now (UTC).
 pub fn timestamp() -> String {
@@ -111,7 +111,7 @@ pub async fn run_until(
     };
     let mut builder = Cluster::builder()
         .engines(cfg.engines)
-        .clock_faults(cfg.faults.contains(&FaultKind::Clock))
+        .clock_faults(cfg.moves_clocks())
         .postgres()
         .mariadb();
     let uses_kafka = match &manifest {
@@ -267,7 +267,7 @@ async fn drive(
         .iter()
         .filter(|n| cluster.endpoint(n).is_ok())
         .collect();
-    let schedule = Schedule::generate(&ScheduleConfig {
+    let drawn = || Schedule::generate(&ScheduleConfig {
         seed: cfg.seed,
         duration: cfg.time_limit,
         interval: cfg.fault_interval,
@@ -282,6 +282,15 @@ async fn drive(
             .map(|t| t.to_string())
             .collect(),
     });
+    // A schedule given (`--schedule`) is played instead of the seeded draw.
+    let schedule = match &cfg.schedule {
+        Some(given) => {
+            crate::script::check_run(given, &cluster.nodes(), cfg.time_limit)
+                .map_err(|e| anyhow::anyhow!("the given fault schedule: {e}"))?;
+            given.clone()
+        }
+        None => drawn(),
+    };
     tracing::info!("{schedule}");
     let nemesis = cluster.nemesis();
     let nemesis_task = {
@@ -549,6 +558,7 @@ async fn drive(
         backlog,
         dead_letters: state.dead_letters.len(),
         figures,
+        schedule: Some(schedule),
     };
     let out = serde_json::json!({
         "system": name,
@@ -707,6 +717,7 @@ mod tests {
 
     #[test]
     fn nemesis_names() {
+        use crate::schedule::FaultKind;
         assert_eq!(
             parse_nemesis("kill,partition").unwrap(),
             vec![FaultKind::Kill, FaultKind::Isolate]
