@@ -50,7 +50,11 @@ async fn a_scripted_schedule_convicts_and_shrinks_to_the_fault_that_matters() {
         Some(&schedule),
         "run.json records the given schedule"
     );
-    assert_eq!(meta.schedule.as_ref(), Some(&schedule), "and what was played");
+    assert_eq!(
+        meta.schedule.as_ref(),
+        Some(&schedule),
+        "and what was played"
+    );
     assert!(
         convicted(&r),
         "the broker cut off for 5 s did not convict dual-write:\n{}",

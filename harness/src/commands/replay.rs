@@ -68,27 +68,29 @@ pub fn run(args: ReplayArgs) -> ExitCode {
     if args.times > 1 {
         let times = args.times as usize;
         return block_on(async move {
-            let rate = match replay::replay_times(
-                &args.run,
-                args.out.as_deref(),
-                times,
-                |i, attempt| println!("replay {i} of {times}: {}", attempt.line()),
-            )
-            .await
-            {
-                Ok(r) => r,
-                Err(e) => {
-                    eprintln!("chaosbank replay: {e:#}");
-                    return Ok(ExitCode::from(2));
-                }
-            };
+            let rate =
+                match replay::replay_times(&args.run, args.out.as_deref(), times, |i, attempt| {
+                    println!("replay {i} of {times}: {}", attempt.line())
+                })
+                .await
+                {
+                    Ok(r) => r,
+                    Err(e) => {
+                        eprintln!("chaosbank replay: {e:#}");
+                        return Ok(ExitCode::from(2));
+                    }
+                };
             println!(
                 "reproduced {} of {} (the original: {})",
                 rate.reproduced,
                 rate.times,
                 original_dir.display()
             );
-            Ok(ExitCode::from(if rate.reproduced == rate.times { 0 } else { 1 }))
+            Ok(ExitCode::from(if rate.reproduced == rate.times {
+                0
+            } else {
+                1
+            }))
         });
     }
     block_on(async move {

@@ -141,7 +141,10 @@ pub fn run(args: ShrinkArgs) -> ExitCode {
                 best.time_limit.as_secs().max(1),
             )
         };
-        write(&file, &harness::script::to_toml(&best.schedule, &header(None)))?;
+        write(
+            &file,
+            &harness::script::to_toml(&best.schedule, &header(None)),
+        )?;
         println!(
             "\nminimal schedule: {} of {} faults, workload {:.0} s ({} runs, {:.1} min{}) → {}\n{}",
             best.schedule.steps.len(),

@@ -59,12 +59,7 @@ impl fmt::Display for ScriptError {
                 self.path.display(),
                 self.message
             ),
-            None => write!(
-                f,
-                "schedule file {}: {}",
-                self.path.display(),
-                self.message
-            ),
+            None => write!(f, "schedule file {}: {}", self.path.display(), self.message),
         }
     }
 }
@@ -251,7 +246,8 @@ pub fn parse(text: &str, path: &Path) -> Result<Schedule, ScriptError> {
         })
         .collect();
     for (i, s) in steps.iter().enumerate() {
-        check_fault(&s.fault).map_err(|m| err(None, format!("step {} ({}): {m}", i + 1, s.fault)))?;
+        check_fault(&s.fault)
+            .map_err(|m| err(None, format!("step {} ({}): {m}", i + 1, s.fault)))?;
     }
     // Played in start order, as drawn schedules are (a stable sort keeps ties as written).
     steps.sort_by_key(|s| s.at);
@@ -297,7 +293,11 @@ fn check_fault(fault: &Fault) -> Result<(), String> {
 /// Checks that every node a schedule's faults name is one of `known` (or the host,
 /// which cuts and partitions may name), and that no fault outlasts `time_limit`.
 /// The message names the step, the node and the nodes there are.
-pub fn check_run(schedule: &Schedule, known: &[String], time_limit: Duration) -> Result<(), String> {
+pub fn check_run(
+    schedule: &Schedule,
+    known: &[String],
+    time_limit: Duration,
+) -> Result<(), String> {
     for (i, s) in schedule.steps.iter().enumerate() {
         for node in s.fault.nodes() {
             if node != HOST && !known.iter().any(|k| k == node) {
@@ -417,7 +417,8 @@ mod tests {
         let json = serde_json::to_string_pretty(&schedule).unwrap();
         assert_eq!(parse(&json, &p("s.json")).unwrap(), schedule);
         // A whole run.json: the played schedule, else the given one.
-        let run_json = serde_json::json!({"system": "outbox", "config": {"seed": 7}, "schedule": schedule});
+        let run_json =
+            serde_json::json!({"system": "outbox", "config": {"seed": 7}, "schedule": schedule});
         assert_eq!(
             parse(&run_json.to_string(), &p("run.json")).unwrap(),
             schedule
@@ -426,7 +427,10 @@ mod tests {
         assert_eq!(parse(&given.to_string(), &p("run.json")).unwrap(), schedule);
         // What shrink writes reads back the same.
         let toml = to_toml(&schedule, "found by shrink\n\nsecond line");
-        assert!(toml.starts_with("# found by shrink\n#\n# second line\n"), "{toml}");
+        assert!(
+            toml.starts_with("# found by shrink\n#\n# second line\n"),
+            "{toml}"
+        );
         assert_eq!(parse(&toml, &p("min.toml")).unwrap(), schedule, "{toml}");
     }
 
@@ -435,34 +439,60 @@ mod tests {
         let e = parse("[[steps]]\nat = \"10s\"\nhold = \"5s\"\nfault = { kind = \"explode\", node = \"relay\" }\n", &p("a.toml")).unwrap_err();
         assert_eq!(e.path, p("a.toml"));
         assert_eq!(e.at.map(|a| a.0), Some(4), "{e}");
-        assert!(e.message.contains("explode") && e.message.contains("kill"), "{e}");
+        assert!(
+            e.message.contains("explode") && e.message.contains("kill"),
+            "{e}"
+        );
         assert!(e.to_string().starts_with("schedule file a.toml:4:"), "{e}");
 
         let e = parse("[[steps]]\nat = \"ten\"\nhold = \"5s\"\nfault = { kind = \"kill\", node = \"relay\" }\n", &p("b.toml")).unwrap_err();
         assert_eq!(e.at.map(|a| a.0), Some(2), "{e}");
         assert!(e.message.contains("\"ten\" is not a duration"), "{e}");
 
-        let e = parse("[[steps]]\nat = \"1s\"\nfault = { kind = \"kill\", node = \"relay\" }\n", &p("c.toml")).unwrap_err();
+        let e = parse(
+            "[[steps]]\nat = \"1s\"\nfault = { kind = \"kill\", node = \"relay\" }\n",
+            &p("c.toml"),
+        )
+        .unwrap_err();
         assert!(e.message.contains("hold"), "{e}");
 
-        let e = parse("{\"steps\": [\n  {\"at\": 1, \"hold\": 2, \"fault\": {\"kind\": \"kill\"}}\n]}", &p("d.json")).unwrap_err();
+        let e = parse(
+            "{\"steps\": [\n  {\"at\": 1, \"hold\": 2, \"fault\": {\"kind\": \"kill\"}}\n]}",
+            &p("d.json"),
+        )
+        .unwrap_err();
         assert_eq!(e.at.map(|a| a.0), Some(2), "{e}");
         assert!(e.message.contains("node"), "{e}");
 
         let e = parse("{\"steps\": [", &p("e.json")).unwrap_err();
         assert!(e.at.is_some(), "{e}");
 
-        let e = parse("[[steps]]\nat = 1\nhold = 2\nfault = { kind = \"loss\", node = \"kafka\", p = 3.0 }\n", &p("f.toml")).unwrap_err();
-        assert!(e.message.contains("step 1") && e.message.contains("between 0 and 1"), "{e}");
+        let e = parse(
+            "[[steps]]\nat = 1\nhold = 2\nfault = { kind = \"loss\", node = \"kafka\", p = 3.0 }\n",
+            &p("f.toml"),
+        )
+        .unwrap_err();
+        assert!(
+            e.message.contains("step 1") && e.message.contains("between 0 and 1"),
+            "{e}"
+        );
 
         let e = parse("[[steps]]\nat = 1\nhold = 2\nwhen = 3\nfault = { kind = \"kill\", node = \"kafka\" }\n", &p("g.toml")).unwrap_err();
         assert!(e.message.contains("when"), "{e}");
 
-        let e = parse("{\"system\": \"outbox\", \"config\": {\"seed\": 1}}", &p("run.json")).unwrap_err();
+        let e = parse(
+            "{\"system\": \"outbox\", \"config\": {\"seed\": 1}}",
+            &p("run.json"),
+        )
+        .unwrap_err();
         assert!(e.message.contains("without a stored schedule"), "{e}");
 
         let e = load(Path::new("/nonexistent/chaosbank.toml")).unwrap_err();
-        assert!(e.to_string().contains("/nonexistent/chaosbank.toml") && e.message.contains("cannot read"), "{e}");
+        assert!(
+            e.to_string().contains("/nonexistent/chaosbank.toml")
+                && e.message.contains("cannot read"),
+            "{e}"
+        );
     }
 
     #[test]
@@ -473,9 +503,14 @@ mod tests {
             &p("s.toml"),
         )
         .unwrap();
-        let known: Vec<String> = ["postgres", "mariadb", "kafka", "relay"].map(String::from).to_vec();
+        let known: Vec<String> = ["postgres", "mariadb", "kafka", "relay"]
+            .map(String::from)
+            .to_vec();
         let e = check_run(&s, &known, Duration::from_secs(60)).unwrap_err();
-        assert!(e.contains("step 2") && e.contains("\"relya\"") && e.contains("relay"), "{e}");
+        assert!(
+            e.contains("step 2") && e.contains("\"relya\"") && e.contains("relay"),
+            "{e}"
+        );
         let ok = Schedule {
             steps: s.steps[..1].to_vec(),
             ..s.clone()

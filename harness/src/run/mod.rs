@@ -267,7 +267,7 @@ async fn drive(
         .iter()
         .filter(|n| cluster.endpoint(n).is_ok())
         .collect();
-    let drawn = || Schedule::generate(&ScheduleConfig {
+    let schedule = Schedule::generate(&ScheduleConfig {
         seed: cfg.seed,
         duration: cfg.time_limit,
         interval: cfg.fault_interval,
@@ -289,7 +289,7 @@ async fn drive(
                 .map_err(|e| anyhow::anyhow!("the given fault schedule: {e}"))?;
             given.clone()
         }
-        None => drawn(),
+        None => schedule,
     };
     tracing::info!("{schedule}");
     let nemesis = cluster.nemesis();

@@ -182,10 +182,16 @@ pub fn faults_that_matter(schedule: &Schedule, history: &Path) -> Result<Vec<Cul
             let Some(op) = crate::conviction::anomalous_op(&f.ops, client) else {
                 continue;
             };
-            let t = seen.get(&op).and_then(|&(t, _)| t).map(Duration::from_nanos);
+            let t = seen
+                .get(&op)
+                .and_then(|&(t, _)| t)
+                .map(Duration::from_nanos);
             let slot = t.map_or(0, |t| steps.iter().filter(|s| s.at <= t).count());
             let subject = match (&f.transfer, &f.account) {
-                (Some(id), _) => format!(" transfer {}", id.as_str().map_or(id.to_string(), str::to_string)),
+                (Some(id), _) => format!(
+                    " transfer {}",
+                    id.as_str().map_or(id.to_string(), str::to_string)
+                ),
                 (None, Some(acct)) => format!(" account {acct}"),
                 _ => String::new(),
             };
@@ -270,12 +276,28 @@ mod tests {
         assert_eq!(c.len(), 3, "{c:#?}");
         assert!(c[0].findings.is_empty(), "{c:#?}");
         // The total read off in the final ledgers (at 9.2 s) goes to the last fault.
-        assert_eq!(c[2].findings, vec!["wrong-total at 9.2 s".to_string()], "{c:#?}");
-        assert_eq!(c[1].step.as_ref().unwrap().fault, Fault::Kill { node: "kafka".into() });
-        assert_eq!(c[1].findings, vec!["lost transfer 1 at 6.0 s".to_string()], "{c:#?}");
+        assert_eq!(
+            c[2].findings,
+            vec!["wrong-total at 9.2 s".to_string()],
+            "{c:#?}"
+        );
+        assert_eq!(
+            c[1].step.as_ref().unwrap().fault,
+            Fault::Kill {
+                node: "kafka".into()
+            }
+        );
+        assert_eq!(
+            c[1].findings,
+            vec!["lost transfer 1 at 6.0 s".to_string()],
+            "{c:#?}"
+        );
         let text = render_culprits(&c, 5);
         assert!(text.contains("kill kafka — 1 findings"), "{text}");
-        assert!(text.contains("kill postgres — no finding of its own"), "{text}");
+        assert!(
+            text.contains("kill postgres — no finding of its own"),
+            "{text}"
+        );
         let _ = std::fs::remove_dir_all(&dir);
     }
 }

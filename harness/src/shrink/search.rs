@@ -149,9 +149,17 @@ enum Tested {
     /// Convicted in a majority; the convicting trials.
     Convicts(Vec<Trial>),
     /// Did not.
-    Acquitted { convicted: usize, tried: usize, lines: Vec<String> },
+    Acquitted {
+        convicted: usize,
+        tried: usize,
+        lines: Vec<String>,
+    },
     /// The budget ran out before it was decided.
-    Exhausted { convicted: usize, tried: usize, lines: Vec<String> },
+    Exhausted {
+        convicted: usize,
+        tried: usize,
+        lines: Vec<String>,
+    },
 }
 
 struct Search<'a, R: Runner, P: FnMut(&str)> {
@@ -220,10 +228,18 @@ impl<R: Runner, P: FnMut(&str)> Search<'_, R, P> {
             }
         }
         if yes.len() >= need {
-            (self.progress)(&format!("  kept: convicted in {} of {}", yes.len(), yes.len() + no));
+            (self.progress)(&format!(
+                "  kept: convicted in {} of {}",
+                yes.len(),
+                yes.len() + no
+            ));
             Tested::Convicts(yes)
         } else {
-            (self.progress)(&format!("  dropped: convicted in {} of {}", yes.len(), yes.len() + no));
+            (self.progress)(&format!(
+                "  dropped: convicted in {} of {}",
+                yes.len(),
+                yes.len() + no
+            ));
             self.acquitted.push(c.clone());
             Tested::Acquitted {
                 convicted: yes.len(),
@@ -494,7 +510,9 @@ mod tests {
         fn truth(&self, c: &Candidate) -> bool {
             self.guilty.iter().all(|g| {
                 c.schedule.steps.iter().any(|s| {
-                    s.fault.nodes()[0] == g && s.hold >= self.min_hold && s.at + s.hold <= c.time_limit
+                    s.fault.nodes()[0] == g
+                        && s.hold >= self.min_hold
+                        && s.at + s.hold <= c.time_limit
                 })
             })
         }
@@ -555,11 +573,24 @@ mod tests {
             assert_eq!(r.original_faults, 12);
             assert_eq!(r.runs, fake.runs);
             // Holds halved from 4 s to the 2 s that still convicts, not below.
-            assert!(r.best.schedule.steps.iter().all(|s| s.hold == Duration::from_secs(2)), "{:#?}", r.best);
+            assert!(
+                r.best
+                    .schedule
+                    .steps
+                    .iter()
+                    .all(|s| s.hold == Duration::from_secs(2)),
+                "{:#?}",
+                r.best
+            );
             // The workload ends 5 s after the first violation (2 s after the last
             // guilty fault starts), not at the original 70 s.
             let last = r.best.schedule.steps.iter().map(|s| s.at).max().unwrap();
-            assert_eq!(r.best.time_limit, last + Duration::from_secs(7), "{:#?}", r.best);
+            assert_eq!(
+                r.best.time_limit,
+                last + Duration::from_secs(7),
+                "{:#?}",
+                r.best
+            );
             assert!(fake.truth(&r.best));
             assert!(r.evidence.iter().all(|t| t.convicted) && !r.evidence.is_empty());
         }
@@ -584,9 +615,16 @@ mod tests {
                 ..settings(1)
             };
             let r = run(&mut fake, &original(12), s).await.unwrap();
-            assert!(fake.runs <= runs, "{} runs with a budget of {runs}", fake.runs);
+            assert!(
+                fake.runs <= runs,
+                "{} runs with a budget of {runs}",
+                fake.runs
+            );
             assert!(r.exhausted, "{r:#?}");
-            assert!(fake.truth(&r.best), "reported a schedule that does not convict");
+            assert!(
+                fake.truth(&r.best),
+                "reported a schedule that does not convict"
+            );
         }
         // A time budget: runs of 40 s, 200 s allowed: at most five runs start.
         let mut fake = Fake::new(&["n7"], 0.0, 1);
@@ -632,7 +670,10 @@ mod tests {
             };
             // Reported only what convicted in a majority of its tries.
             let times = fake.convicted.iter().filter(|c| **c == r.best).count();
-            assert!(times >= 2, "seed {seed}: reported a schedule convicted {times} times");
+            assert!(
+                times >= 2,
+                "seed {seed}: reported a schedule convicted {times} times"
+            );
             assert_eq!(r.evidence.len(), 2, "seed {seed}");
             assert!(r.best.schedule.steps.len() <= 10);
         }
@@ -647,7 +688,10 @@ mod tests {
                 exact += usize::from(n == ["n2", "n8"]);
             }
         }
-        assert!(exact >= 20, "the guilty pair found in only {exact} of 40 seeds");
+        assert!(
+            exact >= 20,
+            "the guilty pair found in only {exact} of 40 seeds"
+        );
     }
 
     #[test]
@@ -673,7 +717,10 @@ mod tests {
             first_violation_s: Some(28.0),
             ..t
         };
-        assert_eq!(end_after_violation(&c, &[late], Duration::from_secs(5)), None);
+        assert_eq!(
+            end_after_violation(&c, &[late], Duration::from_secs(5)),
+            None
+        );
         assert_eq!(end_after_violation(&c, &[], Duration::from_secs(5)), None);
     }
 }
