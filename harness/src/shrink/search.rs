@@ -709,7 +709,8 @@ mod tests {
             first_violation_s: Some(7.2),
             ..Trial::default()
         };
-        let cut = end_after_violation(&c, &[t.clone()], Duration::from_secs(5)).unwrap();
+        let cut =
+            end_after_violation(&c, std::slice::from_ref(&t), Duration::from_secs(5)).unwrap();
         assert_eq!(cut.time_limit, Duration::from_secs(13));
         assert_eq!(nodes(&cut), vec!["n0", "n1", "n2"]);
         assert_eq!(cut.schedule.steps[2].hold, Duration::from_secs(2));
