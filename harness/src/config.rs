@@ -196,6 +196,13 @@ pub struct RunConfig {
     #[arg(skip)]
     #[serde(default)]
     pub broker_rate: bool,
+    /// A fault schedule to play instead of drawing one from the seed
+    /// (`chaosbank run --schedule FILE`, see [`crate::script`]); its presence in
+    /// `run.json` records that the schedule was given. The seed still drives the
+    /// workload. `None`: drawn from the seed and the fault settings.
+    #[arg(skip)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub schedule: Option<crate::schedule::Schedule>,
     /// Where runs are stored (`<dir>/<system>/<timestamp>-<seed>/history.jsonl`).
     #[arg(long, default_value = "runs")]
     pub out: PathBuf,
@@ -237,6 +244,16 @@ impl RunConfig {
                 .unwrap_or_else(|_| "service".to_string()),
             None => self.system.name().to_string(),
         }
+    }
+
+    /// Whether the run may move a node's clock (a clock fault drawn or given), so its
+    /// node containers need libfaketime.
+    pub fn moves_clocks(&self) -> bool {
+        self.faults.contains(&FaultKind::Clock)
+            || self
+                .schedule
+                .as_ref()
+                .is_some_and(|s| s.steps.iter().any(|st| st.fault.kind() == "clock"))
     }
 
     /// The defaults of `chaosbank run` (outbox, kill/pause/partition/loss, 60 s, 8

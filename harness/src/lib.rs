@@ -27,6 +27,7 @@ pub mod faults;
 pub mod replay;
 pub mod report;
 pub mod run;
+pub mod shrink;
 pub mod soak;
 pub mod sut;
 
@@ -34,7 +35,7 @@ pub mod sut;
 pub use engines::{
     cluster, deploy, docker, images, labels, measure, probe, reaper, service, watchdog,
 };
-pub use faults::{nemesis, schedule};
+pub use faults::{nemesis, schedule, script};
 pub use run::{clients, conviction, generator, outcome, progress, recorder, store};
 
 pub use api::Test;

@@ -15,6 +15,9 @@ use std::process::ExitCode;
     after_help = "Examples:
   chaosbank run --system outbox --seed 7 --time-limit 30s   # one run, checked, stored in runs/
   chaosbank replay runs/latest                              # run it again, same seed and faults
+  chaosbank replay runs/latest --times 10                   # how often it reproduces
+  chaosbank shrink runs/latest                              # the smallest schedule that still convicts
+  chaosbank run --system dual-write --schedule faults.toml  # a scripted fault schedule
   chaosbank soak --systems outbox,txmsg --seeds 1..20       # many seeds, one table
   chaosbank check runs/latest/history.jsonl --json          # judge a history
   chaosbank bench --systems outbox,txmsg                    # throughput beside pgbench and the broker
@@ -50,6 +53,10 @@ enum Command {
     ///
     /// Example: chaosbank replay runs/latest
     Replay(commands::replay::ReplayArgs),
+    /// From a convicted run, find the smallest fault schedule that still convicts.
+    ///
+    /// Example: chaosbank shrink runs/latest --tries 3 --budget 30m --confirm 10
+    Shrink(commands::shrink::ShrinkArgs),
     /// Run many seeds of one or more systems back to back and print one table.
     ///
     /// Example: chaosbank soak --systems outbox,txmsg --seeds 1..20 --time-limit 10m
@@ -75,6 +82,7 @@ fn main() -> ExitCode {
         Command::Cluster(cmd) => commands::cluster::run(cmd),
         Command::Run(args) => commands::run::run(args),
         Command::Replay(args) => commands::replay::run(args),
+        Command::Shrink(args) => commands::shrink::run(args),
         Command::Soak(args) => commands::soak::run(args),
         Command::Bench(args) => commands::bench::run(args),
         Command::Node => workloads::node::main(),

@@ -164,6 +164,97 @@ pub async fn replay(dir: &Path, out: Option<&Path>) -> Result<Replay> {
     })
 }
 
+/// One of [`replay_times`]'s runs: its verdict, or why it failed.
+#[derive(Debug)]
+pub struct Attempt {
+    /// The run's outcome (validity `error` when it failed).
+    pub outcome: Outcome,
+    /// Its folder, when it got one.
+    pub dir: Option<PathBuf>,
+    /// Whether it reproduced the original's verdict.
+    pub reproduced: bool,
+}
+
+impl Attempt {
+    /// `INVALID lost ×3 — first violation lost at 12.3 s — reproduced — runs/…`.
+    pub fn line(&self) -> String {
+        let o = &self.outcome;
+        let verdict = match &o.error {
+            Some(e) => format!("ERROR {}", e.lines().next().unwrap_or_default()),
+            None => {
+                let kinds: Vec<String> = o
+                    .anomalies
+                    .iter()
+                    .filter(|(k, _)| !store::NOT_VIOLATIONS.contains(&k.as_str()))
+                    .map(|(k, n)| format!("{k} ×{n}"))
+                    .collect();
+                format!("{} {}", o.valid.to_uppercase(), kinds.join(", "))
+                    .trim_end()
+                    .to_string()
+            }
+        };
+        let first = match (&o.first_violation, o.first_violation_s) {
+            (Some(a), Some(t)) => format!(" — first violation {a} at {t:.1} s"),
+            (Some(a), None) => format!(" — first violation {a}"),
+            _ => String::new(),
+        };
+        format!(
+            "{verdict}{first} — {}{}",
+            if self.reproduced {
+                "reproduced"
+            } else {
+                "not reproduced"
+            },
+            self.dir
+                .as_ref()
+                .map(|d| format!(" — {}", d.display()))
+                .unwrap_or_default()
+        )
+    }
+}
+
+/// Replays a stored run `times` times, one after another, calling `each` with every
+/// attempt's number (from 1) as it ends; records the rate in the original's `run.json`
+/// (`reproduction`) and returns it. A replay that fails counts as not reproduced. The
+/// engines are real: the rate measures how much of the verdict the seed pins down.
+pub async fn replay_times(
+    dir: &Path,
+    out: Option<&Path>,
+    times: usize,
+    mut each: impl FnMut(usize, &Attempt),
+) -> Result<store::Reproduction> {
+    let (original_dir, original, _) = prepare(dir, out)?;
+    let mut rate = store::Reproduction::default();
+    for i in 1..=times {
+        let attempt = match replay(&original_dir, out).await {
+            Ok(r) => Attempt {
+                outcome: Outcome::of_report(&r.again),
+                dir: Some(r.again.dir().to_path_buf()),
+                reproduced: r.reproduced,
+            },
+            Err(e) => Attempt {
+                outcome: Outcome {
+                    valid: "error".to_string(),
+                    error: Some(format!("{e:#}")),
+                    ..Outcome::default()
+                },
+                dir: None,
+                reproduced: false,
+            },
+        };
+        rate.times += 1;
+        rate.reproduced += usize::from(attempt.reproduced);
+        rate.runs.extend(attempt.dir.clone());
+        each(i, &attempt);
+    }
+    let mut meta = store::load(&original_dir).unwrap_or(original);
+    meta.reproduction = Some(rate.clone());
+    if let Err(e) = store::save(&original_dir, &meta) {
+        tracing::warn!("recording the reproduction rate: {e:#}");
+    }
+    Ok(rate)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -7,6 +7,7 @@ pub mod cluster;
 pub mod images;
 pub mod replay;
 pub mod run;
+pub mod shrink;
 pub mod soak;
 
 /// Logs go to stderr, filtered by `RUST_LOG` (default: `info`, with the SQL and broker

@@ -21,6 +21,8 @@ use harness::config::parse_system;
   chaosbank run --system txmsg --nemesis none --concurrency 16 --pgbench
   chaosbank run --seed 7 --junit junit.xml        # for CI: JUnit XML, exit 0/1/2
   chaosbank run --service examples/services/python-outbox --nemesis kill,pause,partition
+  chaosbank run --system dual-write --schedule faults.toml --time-limit 20s
+  chaosbank run --system dual-write --schedule runs/latest/run.json   # a stored run's faults
 
 The run is stored in <out>/<system>/<timestamp>-<seed>/: run.json (seed, config, image ids,
 versions, outcome), history.jsonl, verdict.json, report.html, logs/<node>.log; <out>/latest
@@ -35,6 +37,11 @@ pub struct RunArgs {
     /// Seed of the workload and the fault schedule (default: from the clock, printed).
     #[arg(long)]
     pub seed: Option<u64>,
+    /// Play this fault schedule (TOML or JSON: steps of at, hold, fault; or a stored
+    /// run's run.json) instead of drawing one from the seed; --nemesis, --fault-* and
+    /// --overlap then do not apply. The seed still drives the workload.
+    #[arg(long, value_name = "FILE")]
+    pub schedule: Option<PathBuf>,
     /// The run's settings (shared with soak and bench).
     #[command(flatten)]
     pub settings: RunConfig,
@@ -47,7 +54,7 @@ pub struct RunArgs {
 pub fn run(args: RunArgs) -> ExitCode {
     let junit = args.junit.clone();
     let seed = args.seed.unwrap_or_else(run::seed_from_time);
-    let cfg = RunConfig {
+    let mut cfg = RunConfig {
         system: args.system,
         seed,
         ..args.settings
@@ -56,21 +63,45 @@ pub fn run(args: RunArgs) -> ExitCode {
         eprintln!("chaosbank run: {e:#}");
         return ExitCode::from(2);
     }
+    let mut processes = Vec::new();
     if let Some(path) = &cfg.service {
         // A manifest that cannot be used is reported before anything starts.
-        if let Err(e) = harness::sut::Manifest::load(path) {
-            eprintln!("chaosbank run: {e}");
-            return ExitCode::from(2);
+        match harness::sut::Manifest::load(path) {
+            Ok(m) => processes = m.processes.iter().map(|p| p.name.clone()).collect(),
+            Err(e) => {
+                eprintln!("chaosbank run: {e}");
+                return ExitCode::from(2);
+            }
+        }
+    }
+    if let Some(file) = &args.schedule {
+        // A schedule that cannot be played is refused before anything starts.
+        match given_schedule(file, &cfg, &processes) {
+            Ok(s) => {
+                println!(
+                    "fault schedule from {} ({} faults)",
+                    file.display(),
+                    s.steps.len()
+                );
+                cfg.schedule = Some(s);
+            }
+            Err(e) => {
+                eprintln!("chaosbank run: {e}");
+                return ExitCode::from(2);
+            }
         }
     }
     println!("seed {seed}");
     let name = cfg.name();
     block_on(async move {
         println!(
-            "running {name} for {:?} with {} clients, nemesis {}",
+            "running {name} for {:?} with {} clients, {}",
             cfg.time_limit,
             cfg.concurrency,
-            cfg.nemesis()
+            match &args.schedule {
+                Some(file) => format!("faults from {}", file.display()),
+                None => format!("nemesis {}", cfg.nemesis()),
+            }
         );
         let suite = format!("chaosbank-run-{name}-seed{}", cfg.seed);
         // Ctrl-C stops the run and finalises its store; a second one aborts at once
@@ -121,4 +152,21 @@ pub fn run(args: RunArgs) -> ExitCode {
         println!("{}", report.one_line());
         Ok(ExitCode::from(code))
     })
+}
+
+/// Reads a schedule file and checks it against the nodes a run of `cfg` can have (the
+/// engines, the schemes' nodes, a service's `processes`) and its time limit; the run
+/// checks it again against the nodes it did start.
+pub fn given_schedule(
+    file: &std::path::Path,
+    cfg: &RunConfig,
+    processes: &[String],
+) -> anyhow::Result<harness::Schedule> {
+    let schedule = harness::script::load(file)?;
+    let mut known: Vec<String> = run::TARGETS.iter().map(|t| t.to_string()).collect();
+    known.push("namesrv".to_string());
+    known.extend(processes.iter().cloned());
+    harness::script::check_run(&schedule, &known, cfg.time_limit)
+        .map_err(|e| anyhow::anyhow!("schedule file {}: {e}", file.display()))?;
+    Ok(schedule)
 }

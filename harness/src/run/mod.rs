@@ -147,7 +147,15 @@ async fn drive(
     let start = Instant::now();
     let recorder = Arc::new(start_history(&plan.dir, &workload, start)?);
     let _progress = crate::progress::workload(cfg.time_limit, recorder.clone());
-    let schedule = Schedule::generate(&play::schedule_config(cfg, targets, cluster)?);
+    let schedule = match &cfg.schedule {
+        // A schedule given (`--schedule`) is played instead of the seeded draw.
+        Some(given) => {
+            crate::script::check_run(given, &cluster.nodes(), cfg.time_limit)
+                .map_err(|e| anyhow::anyhow!("the given fault schedule: {e}"))?;
+            given.clone()
+        }
+        None => Schedule::generate(&play::schedule_config(cfg, targets, cluster)?),
+    };
     let nemesis = cluster.nemesis();
     let ran = async {
         let played = play::play(
@@ -172,7 +180,9 @@ async fn drive(
     drop(recorder);
     match ran {
         Ok((played, drain, state)) => {
-            conclude(cfg, plan, cluster, &history, played, drain, &state).await
+            let mut report = conclude(cfg, plan, cluster, &history, played, drain, &state).await?;
+            report.schedule = Some(schedule);
+            Ok(report)
         }
         Err(e) => {
             let why = format!(
@@ -259,6 +269,7 @@ async fn conclude(
         backlog: drain.backlog,
         dead_letters: state.dead_letters.len(),
         figures,
+        schedule: None,
     })
 }
 

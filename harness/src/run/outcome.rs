@@ -79,6 +79,9 @@ pub struct RunReport {
     pub dead_letters: usize,
     /// Figures.
     pub figures: Figures,
+    /// The fault schedule the run played (drawn from the seed, or given), stored in
+    /// `run.json` so `chaosbank run --schedule` and `chaosbank shrink` can take it.
+    pub schedule: Option<crate::schedule::Schedule>,
 }
 
 impl RunReport {

@@ -11,7 +11,6 @@ use workloads::system::{self, Endpoints, Options, System};
 use crate::cluster::{Cluster, ClusterBuilder};
 use crate::config::{RunConfig, SERVICE_BALANCE, TARGETS};
 use crate::generator::WorkloadConfig;
-use crate::schedule::FaultKind;
 use crate::sut::Manifest;
 
 /// What a run is, once its settings are checked: nothing has started yet.
@@ -59,7 +58,7 @@ pub fn preflight(cfg: &RunConfig) -> Result<Plan> {
 pub fn cluster(cfg: &RunConfig, manifest: Option<&Manifest>) -> ClusterBuilder {
     let builder = Cluster::builder()
         .engines(cfg.engines)
-        .clock_faults(cfg.faults.contains(&FaultKind::Clock))
+        .clock_faults(cfg.moves_clocks())
         .postgres()
         .mariadb();
     let uses_kafka = match manifest {

@@ -61,6 +61,14 @@ pub struct RunMeta {
     pub engines: BTreeMap<String, String>,
     /// The stored run this one replays, if any.
     pub replay_of: Option<PathBuf>,
+    /// The fault schedule the run played, drawn or given (absent until the run ends,
+    /// and from older files): a file `chaosbank run --schedule` takes as it is.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub schedule: Option<crate::schedule::Schedule>,
+    /// How often replays reproduced this run's verdict (`chaosbank replay --times N`),
+    /// absent until one was asked for.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reproduction: Option<Reproduction>,
     /// How it ended (absent while it runs, or when it was killed).
     pub outcome: Option<Outcome>,
 }
@@ -108,6 +116,18 @@ pub struct Container {
     pub image: String,
     /// The image's id (`sha256:…`), which pins the exact build.
     pub image_id: String,
+}
+
+/// How often a run's verdict reproduced over replays ([`crate::replay::replay_times`]).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Reproduction {
+    /// Replays that reproduced the verdict (same validity, same violation kinds).
+    pub reproduced: usize,
+    /// Replays run (one that failed counts as not reproduced).
+    pub times: usize,
+    /// Each replay's folder.
+    pub runs: Vec<PathBuf>,
 }
 
 /// How a run ended.
@@ -340,7 +360,10 @@ impl RunStore {
     /// Completes `run.json` with the outcome (without touching logs).
     pub fn record(&mut self, result: &Result<RunReport>) {
         match result {
-            Ok(report) => self.record_outcome(Outcome::of_report(report)),
+            Ok(report) => {
+                self.meta.schedule = report.schedule.clone();
+                self.record_outcome(Outcome::of_report(report))
+            }
             Err(e) => self.record_error(e),
         }
     }
