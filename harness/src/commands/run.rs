@@ -6,6 +6,7 @@
 
 use crate::commands::block_on;
 use checkers::render;
+use harness::parse;
 use harness::run::{self, RunConfig};
 use harness::service::{Engines, ImageSource, KafkaImpl, RocketMqImpl};
 use std::path::PathBuf;
@@ -53,8 +54,8 @@ pub struct RunFlags {
     /// How long the workload and the faults run (e.g. 60s, 2m).
     #[arg(long, default_value = "60s", value_parser = parse_duration)]
     pub time_limit: Duration,
-    /// Concurrent clients.
-    #[arg(long, default_value_t = 8)]
+    /// Concurrent clients (1–10000).
+    #[arg(long, default_value_t = 8, value_parser = parse::concurrency)]
     pub concurrency: usize,
     /// Turn the consumers' deduplication off (to see duplicates caught).
     #[arg(long)]
@@ -75,18 +76,20 @@ pub struct RunFlags {
     #[arg(long, default_value = "120s", value_parser = parse_duration)]
     pub drain_timeout: Duration,
     /// Mean quiet time between faults.
-    #[arg(long, default_value = "2s", value_parser = parse_duration)]
+    #[arg(long, default_value = "2s", value_parser = parse::fault_time)]
     pub fault_interval: Duration,
     /// Mean time a fault holds.
-    #[arg(long, default_value = "3s", value_parser = parse_duration)]
+    #[arg(long, default_value = "3s", value_parser = parse::fault_time)]
     pub fault_hold: Duration,
     /// Faults per minute, instead of --fault-interval: the quiet time between faults is
     /// then 60 s / rate less the hold. Bounded: one fault follows another, so at most
     /// 60 s / --fault-hold a minute (--overlap adds second faults beside those).
-    #[arg(long, value_name = "PER_MIN", conflicts_with = "fault_interval")]
+    #[arg(long, value_name = "PER_MIN", conflicts_with = "fault_interval", value_parser = parse::fault_rate)]
     pub fault_rate: Option<f64>,
-    /// Nodes the faults may target, comma-separated (nodes the scheme lacks are skipped):
-    /// the engines and the scheme's own producer, relay and consumer nodes.
+    /// Nodes the faults may target, comma-separated: the engines (postgres, mariadb,
+    /// kafka, namesrv, broker), the scheme's own producer, relay and consumer nodes, and a
+    /// service's processes. A name none of these is refused; one this run lacks is
+    /// skipped; a run with faults and no target left is refused.
     #[arg(
         long,
         default_value = "postgres,mariadb,kafka,broker,producer,relay,consumer"
@@ -109,17 +112,17 @@ pub struct RunFlags {
     /// The summary's "N overlapping" counts faults that did overlap, drawn or not: with 0,
     /// a slow revert (a killed engine restarting until ready) still running when the
     /// next fault starts.
-    #[arg(long, default_value_t = 0.0, value_parser = parse_share)]
+    #[arg(long, default_value_t = 0.0, value_parser = parse::share)]
     pub overlap: f64,
     /// Share of transfers that are poison: to a closed account bank B refuses, so every
     /// correct scheme must park them for a person (reported `parked` with the reason).
     /// Default 0.01; 0 with --service (the contract does not promise parking).
-    #[arg(long, value_parser = parse_share)]
+    #[arg(long, value_parser = parse::share)]
     pub poison_rate: Option<f64>,
     /// The offered load in ops/s over all clients (Jepsen's stagger: each waits a seeded
     /// random share of its period); 0 for as fast as the system answers. Default: 100
     /// per core.
-    #[arg(long, value_name = "OPS_PER_S")]
+    #[arg(long, value_name = "OPS_PER_S", value_parser = parse::rate)]
     pub rate: Option<f64>,
     /// Verify your own service instead of a reference scheme: its manifest
     /// (`chaosbank.toml`) or the folder holding it (see README, "Test your own service").
@@ -165,16 +168,14 @@ impl RunFlags {
             max_attempts: self.max_attempts,
             drain_timeout: self.drain_timeout,
             fault_interval: match self.fault_rate {
-                Some(rate) => interval_for_rate(rate, self.fault_hold)?,
+                Some(rate) => {
+                    parse::interval_for_rate(rate, self.fault_hold).map_err(anyhow::Error::msg)?
+                }
                 None => self.fault_interval,
             },
             fault_hold: self.fault_hold,
-            targets: self
-                .targets
-                .split(',')
-                .map(|t| t.trim().to_string())
-                .filter(|t| !t.is_empty())
-                .collect(),
+            targets: parse::names(&self.targets)
+                .map_err(|e| anyhow::anyhow!("--targets: {e}"))?,
             in_process: self.in_process,
             node_binary: self.node_binary.clone(),
             cover_targets: !self.random_targets,
@@ -187,8 +188,7 @@ impl RunFlags {
             }),
             service: self.service.clone(),
             rate: match self.rate {
-                Some(r) if r <= 0.0 => None,
-                Some(r) => Some(r),
+                Some(r) => parse::check_rate(r).map_err(anyhow::Error::msg)?,
                 None => Some(run::default_rate()),
             },
             engines: Engines {
@@ -202,50 +202,13 @@ impl RunFlags {
     }
 }
 
-/// Parses a share between 0 and 1 for clap.
-/// The mean quiet time between faults that gives `rate` faults per minute with holds of
-/// `hold`, or why no such time exists.
-fn interval_for_rate(rate: f64, hold: Duration) -> anyhow::Result<Duration> {
-    if !(rate.is_finite() && rate > 0.0) {
-        anyhow::bail!("--fault-rate {rate} is not a positive number of faults per minute");
-    }
-    let cycle = 60.0 / rate;
-    let most = 60.0 / hold.as_secs_f64().max(1e-3);
-    if cycle <= hold.as_secs_f64() {
-        anyhow::bail!(
-            "--fault-rate {rate}/min does not fit holds of {hold:?}: at most {most:.1} faults a minute (lower --fault-hold; --overlap adds faults beside these)"
-        );
-    }
-    Ok(Duration::from_secs_f64(cycle - hold.as_secs_f64()))
-}
-
-fn parse_share(s: &str) -> Result<f64, String> {
-    match s.parse::<f64>() {
-        Ok(v) if (0.0..=1.0).contains(&v) => Ok(v),
-        _ => Err(format!("{s:?} is not a share between 0 and 1 (e.g. 0.01)")),
-    }
-}
-
 /// Parses a system name for clap.
 pub fn parse_system(s: &str) -> Result<SystemKind, String> {
     SystemKind::parse(s).ok_or_else(|| format!("unknown system {s:?} ({})", SystemKind::names()))
 }
 
-/// Parses `90`, `90s`, `1500ms`, `2m`.
-pub fn parse_duration(s: &str) -> Result<Duration, String> {
-    let s = s.trim();
-    let (num, unit) = match s.find(|c: char| !c.is_ascii_digit()) {
-        Some(i) => s.split_at(i),
-        None => (s, "s"),
-    };
-    let n: u64 = num.parse().map_err(|_| format!("not a duration: {s:?}"))?;
-    match unit {
-        "ms" => Ok(Duration::from_millis(n)),
-        "s" => Ok(Duration::from_secs(n)),
-        "m" => Ok(Duration::from_secs(n * 60)),
-        _ => Err(format!("not a duration: {s:?} (use ms, s or m)")),
-    }
-}
+/// Parses `90`, `90s`, `1500ms`, `2m`, at most a day (see [`harness::parse`]).
+pub use harness::parse::duration as parse_duration;
 
 /// Runs `chaosbank run`.
 pub fn run(args: RunArgs) -> ExitCode {
@@ -325,27 +288,54 @@ pub fn run(args: RunArgs) -> ExitCode {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use clap::Parser;
 
-    #[test]
-    fn durations() {
-        assert_eq!(parse_duration("60s"), Ok(Duration::from_secs(60)));
-        assert_eq!(parse_duration("90"), Ok(Duration::from_secs(90)));
-        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
-        assert_eq!(parse_duration("1500ms"), Ok(Duration::from_millis(1500)));
-        assert!(parse_duration("1h").is_err());
+    #[derive(clap::Parser)]
+    struct Cli {
+        #[command(flatten)]
+        run: RunArgs,
+    }
+
+    fn config(args: &[&str]) -> Result<RunConfig, String> {
+        let cli = Cli::try_parse_from(std::iter::once("chaosbank").chain(args.iter().copied()))
+            .map_err(|e| e.to_string())?;
+        cli.run
+            .flags
+            .config(cli.run.system, 1)
+            .map_err(|e| e.to_string())
     }
 
     #[test]
-    fn a_fault_rate_is_an_interval_and_is_bounded_by_the_hold() {
-        let hold = Duration::from_secs(5);
-        // 6 a minute: a 10 s cycle, 5 s of it held.
-        assert_eq!(
-            interval_for_rate(6.0, hold).unwrap(),
-            Duration::from_secs(5)
-        );
-        let e = interval_for_rate(12.0, hold).unwrap_err().to_string();
-        assert!(e.contains("at most 12.0 faults a minute"), "{e}");
-        assert!(interval_for_rate(0.0, hold).is_err());
-        assert!(interval_for_rate(f64::NAN, hold).is_err());
+    fn bad_numbers_are_refused_naming_the_flag_and_never_panic() {
+        for (args, flag, bound) in [
+            (&["--fault-rate", "1e-300"][..], "--fault-rate", "0.01"),
+            (&["--rate", "1e-300"], "--rate", "0.01"),
+            (&["--rate", "NaN"], "--rate", "not a number"),
+            (&["--time-limit", "99999999999999999m"], "--time-limit", "1440m"),
+            (&["--drain-timeout", "2000m"], "--drain-timeout", "1440m"),
+            (&["--fault-hold", "0s"], "--fault-hold", "100ms"),
+            (&["--concurrency", "0"], "--concurrency", "10000"),
+            (&["--concurrency", "99999999999999999999"], "--concurrency", "10000"),
+            (&["--overlap", "2"], "--overlap", "between 0 and 1"),
+            (&["--targets", "Postgres"], "--targets", "not a node name"),
+        ] {
+            let e = config(args).expect_err(&args.join(" "));
+            assert!(e.contains(flag) && e.contains(bound), "{args:?}: {e}");
+        }
+        let e = config(&["--fault-rate", "30", "--fault-hold", "3s"]).unwrap_err();
+        assert!(e.contains("at most 20.0 faults a minute"), "{e}");
+    }
+
+    #[test]
+    fn good_numbers_make_the_config() {
+        let cfg = config(&[
+            "--fault-rate", "6", "--fault-hold", "5s", "--rate", "0", "--time-limit", "2m",
+            "--targets", "postgres, kafka",
+        ])
+        .unwrap();
+        assert_eq!(cfg.fault_interval, Duration::from_secs(5));
+        assert_eq!(cfg.rate, None);
+        assert_eq!(cfg.time_limit, Duration::from_secs(120));
+        assert_eq!(cfg.targets, ["postgres", "kafka"]);
     }
 }

@@ -152,7 +152,7 @@ fn escapes_html_in_ids_and_values() {
     .map(|v| v.to_string() + "\n")
     .collect::<String>();
     let (verdict, page) = report(&text);
-    assert!(verdict.count("lost") >= 1);
+    assert!(verdict.count(checkers::AnomalyKind::Lost) >= 1);
     assert!(!page.contains("<img"), "an id reached the page unescaped");
     assert!(
         !page.contains("<b>pg"),
@@ -284,7 +284,7 @@ fn queue_findings_and_unknown_verdicts() {
     .map(|v| v.to_string() + "\n")
     .collect::<String>();
     let (verdict, page) = report(&queue);
-    assert!(verdict.count("lost") == 1, "{verdict:?}");
+    assert!(verdict.count(checkers::AnomalyKind::Lost) == 1, "{verdict:?}");
     assert!(page.contains(&super::escape(&verdict.anomalies["lost"][0].sentence)));
     assert!(page.contains("element &quot;&lt;e1&gt;&quot;"));
     let reads = [

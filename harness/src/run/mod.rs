@@ -77,8 +77,15 @@ pub async fn run_until(
     stop: impl std::future::Future<Output = ()>,
 ) -> Result<RunReport> {
     let mut stop = std::pin::pin!(stop);
-    if cfg.concurrency == 0 {
-        bail!("concurrency must be at least 1");
+    if !(1..=crate::parse::MAX_CONCURRENCY).contains(&cfg.concurrency) {
+        bail!(
+            "concurrency {} is not from 1 to {}",
+            cfg.concurrency,
+            crate::parse::MAX_CONCURRENCY
+        );
+    }
+    if let Some(rate) = cfg.rate {
+        crate::parse::check_rate(rate).map_err(|e| anyhow::anyhow!("rate: {e}"))?;
     }
     if cfg.service.is_none()
         && cfg.system == SystemKind::KafkaTx
@@ -118,6 +125,21 @@ pub async fn run_until(
         Some(m) => m.broker == crate::sut::Broker::Kafka,
         None => cfg.system.uses_kafka(),
     };
+    // Before anything starts: the targets are names chaosbank knows, and a run asked
+    // for faults has some left.
+    let processes: Option<Vec<String>> = manifest
+        .as_ref()
+        .map(|m| m.processes.iter().map(|p| p.name.clone()).collect());
+    crate::faults::targets::resolve(
+        &cfg.targets,
+        &cfg.faults,
+        &crate::faults::targets::RunNodes {
+            system: cfg.system,
+            processes: processes.as_deref(),
+            kafka: uses_kafka,
+            in_process: cfg.in_process,
+        },
+    )?;
     builder = if uses_kafka {
         builder.kafka()
     } else {
@@ -267,6 +289,10 @@ async fn drive(
         .iter()
         .filter(|n| cluster.endpoint(n).is_ok())
         .collect();
+    if targets.is_empty() && !cfg.faults.is_empty() {
+        // Checked before the cluster started; a run without faults is not judged valid.
+        bail!("no node of this run is among the targets: the faults would hit nothing");
+    }
     let schedule = Schedule::generate(&ScheduleConfig {
         seed: cfg.seed,
         duration: cfg.time_limit,

@@ -12,7 +12,7 @@
 //! error.
 
 use anyhow::{bail, Context, Result};
-use checkers::verdict::{Validity, Verdict};
+use checkers::verdict::{AnomalyKind, Validity, Verdict};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -27,10 +27,6 @@ pub const RUN_JSON: &str = "run.json";
 
 /// The folder of a run's container logs.
 pub const LOGS: &str = "logs";
-
-/// Anomaly names that are reported but do not break a model by themselves (a parked
-/// message waits for a person; a recovered one was healed by the scheme).
-pub const NOT_VIOLATIONS: [&str; 2] = ["parked", "recovered"];
 
 /// chaosbank's git commit, captured when the harness was built (`unknown` outside a
 /// git checkout).
@@ -162,11 +158,12 @@ impl Outcome {
         }
     }
 
-    /// The anomaly kinds that break a model (every name but [`NOT_VIOLATIONS`]).
+    /// The anomaly kinds that are violations ([`AnomalyKind::is_violation`]; a name
+    /// this chaosbank does not know counts as one).
     pub fn violations(&self) -> Vec<String> {
         self.anomalies
             .keys()
-            .filter(|k| !NOT_VIOLATIONS.contains(&k.as_str()))
+            .filter(|k| AnomalyKind::name_is_violation(k))
             .cloned()
             .collect()
     }
@@ -177,18 +174,14 @@ pub fn anomaly_counts(verdict: &Verdict) -> BTreeMap<String, usize> {
     verdict
         .anomalies
         .keys()
-        .map(|k| (k.clone(), verdict.count(k)))
+        .map(|k| (k.clone(), verdict.count_named(k).unwrap_or(0)))
         .filter(|(_, n)| *n > 0)
         .collect()
 }
 
-/// Findings of the anomalies that break a model.
+/// Findings of the anomalies that are violations ([`Verdict::violations`]).
 pub fn violation_count(verdict: &Verdict) -> usize {
-    anomaly_counts(verdict)
-        .iter()
-        .filter(|(k, _)| !NOT_VIOLATIONS.contains(&k.as_str()))
-        .map(|(_, n)| n)
-        .sum()
+    verdict.violations()
 }
 
 fn now() -> u64 {
@@ -422,17 +415,15 @@ impl RunReport {
     }
 
     /// One line for CI logs: `chaosbank outbox seed 7: VALID — 1234 ok transfers, 3
-    /// faults, 0 anomalies, 45.1 transfers/s — runs/outbox/…`.
+    /// faults, 0 anomalies, 45.1 transfers/s — runs/outbox/…`; kinds that are not
+    /// violations follow the count apart (`0 anomalies, 32 parked`).
     pub fn one_line(&self) -> String {
-        let counts = anomaly_counts(&self.verdict);
-        let violations = violation_count(&self.verdict);
-        let kinds: Vec<String> = counts
-            .iter()
-            .filter(|(k, _)| !NOT_VIOLATIONS.contains(&k.as_str()))
-            .map(|(k, n)| format!("{k} ×{n}"))
-            .collect();
+        let (counts, apart) = self.verdict.split_counts();
+        let violations: usize = counts.iter().map(|(_, n)| n).sum();
+        let kinds: Vec<String> = counts.iter().map(|(k, n)| format!("{k} ×{n}")).collect();
+        let apart: String = apart.iter().map(|(k, n)| format!(", {n} {k}")).collect();
         format!(
-            "chaosbank {} seed {}: {} — {} ok transfers, {} faults, {} anomalies{}, {:.1} transfers/s — {}",
+            "chaosbank {} seed {}: {} — {} ok transfers, {} faults, {} anomalies{}{apart}, {:.1} transfers/s — {}",
             self.name,
             self.seed,
             self.verdict.valid.as_str().to_uppercase(),
