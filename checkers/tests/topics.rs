@@ -205,7 +205,12 @@ fn a_source_record_never_derived_is_a_lost_write() {
     h.push(credits("read_committed", recs.clone(), 2));
     h.push(credits("read_uncommitted", recs, 2));
     let v = check(&h);
-    assert_eq!(v.count(checkers::AnomalyKind::LostWrite), 1, "{:#?}", v.anomalies);
+    assert_eq!(
+        v.count(checkers::AnomalyKind::LostWrite),
+        1,
+        "{:#?}",
+        v.anomalies
+    );
     assert_eq!(ids(&v, "lost-write"), vec![json!("t2")]);
     assert!(v.anomalies["lost-write"][0]
         .sentence
@@ -252,7 +257,11 @@ fn two_records_at_one_offset_are_inconsistent_offsets() {
     ));
     let v = check(&h);
     assert_eq!(v.valid, Validity::Invalid);
-    assert!(v.count(checkers::AnomalyKind::InconsistentOffsets) >= 1, "{:#?}", v.anomalies);
+    assert!(
+        v.count(checkers::AnomalyKind::InconsistentOffsets) >= 1,
+        "{:#?}",
+        v.anomalies
+    );
     let sentences: Vec<&str> = v.anomalies["inconsistent-offsets"]
         .iter()
         .map(|f| f.sentence.as_str())

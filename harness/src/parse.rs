@@ -240,7 +240,12 @@ mod tests {
         for bad in ["1h", "", "s", "-1s", "1.5s", "1 m m"] {
             assert!(duration(bad).is_err(), "{bad:?} parsed");
         }
-        for huge in ["99999999999999999m", "1441m", "18446744073709551615s", "99999999999999999999999"] {
+        for huge in [
+            "99999999999999999m",
+            "1441m",
+            "18446744073709551615s",
+            "99999999999999999999999",
+        ] {
             let e = duration(huge).unwrap_err();
             assert!(e.contains("longest duration taken, 1440m"), "{huge}: {e}");
         }
@@ -282,7 +287,15 @@ mod tests {
         assert_eq!(seeds("1..4").unwrap(), vec![1, 2, 3, 4]);
         assert_eq!(seeds("1..=2, 10").unwrap(), vec![1, 2, 10]);
         assert_eq!(seeds(&format!("{}", u64::MAX)).unwrap(), vec![u64::MAX]);
-        for bad in ["", "x", "3..1", "1..y", "-1", "0..1000000", "0..18446744073709551615"] {
+        for bad in [
+            "",
+            "x",
+            "3..1",
+            "1..y",
+            "-1",
+            "0..1000000",
+            "0..18446744073709551615",
+        ] {
             assert!(seeds(bad).is_err(), "{bad:?} parsed");
         }
         // Each range short, together too many.

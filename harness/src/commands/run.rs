@@ -174,8 +174,7 @@ impl RunFlags {
                 None => self.fault_interval,
             },
             fault_hold: self.fault_hold,
-            targets: parse::names(&self.targets)
-                .map_err(|e| anyhow::anyhow!("--targets: {e}"))?,
+            targets: parse::names(&self.targets).map_err(|e| anyhow::anyhow!("--targets: {e}"))?,
             in_process: self.in_process,
             node_binary: self.node_binary.clone(),
             cover_targets: !self.random_targets,
@@ -311,11 +310,19 @@ mod tests {
             (&["--fault-rate", "1e-300"][..], "--fault-rate", "0.01"),
             (&["--rate", "1e-300"], "--rate", "0.01"),
             (&["--rate", "NaN"], "--rate", "not a number"),
-            (&["--time-limit", "99999999999999999m"], "--time-limit", "1440m"),
+            (
+                &["--time-limit", "99999999999999999m"],
+                "--time-limit",
+                "1440m",
+            ),
             (&["--drain-timeout", "2000m"], "--drain-timeout", "1440m"),
             (&["--fault-hold", "0s"], "--fault-hold", "100ms"),
             (&["--concurrency", "0"], "--concurrency", "10000"),
-            (&["--concurrency", "99999999999999999999"], "--concurrency", "10000"),
+            (
+                &["--concurrency", "99999999999999999999"],
+                "--concurrency",
+                "10000",
+            ),
             (&["--overlap", "2"], "--overlap", "between 0 and 1"),
             (&["--targets", "Postgres"], "--targets", "not a node name"),
         ] {
@@ -329,8 +336,16 @@ mod tests {
     #[test]
     fn good_numbers_make_the_config() {
         let cfg = config(&[
-            "--fault-rate", "6", "--fault-hold", "5s", "--rate", "0", "--time-limit", "2m",
-            "--targets", "postgres, kafka",
+            "--fault-rate",
+            "6",
+            "--fault-hold",
+            "5s",
+            "--rate",
+            "0",
+            "--time-limit",
+            "2m",
+            "--targets",
+            "postgres, kafka",
         ])
         .unwrap();
         assert_eq!(cfg.fault_interval, Duration::from_secs(5));

@@ -69,7 +69,11 @@ impl RunNodes<'_> {
 /// order given. Refuses names nobody knows (listing the known ones), and a run asked for
 /// faults that would have no target (or, for clock faults alone, no node of its own
 /// code) left.
-pub fn resolve(targets: &[String], faults: &[FaultKind], run: &RunNodes<'_>) -> Result<Vec<String>> {
+pub fn resolve(
+    targets: &[String],
+    faults: &[FaultKind],
+    run: &RunNodes<'_>,
+) -> Result<Vec<String>> {
     let known = run.known();
     let unknown: Vec<&String> = targets.iter().filter(|t| !known.contains(t)).collect();
     if !unknown.is_empty() {
@@ -147,9 +151,13 @@ mod tests {
 
     #[test]
     fn a_misspelt_target_is_refused_naming_the_known_ones() {
-        let e = resolve(&v(&["postgress", "kafka"]), FAULTS, &scheme(SystemKind::Outbox))
-            .unwrap_err()
-            .to_string();
+        let e = resolve(
+            &v(&["postgress", "kafka"]),
+            FAULTS,
+            &scheme(SystemKind::Outbox),
+        )
+        .unwrap_err()
+        .to_string();
         assert!(e.contains("unknown target \"postgress\""), "{e}");
         assert!(e.contains("postgres, mariadb"), "{e}");
         // Even with no faults: a typo is a typo.
@@ -169,7 +177,10 @@ mod tests {
             .to_string();
         assert!(e.contains("the faults would hit nothing"), "{e}");
         // With no faults asked for, nothing to hit is fine.
-        assert_eq!(resolve(&v(&["relay"]), &[], &txmsg).unwrap(), Vec::<String>::new());
+        assert_eq!(
+            resolve(&v(&["relay"]), &[], &txmsg).unwrap(),
+            Vec::<String>::new()
+        );
         assert!(resolve(&[], FAULTS, &txmsg).is_err());
     }
 

@@ -221,7 +221,13 @@ impl Axis {
 }
 
 /// The whole page.
-pub(crate) fn page(title: &str, verdict: &Verdict, scan: &Scan, per_anomaly: usize) -> String {
+pub(crate) fn page(
+    title: &str,
+    verdict: &Verdict,
+    scan: &Scan,
+    per_anomaly: usize,
+    measured: Option<&super::CommitLatency>,
+) -> String {
     let axis = Axis {
         end: scan.final_time.unwrap_or(scan.last_time).max(1),
         timed: scan.timed,
@@ -239,7 +245,7 @@ pub(crate) fn page(title: &str, verdict: &Verdict, scan: &Scan, per_anomaly: usi
     faults_section(&mut s, scan, &axis);
     timeline(&mut s, verdict, scan, &axis);
     charts(&mut s, scan, &axis);
-    commits(&mut s, scan);
+    commits(&mut s, scan, measured);
     anomalies(&mut s, verdict, scan, &axis, per_anomaly);
     let _ = writeln!(
         s,
@@ -929,9 +935,26 @@ fn charts(s: &mut String, scan: &Scan, axis: &Axis) {
     );
 }
 
-fn commits(s: &mut String, scan: &Scan) {
+fn commits(s: &mut String, scan: &Scan, measured: Option<&super::CommitLatency>) {
     let c = &scan.commits;
     s.push_str("<h2>Debit → credit commit latency</h2><div class=\"panel\">");
+    if let (0, Some(m)) = (c.hist.count(), measured) {
+        let ms = |v: f64| duration((v * 1e6).max(0.0) as u64);
+        let _ = writeln!(
+            s,
+            "<div class=\"stats\"><div><b>{}</b><span>cross-bank transfers with both rows</span></div>\
+             <div><b>{}</b><span>p50</span></div><div><b>{}</b><span>p99</span></div>\
+             <div><b>{}</b><span>max</span></div></div>\
+             <p class=\"more\">Credit row time − debit row time per transfer, as the run read \
+             them from the banks' ledgers (the history's entries carry no commit time); the \
+             console printed the same figures.</p></div>",
+            thousands(m.transfers as u64),
+            ms(m.p50_ms),
+            ms(m.p99_ms),
+            m.max_ms.map_or("—".to_owned(), ms),
+        );
+        return;
+    }
     if c.hist.count() == 0 {
         let why = if c.timed == 0 {
             "the ledger entries carry no commit time (a <code>committed_at</code> or \

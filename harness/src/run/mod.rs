@@ -17,7 +17,6 @@ pub mod store;
 
 use anyhow::{bail, Context, Result};
 use checkers::history::OpType;
-use checkers::verdict::Verdict;
 
 use std::collections::HashMap;
 use std::io::BufReader;
@@ -586,7 +585,7 @@ async fn drive(
     });
     std::fs::write(dir.join("verdict.json"), serde_json::to_vec_pretty(&out)?)
         .with_context(|| format!("writing {}", dir.join("verdict.json").display()))?;
-    write_report(&dir, &history, &report.verdict, cfg, name);
+    write_report(&dir, &history, &report, cfg, name);
     Ok(report)
 }
 
@@ -595,16 +594,27 @@ async fn drive(
 fn write_report(
     dir: &std::path::Path,
     history: &std::path::Path,
-    verdict: &Verdict,
+    report: &RunReport,
     cfg: &RunConfig,
     name: &str,
 ) {
+    let f = &report.figures;
     let options = crate::report::ReportOptions {
         title: format!("{name} seed {}", cfg.seed),
+        // The figures the console prints, in the report's panel too.
+        commit_latency: match (f.latency_p50_ms, f.latency_p99_ms) {
+            (Some(p50_ms), Some(p99_ms)) => Some(crate::report::CommitLatency {
+                p50_ms,
+                p99_ms,
+                max_ms: f.latency_max_ms,
+                transfers: f.cross_bank_completed,
+            }),
+            _ => None,
+        },
         ..Default::default()
     };
     let html = dir.join("report.html");
-    if let Err(e) = crate::report::write_html_with(history, verdict, &html, &options) {
+    if let Err(e) = crate::report::write_html_with(history, &report.verdict, &html, &options) {
         tracing::warn!("could not write {}: {e}", html.display());
     }
     let latest = cfg.out.join("latest");

@@ -459,6 +459,54 @@ mod tests {
     }
 
     #[test]
+    fn the_one_liner_counts_violations_and_shows_the_rest_apart() {
+        let counts = [("lost", 2), ("parked", 32), ("in-flight", 1)];
+        let verdict = Verdict {
+            valid: Validity::Invalid,
+            anomalies: counts
+                .iter()
+                .map(|(k, _)| {
+                    (
+                        k.to_string(),
+                        vec![checkers::Finding::new(k.to_string(), vec![1])],
+                    )
+                })
+                .collect(),
+            counts: counts.iter().map(|(k, n)| (k.to_string(), *n)).collect(),
+            omitted: BTreeMap::new(),
+            models: BTreeMap::new(),
+            ops: 10,
+            warnings: vec![],
+        };
+        let report = RunReport {
+            system: crate::config::SystemKind::Outbox,
+            name: "outbox".into(),
+            seed: 7,
+            history: PathBuf::from("runs/outbox/x/history.jsonl"),
+            verdict,
+            faults: 3,
+            fault_kinds: BTreeMap::new(),
+            faults_overlapping: 0,
+            first_violation: None,
+            faults_failed: vec![],
+            drained: true,
+            drain_wait: Duration::ZERO,
+            settled: None,
+            backlog: None,
+            dead_letters: 32,
+            figures: Figures::default(),
+        };
+        let line = report.one_line();
+        assert!(
+            line.contains("2 anomalies (lost ×2), 1 in-flight, 32 parked,"),
+            "{line}"
+        );
+        assert_eq!(violation_count(&report.verdict), 2);
+        let outcome = Outcome::of_report(&report);
+        assert_eq!(outcome.violations(), ["lost"]);
+    }
+
+    #[test]
     fn run_json_round_trips_and_is_written_at_the_start() {
         let dir = scratch("roundtrip");
         let cfg = RunConfig {

@@ -205,7 +205,10 @@ impl Manifest {
             Some(t) => crate::parse::duration(t.get_ref()).map_err(|e| {
                 err(
                     at(t.span()),
-                    format!("settle = {:?}: {e} (e.g. \"30s\", \"2m\", \"1500ms\")", t.get_ref()),
+                    format!(
+                        "settle = {:?}: {e} (e.g. \"30s\", \"2m\", \"1500ms\")",
+                        t.get_ref()
+                    ),
                 )
             })?,
         };

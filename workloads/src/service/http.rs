@@ -308,8 +308,9 @@ pub async fn read_answer<R: AsyncBufRead + Unpin>(conn: &mut R) -> io::Result<An
                 return Err(bad("the connection closed in a chunked body"));
             }
             let line = String::from_utf8_lossy(&raw);
-            let size = usize::from_str_radix(line.trim().split(';').next().unwrap_or("").trim(), 16)
-                .map_err(|_| bad("a bad chunk size"))?;
+            let size =
+                usize::from_str_radix(line.trim().split(';').next().unwrap_or("").trim(), 16)
+                    .map_err(|_| bad("a bad chunk size"))?;
             if size == 0 {
                 // Trailers, up to the blank line.
                 for _ in 0..=MAX_HEADERS {
@@ -337,7 +338,10 @@ pub async fn read_answer<R: AsyncBufRead + Unpin>(conn: &mut R) -> io::Result<An
         conn.read_exact(&mut body).await?;
     } else if !(100..200).contains(&status) && status != 204 && status != 304 {
         // No length: the body ends with the connection.
-        (&mut *conn).take(MAX_BODY as u64).read_to_end(&mut body).await?;
+        (&mut *conn)
+            .take(MAX_BODY as u64)
+            .read_to_end(&mut body)
+            .await?;
         keep_alive = false;
     }
     Ok(Answer {
@@ -435,19 +439,32 @@ mod tests {
     #[test]
     fn whatever_a_service_sends_is_an_answer_or_an_error_within_bounds() {
         let ok = parse_answer(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}").unwrap();
-        assert_eq!((ok.status, ok.body.as_slice(), ok.keep_alive), (200, &b"{}"[..], true));
+        assert_eq!(
+            (ok.status, ok.body.as_slice(), ok.keep_alive),
+            (200, &b"{}"[..], true)
+        );
         let chunked = parse_answer(
             b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2;x=y\r\n{}\r\n0\r\nT: 1\r\n\r\n",
         )
         .unwrap();
         assert_eq!(chunked.body, b"{}");
         let until_close = parse_answer(b"HTTP/1.0 500 X\r\n\r\nboom").unwrap();
-        assert_eq!((until_close.body.as_slice(), until_close.keep_alive), (&b"boom"[..], false));
+        assert_eq!(
+            (until_close.body.as_slice(), until_close.keep_alive),
+            (&b"boom"[..], false)
+        );
 
-        let endless = [b"HTTP/1.1 200 OK\r\nX: ".as_slice(), &vec![b'a'; MAX_LINE * 4]].concat();
+        let endless = [
+            b"HTTP/1.1 200 OK\r\nX: ".as_slice(),
+            &vec![b'a'; MAX_LINE * 4],
+        ]
+        .concat();
         let e = parse_answer(&endless).unwrap_err().to_string();
         assert!(e.contains("a line over 8192 bytes"), "{e}");
-        let many = format!("HTTP/1.1 200 OK\r\n{}\r\n", "X: 1\r\n".repeat(MAX_HEADERS + 1));
+        let many = format!(
+            "HTTP/1.1 200 OK\r\n{}\r\n",
+            "X: 1\r\n".repeat(MAX_HEADERS + 1)
+        );
         let e = parse_answer(many.as_bytes()).unwrap_err().to_string();
         assert!(e.contains("more than 100 header lines"), "{e}");
         for (bytes, why) in [
@@ -468,7 +485,9 @@ mod tests {
             assert!(e.contains(why), "{bytes:?}: {e}");
         }
         // Not UTF-8 anywhere: still an answer.
-        let raw = parse_answer(b"HTTP/1.1 200 \xff\xfe\r\n\xff: \xff\r\nContent-Length: 1\r\n\r\n\xff").unwrap();
+        let raw =
+            parse_answer(b"HTTP/1.1 200 \xff\xfe\r\n\xff: \xff\r\nContent-Length: 1\r\n\r\n\xff")
+                .unwrap();
         assert_eq!(raw.body, [0xff]);
         // And as the contract's table maps it: unknown.
         assert!(matches!(outcome_of(Ok(raw), &t()), Outcome::Info(_)));
