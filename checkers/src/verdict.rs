@@ -355,6 +355,9 @@ fn count_in(
         .unwrap_or_else(|| anomalies.get(name).map_or(0, Vec::len))
 }
 
+/// Anomaly names with their counts, in the order of the names.
+pub type NameCounts<'a> = Vec<(&'a str, usize)>;
+
 /// A model's part of the [`Verdict`], without the findings (those are merged at the top).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ModelSummary {
@@ -414,7 +417,7 @@ impl Verdict {
     /// The anomaly names with findings and how many each has (counting those not
     /// kept), violations ([`AnomalyKind::name_is_violation`]) and the rest apart:
     /// `(violations, not violations)`, each in the order of the names.
-    pub fn split_counts(&self) -> (Vec<(&str, usize)>, Vec<(&str, usize)>) {
+    pub fn split_counts(&self) -> (NameCounts<'_>, NameCounts<'_>) {
         self.anomalies
             .keys()
             .map(|k| (k.as_str(), count_in(&self.counts, &self.anomalies, k)))
@@ -438,7 +441,7 @@ mod tests {
             anomalies: names
                 .iter()
                 .map(|(n, c)| {
-                    let f = Finding::new(format!("{n}"), vec![]);
+                    let f = Finding::new(n.to_string(), vec![]);
                     (n.to_string(), vec![f; (*c).min(2)])
                 })
                 .collect(),

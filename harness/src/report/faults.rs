@@ -142,10 +142,7 @@ pub(crate) fn describe(f: &str, value: &Value) -> String {
                         Value::Array(a) if a.iter().all(Value::is_object) => {
                             format!(
                                 "{k} {}",
-                                a.iter()
-                                    .map(|o| describe_object(o))
-                                    .collect::<Vec<_>>()
-                                    .join(", ")
+                                a.iter().map(describe_object).collect::<Vec<_>>().join(", ")
                             )
                         }
                         Value::Object(_) => format!("{k} {}", describe_object(v)),
