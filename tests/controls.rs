@@ -53,11 +53,17 @@ async fn kafka_transactions_around_a_database_commit_are_convicted() {
             // debit committed) or a failure reported for a transfer that was applied
             // (the Kafka commit answered too late) — never money created.
             assert!(
-                r.verdict.count("lost") + r.verdict.count("failed-applied") > 0,
+                r.verdict.count(checkers::AnomalyKind::Lost)
+                    + r.verdict.count(checkers::AnomalyKind::FailedApplied)
+                    > 0,
                 "seed {seed}: convicted, but not of a lost or failed-applied transfer:\n{}",
                 checkers::render::summary(&r.verdict, 5)
             );
-            assert_eq!(r.verdict.count("phantom"), 0, "seed {seed}: money created");
+            assert_eq!(
+                r.verdict.count(checkers::AnomalyKind::Phantom),
+                0,
+                "seed {seed}: money created"
+            );
             guilty.push(seed);
         }
     }

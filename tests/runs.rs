@@ -133,8 +133,9 @@ pub fn poison(history: &std::path::Path) -> Poison {
 /// Convicted of losing or creating money (or applying it twice, or applying a
 /// transfer the client was told failed).
 pub fn convicted(r: &RunReport) -> bool {
-    ["lost", "phantom", "duplicated", "failed-applied"]
-        .iter()
+    use checkers::AnomalyKind as K;
+    [K::Lost, K::Phantom, K::Duplicated, K::FailedApplied]
+        .into_iter()
         .any(|a| r.verdict.count(a) > 0)
 }
 

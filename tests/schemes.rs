@@ -117,7 +117,7 @@ async fn a_consumer_reading_uncommitted_is_convicted_of_aborted_reads() {
     let r = run_one(&cfg).await;
     assert!(r.faults > 0, "no relay kill drawn");
     assert!(
-        r.verdict.count("aborted-read") > 0,
+        r.verdict.count(checkers::AnomalyKind::AbortedRead) > 0,
         "no aborted read found after {} relay kills with a read_uncommitted consumer:\n{}",
         r.faults,
         checkers::render::summary(&r.verdict, 5)
@@ -164,7 +164,7 @@ async fn a_consumer_without_dedup_is_convicted_of_duplicates() {
     let r = run_one(&cfg).await;
     assert!(r.faults > 0, "no consumer kill drawn");
     assert!(
-        r.verdict.count("duplicated") > 0,
+        r.verdict.count(checkers::AnomalyKind::Duplicated) > 0,
         "no duplicates found without dedup after {} consumer kills:\n{}",
         r.faults,
         checkers::render::summary(&r.verdict, 5)
@@ -209,11 +209,11 @@ async fn poison_is_parked_for_a_person_and_an_outage_parks_nothing_else() {
         );
     }
     assert_eq!(
-        r.verdict.count("parked"),
+        r.verdict.count(checkers::AnomalyKind::Parked),
         r.dead_letters,
         "every dead letter is reported as parked"
     );
-    assert_eq!(r.verdict.count("lost"), 0);
+    assert_eq!(r.verdict.count(checkers::AnomalyKind::Lost), 0);
     assert_eq!(
         r.verdict.valid,
         checkers::Validity::Valid,

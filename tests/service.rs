@@ -158,7 +158,7 @@ async fn the_broken_python_outbox_is_convicted_and_the_lost_transfers_named() {
         let report = run_one(&config(&example("broken.toml"), seed, &out)).await;
         assert_eq!(report.name, "python-outbox-broken");
         if report.verdict.valid == checkers::Validity::Invalid {
-            let lost = report.verdict.count("lost");
+            let lost = report.verdict.count(checkers::AnomalyKind::Lost);
             assert!(
                 lost > 0,
                 "convicted, but not of lost transfers: {:?}",
@@ -260,7 +260,7 @@ async fn the_broken_java_txmsg_is_convicted_of_phantom_credits() {
         assert_eq!(report.name, "java-txmsg-broken");
         if report.verdict.valid == checkers::Validity::Invalid {
             assert!(
-                report.verdict.count("phantom") > 0,
+                report.verdict.count(checkers::AnomalyKind::Phantom) > 0,
                 "convicted, but not of phantom credits: {:?}",
                 report.verdict.anomalies.keys()
             );

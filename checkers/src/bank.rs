@@ -58,28 +58,11 @@ pub const KINDS: [AnomalyKind; 13] = [
     AnomalyKind::InFlight,
 ];
 
-/// Whether a bank anomaly makes the history invalid: every kind does but `parked`
-/// and `in-flight` (and `recovered`, which the bank model never reports).
+/// Whether a bank anomaly makes the history invalid: exactly the violations
+/// ([`AnomalyKind::is_violation`]; every kind but `parked` and `in-flight`, and
+/// `recovered`, which the bank model never reports), less the topics model's kinds.
 pub fn invalidates(kind: AnomalyKind) -> bool {
-    match kind {
-        AnomalyKind::Lost
-        | AnomalyKind::Duplicated
-        | AnomalyKind::Phantom
-        | AnomalyKind::FailedApplied
-        | AnomalyKind::Unexpected
-        | AnomalyKind::AmountMismatch
-        | AnomalyKind::LedgerMismatch
-        | AnomalyKind::WrongTotal
-        | AnomalyKind::Negative
-        | AnomalyKind::UnexpectedKey
-        | AnomalyKind::NullBalance => true,
-        AnomalyKind::Parked | AnomalyKind::InFlight | AnomalyKind::Recovered => false,
-        // The topics model's kinds.
-        AnomalyKind::AbortedRead
-        | AnomalyKind::Duplicate
-        | AnomalyKind::InconsistentOffsets
-        | AnomalyKind::LostWrite => false,
-    }
+    kind.is_violation() && !crate::topics::invalidates(kind)
 }
 
 use AnomalyKind as K;
@@ -1780,5 +1763,24 @@ mod record {
     #[test]
     fn a_transfer_record_is_34_bytes() {
         assert_eq!(std::mem::size_of::<super::Transfer>(), 34);
+    }
+}
+
+#[cfg(test)]
+mod rule {
+    use crate::verdict::AnomalyKind;
+
+    /// The models agree with the one rule: the bank and topics models invalidate on
+    /// exactly the violations, and the queue model on none that is not one.
+    #[test]
+    fn the_models_invalidate_on_the_violations() {
+        for k in AnomalyKind::ALL {
+            assert_eq!(
+                super::invalidates(k) || crate::topics::invalidates(k),
+                k.is_violation(),
+                "{k}"
+            );
+            assert!(!crate::queue::invalidates(k) || k.is_violation(), "{k}");
+        }
     }
 }

@@ -15,7 +15,7 @@
 //!                {\"process\":0,\"type\":\"invoke\",\"f\":\"read\",\"value\":null}\n\
 //!                {\"process\":0,\"type\":\"ok\",\"f\":\"read\",\"value\":{\"A/0\":10,\"B/0\":1}}\n";
 //! let verdict = check_reader(history.as_bytes(), None).unwrap();
-//! assert_eq!(verdict.count("wrong-total"), 1);
+//! assert_eq!(verdict.count(checkers::AnomalyKind::WrongTotal), 1);
 //! ```
 
 #![warn(missing_docs)]

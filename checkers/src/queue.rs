@@ -30,7 +30,8 @@ pub const KINDS: [AnomalyKind; 4] = [
 
 /// Whether a queue anomaly makes the history invalid: `lost` and `unexpected` do,
 /// `duplicated` and `recovered` do not (as in Jepsen); kinds of the bank model only
-/// are `false`.
+/// are `false`. The one model that tolerates a violation kind
+/// ([`AnomalyKind::is_violation`]): `duplicated`, as an at-least-once queue may.
 pub fn invalidates(kind: AnomalyKind) -> bool {
     match kind {
         AnomalyKind::Lost | AnomalyKind::Unexpected => true,

@@ -33,20 +33,37 @@ pub fn summary(verdict: &Verdict, max_findings: usize) -> String {
             let _ = writeln!(s, "    note: {n}");
         }
     }
-    if verdict.anomalies.is_empty() {
+    let (violations, others) = verdict.split_counts();
+    if violations.is_empty() {
         let _ = writeln!(s, "No anomalies.");
-        return s;
+    } else {
+        let _ = writeln!(s, "Anomalies:");
+        for (name, n) in &violations {
+            let _ = writeln!(s, "  {name}: {n}");
+        }
     }
-    let _ = writeln!(s, "Anomalies:");
-    for name in verdict.anomalies.keys() {
-        let _ = writeln!(s, "  {name}: {}", verdict.count(name));
+    // Not violations (AnomalyKind::is_violation): on a line of their own, not as findings.
+    if !others.is_empty() {
+        let list: Vec<String> = others
+            .iter()
+            .map(|(k, n)| match *k {
+                "parked" => format!("{n} parked (dead-lettered for a person)"),
+                "in-flight" => format!("{n} in-flight (not drained: at best unknown)"),
+                "recovered" => format!("{n} recovered"),
+                other => format!("{n} {other}"),
+            })
+            .collect();
+        let _ = writeln!(s, "Not violations: {}", list.join(", "));
     }
-    for (name, list) in &verdict.anomalies {
+    for (name, count) in violations.iter().chain(&others) {
+        let Some(list) = verdict.anomalies.get(*name) else {
+            continue;
+        };
         let _ = writeln!(s, "\n{name}:");
         for f in list.iter().take(max_findings) {
             let _ = writeln!(s, "  - {}", f.sentence);
         }
-        let count = verdict.count(name);
+        let count = *count;
         let shown = list.len().min(max_findings);
         if count > shown {
             let more = if count > list.len() {

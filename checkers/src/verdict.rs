@@ -105,6 +105,51 @@ impl AnomalyKind {
     }
 }
 
+impl AnomalyKind {
+    /// The one rule for what a violation is, used everywhere a verdict is shown: the
+    /// console summary and one-liner, `replay`, JUnit, the report, time to conviction.
+    ///
+    /// Every kind is one but three:
+    /// - `parked`: dead-lettered for a person, as a correct scheme must park what it
+    ///   cannot credit;
+    /// - `recovered`: a queue element dequeued after an enqueue of unknown outcome;
+    /// - `in-flight`: a debit whose credit may still come, because the run did not drain.
+    ///   Not a violation, yet not a pass: it makes the bank model `unknown`, so a run
+    ///   that has one is never valid.
+    ///
+    /// A model may tolerate a violation kind its semantics allow: the queue model
+    /// (Jepsen's total queue, at least once) reports `duplicated` without invalidating
+    /// ([`crate::queue::invalidates`]). The bank and topics models invalidate on exactly
+    /// the kinds this says are violations.
+    pub fn is_violation(self) -> bool {
+        match self {
+            AnomalyKind::Parked | AnomalyKind::Recovered | AnomalyKind::InFlight => false,
+            AnomalyKind::AbortedRead
+            | AnomalyKind::AmountMismatch
+            | AnomalyKind::Duplicate
+            | AnomalyKind::Duplicated
+            | AnomalyKind::FailedApplied
+            | AnomalyKind::InconsistentOffsets
+            | AnomalyKind::LedgerMismatch
+            | AnomalyKind::Lost
+            | AnomalyKind::LostWrite
+            | AnomalyKind::Negative
+            | AnomalyKind::NullBalance
+            | AnomalyKind::Phantom
+            | AnomalyKind::Unexpected
+            | AnomalyKind::UnexpectedKey
+            | AnomalyKind::WrongTotal => true,
+        }
+    }
+
+    /// [`AnomalyKind::is_violation`] of an anomaly's name as a stored verdict or
+    /// `run.json` spells it. A name no checker here reports (written by a newer
+    /// chaosbank) counts as a violation: an anomaly not understood is not to be ignored.
+    pub fn name_is_violation(name: &str) -> bool {
+        AnomalyKind::from_str(name).map_or(true, AnomalyKind::is_violation)
+    }
+}
+
 impl fmt::Display for AnomalyKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
@@ -292,14 +337,26 @@ pub struct CheckerResult {
 }
 
 impl CheckerResult {
-    /// Number of findings under `name`, counting those not kept.
-    pub fn count(&self, name: &str) -> usize {
-        self.counts
-            .get(name)
-            .copied()
-            .unwrap_or_else(|| self.anomalies.get(name).map_or(0, Vec::len))
+    /// Number of findings of `kind`, counting those not kept.
+    pub fn count(&self, kind: AnomalyKind) -> usize {
+        count_in(&self.counts, &self.anomalies, kind.as_str())
     }
 }
+
+/// Findings under `name` (one the map holds or a known kind), counting those not kept.
+fn count_in(
+    counts: &BTreeMap<String, usize>,
+    anomalies: &BTreeMap<String, Vec<Finding>>,
+    name: &str,
+) -> usize {
+    counts
+        .get(name)
+        .copied()
+        .unwrap_or_else(|| anomalies.get(name).map_or(0, Vec::len))
+}
+
+/// Anomaly names with their counts, in the order of the names.
+pub type NameCounts<'a> = Vec<(&'a str, usize)>;
 
 /// A model's part of the [`Verdict`], without the findings (those are merged at the top).
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -339,11 +396,90 @@ pub struct Verdict {
 }
 
 impl Verdict {
-    /// Number of findings under `name`, counting those not kept.
-    pub fn count(&self, name: &str) -> usize {
-        self.counts
-            .get(name)
-            .copied()
-            .unwrap_or_else(|| self.anomalies.get(name).map_or(0, Vec::len))
+    /// Number of findings of `kind`, counting those not kept.
+    pub fn count(&self, kind: AnomalyKind) -> usize {
+        count_in(&self.counts, &self.anomalies, kind.as_str())
+    }
+
+    /// Number of findings under an anomaly's name, counting those not kept; an error,
+    /// naming the known ones, for a name that is no anomaly (`"lsot"`), rather than 0.
+    pub fn count_named(&self, name: &str) -> Result<usize, String> {
+        if AnomalyKind::from_str(name).is_err() && !self.anomalies.contains_key(name) {
+            let known: Vec<&str> = AnomalyKind::ALL.iter().map(|k| k.as_str()).collect();
+            return Err(format!(
+                "no anomaly is called {name:?} (known: {})",
+                known.join(", ")
+            ));
+        }
+        Ok(count_in(&self.counts, &self.anomalies, name))
+    }
+
+    /// The anomaly names with findings and how many each has (counting those not
+    /// kept), violations ([`AnomalyKind::name_is_violation`]) and the rest apart:
+    /// `(violations, not violations)`, each in the order of the names.
+    pub fn split_counts(&self) -> (NameCounts<'_>, NameCounts<'_>) {
+        self.anomalies
+            .keys()
+            .map(|k| (k.as_str(), count_in(&self.counts, &self.anomalies, k)))
+            .filter(|(_, n)| *n > 0)
+            .partition(|(k, _)| AnomalyKind::name_is_violation(k))
+    }
+
+    /// Findings of the kinds that are violations, counting those not kept.
+    pub fn violations(&self) -> usize {
+        self.split_counts().0.iter().map(|(_, n)| n).sum()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn verdict(names: &[(&str, usize)]) -> Verdict {
+        Verdict {
+            valid: Validity::Unknown,
+            anomalies: names
+                .iter()
+                .map(|(n, c)| {
+                    let f = Finding::new(n.to_string(), vec![]);
+                    (n.to_string(), vec![f; (*c).min(2)])
+                })
+                .collect(),
+            counts: names.iter().map(|(n, c)| (n.to_string(), *c)).collect(),
+            omitted: BTreeMap::new(),
+            models: BTreeMap::new(),
+            ops: 0,
+            warnings: vec![],
+        }
+    }
+
+    #[test]
+    fn parked_recovered_and_in_flight_are_the_only_kinds_that_are_not_violations() {
+        let not: Vec<&str> = AnomalyKind::ALL
+            .iter()
+            .filter(|k| !k.is_violation())
+            .map(|k| k.as_str())
+            .collect();
+        assert_eq!(not, ["in-flight", "parked", "recovered"]);
+        assert!(AnomalyKind::name_is_violation("lost"));
+        assert!(!AnomalyKind::name_is_violation("parked"));
+        // A name from a newer chaosbank is not ignored.
+        assert!(AnomalyKind::name_is_violation("a-new-anomaly"));
+    }
+
+    #[test]
+    fn counts_are_typed_and_an_unknown_name_is_an_error_not_zero() {
+        let v = verdict(&[("lost", 3), ("parked", 32), ("in-flight", 1)]);
+        assert_eq!(v.count(AnomalyKind::Lost), 3);
+        assert_eq!(v.count(AnomalyKind::Phantom), 0);
+        assert_eq!(v.count_named("lost"), Ok(3));
+        assert_eq!(v.count_named("phantom"), Ok(0));
+        let e = v.count_named("lsot").unwrap_err();
+        assert!(e.contains("\"lsot\"") && e.contains("wrong-total"), "{e}");
+        assert_eq!(v.violations(), 3);
+        assert_eq!(
+            v.split_counts(),
+            (vec![("lost", 3)], vec![("in-flight", 1), ("parked", 32)])
+        );
     }
 }

@@ -170,7 +170,7 @@ fn drain_and_failed_and_info_ops() {
     ];
     let v = check_model(&h, Model::Queue);
     assert_eq!(v.valid, Validity::Valid, "{:?}", v.anomalies);
-    assert_eq!(v.count("recovered"), 1);
+    assert_eq!(v.count(checkers::AnomalyKind::Recovered), 1);
     // Detected without --model too.
     assert_eq!(check(&h).models.keys().collect::<Vec<_>>(), vec!["queue"]);
     // Lose the drained object: lost.
@@ -251,7 +251,7 @@ fn queue_findings_are_capped_with_full_counts() {
     }
     let r = queue(&lines);
     assert_eq!(r.valid, Validity::Invalid);
-    assert_eq!(r.count("lost"), 300);
+    assert_eq!(r.count(checkers::AnomalyKind::Lost), 300);
     assert!(r.anomalies["lost"].len() <= checkers::verdict::KEEP_MAX);
     assert_eq!(r.stats["lost-count"], 300);
 }

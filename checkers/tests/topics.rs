@@ -133,7 +133,7 @@ fn a_credit_past_the_committed_end_is_undecided_not_aborted() {
         4,
     ));
     let v = check(&h);
-    assert_eq!(v.count("aborted-read"), 0);
+    assert_eq!(v.count(checkers::AnomalyKind::AbortedRead), 0);
     assert_eq!(v.models["topics"].valid, Validity::Unknown);
     assert!(v.models["topics"]
         .notes
@@ -151,7 +151,7 @@ fn a_topic_read_one_way_is_not_checked_for_aborted_reads() {
         5,
     ));
     let v = check(&h);
-    assert_eq!(v.count("aborted-read"), 0);
+    assert_eq!(v.count(checkers::AnomalyKind::AbortedRead), 0);
     assert_eq!(v.models["topics"].stats["credits-not-checked"], 2);
     assert_eq!(
         v.models["topics"].valid,
@@ -205,7 +205,12 @@ fn a_source_record_never_derived_is_a_lost_write() {
     h.push(credits("read_committed", recs.clone(), 2));
     h.push(credits("read_uncommitted", recs, 2));
     let v = check(&h);
-    assert_eq!(v.count("lost-write"), 1, "{:#?}", v.anomalies);
+    assert_eq!(
+        v.count(checkers::AnomalyKind::LostWrite),
+        1,
+        "{:#?}",
+        v.anomalies
+    );
     assert_eq!(ids(&v, "lost-write"), vec![json!("t2")]);
     assert!(v.anomalies["lost-write"][0]
         .sentence
@@ -221,7 +226,7 @@ fn an_undrained_run_has_no_lost_writes_only_unknown() {
     h.push(credits("read_committed", recs.clone(), 2));
     h.push(credits("read_uncommitted", recs, 2));
     let v = check(&h);
-    assert_eq!(v.count("lost-write"), 0);
+    assert_eq!(v.count(checkers::AnomalyKind::LostWrite), 0);
     assert_eq!(v.models["topics"].valid, Validity::Unknown);
 }
 
@@ -233,7 +238,7 @@ fn an_incomplete_log_is_unknown_not_a_lost_write() {
     c["value"]["complete"] = json!(false);
     h.push(c);
     let v = check(&h);
-    assert_eq!(v.count("lost-write"), 0);
+    assert_eq!(v.count(checkers::AnomalyKind::LostWrite), 0);
     assert_eq!(v.models["topics"].valid, Validity::Unknown);
     assert!(v.models["topics"]
         .notes
@@ -252,7 +257,11 @@ fn two_records_at_one_offset_are_inconsistent_offsets() {
     ));
     let v = check(&h);
     assert_eq!(v.valid, Validity::Invalid);
-    assert!(v.count("inconsistent-offsets") >= 1, "{:#?}", v.anomalies);
+    assert!(
+        v.count(checkers::AnomalyKind::InconsistentOffsets) >= 1,
+        "{:#?}",
+        v.anomalies
+    );
     let sentences: Vec<&str> = v.anomalies["inconsistent-offsets"]
         .iter()
         .map(|f| f.sentence.as_str())

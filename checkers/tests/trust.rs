@@ -342,7 +342,7 @@ fn findings_are_capped_per_kind_and_counts_stay_full() {
     assert!(kept.len() <= KEEP_MAX, "{} kept", kept.len());
     assert!(kept.len() >= KEEP_FIRST + KEEP_LAST);
     assert_eq!(v.counts["negative"], n as usize);
-    assert_eq!(v.count("negative"), n as usize);
+    assert_eq!(v.count(checkers::AnomalyKind::Negative), n as usize);
     assert_eq!(v.models["bank"].counts["negative"], n as usize);
     assert_eq!(v.omitted["negative"], n as usize - kept.len());
     // First, last and worst are there, in history order.
@@ -374,7 +374,7 @@ fn transfer_findings_are_capped_with_the_worst_kept() {
     h.push(ledger("B", &[], None));
     let v = check(&h);
     let kept = &v.anomalies["lost"];
-    assert_eq!(v.count("lost"), n as usize);
+    assert_eq!(v.count(checkers::AnomalyKind::Lost), n as usize);
     assert!(kept.len() <= KEEP_MAX);
     assert_eq!(kept[0].transfer, Some(json!("t0")));
     assert_eq!(

@@ -71,8 +71,8 @@ pub struct RunConfig {
     /// How long the workload and the faults run (e.g. 60s, 2m).
     #[arg(long, default_value = "60s", value_parser = parse_duration)]
     pub time_limit: Duration,
-    /// Concurrent clients.
-    #[arg(long, default_value_t = 8)]
+    /// Concurrent clients (1–10000).
+    #[arg(long, default_value_t = 8, value_parser = crate::parse::concurrency)]
     pub concurrency: usize,
     /// Consumers deduplicate (off shows the checker catches duplicates).
     #[arg(
@@ -97,10 +97,10 @@ pub struct RunConfig {
     #[arg(long, default_value = "120s", value_parser = parse_duration)]
     pub drain_timeout: Duration,
     /// Mean quiet time between faults.
-    #[arg(long, default_value = "2s", value_parser = parse_duration)]
+    #[arg(long, default_value = "2s", value_parser = crate::parse::fault_time)]
     pub fault_interval: Duration,
     /// Mean time a fault holds.
-    #[arg(long, default_value = "3s", value_parser = parse_duration)]
+    #[arg(long, default_value = "3s", value_parser = crate::parse::fault_time)]
     pub fault_hold: Duration,
     /// Faults per minute, instead of --fault-interval: the quiet time between faults is
     /// then 60 s / rate less the hold. Bounded: one fault follows another, so at most

@@ -1,7 +1,8 @@
 //! Replay: run a stored run again — same system, seed, workload and fault schedule,
 //! from its `run.json` — and say whether the verdict reproduced: the same validity and
-//! the same kinds of anomalies that break a model (`parked` and `recovered` are shown
-//! but not compared: they are not violations).
+//! the same kinds of anomalies that are violations (`parked`, `in-flight` and
+//! `recovered` are shown but not compared: they are not violations, see
+//! [`checkers::AnomalyKind::is_violation`]).
 //!
 //! The engines are real, so timing differs between runs: a verdict that does not
 //! reproduce says the anomaly depends on timing the seed does not pin down.
@@ -185,7 +186,7 @@ impl Attempt {
                 let kinds: Vec<String> = o
                     .anomalies
                     .iter()
-                    .filter(|(k, _)| !store::NOT_VIOLATIONS.contains(&k.as_str()))
+                    .filter(|(k, _)| checkers::AnomalyKind::name_is_violation(k))
                     .map(|(k, n)| format!("{k} ×{n}"))
                     .collect();
                 format!("{} {}", o.valid.to_uppercase(), kinds.join(", "))

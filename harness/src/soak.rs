@@ -14,36 +14,7 @@ use crate::store::{self, Outcome};
 
 /// Parses a seed list: `7`, `1,5,9`, `1..20` (inclusive), or a mix (`1..3,10`).
 pub fn parse_seeds(s: &str) -> Result<Vec<u64>> {
-    let mut seeds = Vec::new();
-    for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
-        if let Some((a, b)) = part.split_once("..") {
-            let b = b.strip_prefix('=').unwrap_or(b);
-            let (a, b): (u64, u64) = (
-                a.trim()
-                    .parse()
-                    .with_context(|| format!("not a seed: {a:?} in {part:?}"))?,
-                b.trim()
-                    .parse()
-                    .with_context(|| format!("not a seed: {b:?} in {part:?}"))?,
-            );
-            if a > b {
-                bail!("empty seed range {part:?} (write the smaller seed first)");
-            }
-            if b - a >= 100_000 {
-                bail!("seed range {part:?} is too long (at most 100000 seeds)");
-            }
-            seeds.extend(a..=b);
-        } else {
-            seeds.push(
-                part.parse()
-                    .with_context(|| format!("not a seed: {part:?} (use 7, 1,5,9 or 1..20)"))?,
-            );
-        }
-    }
-    if seeds.is_empty() {
-        bail!("no seeds given (use 7, 1,5,9 or 1..20)");
-    }
-    Ok(seeds)
+    crate::parse::seeds(s).map_err(anyhow::Error::msg)
 }
 
 /// Parses a system list: `outbox,txmsg`.

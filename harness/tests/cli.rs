@@ -65,6 +65,41 @@ fn bad_flags_exit_2_and_say_why() {
         "{}",
         stderr(&o)
     );
+    // Numbers that once panicked or started a cluster for ages: refused, naming the flag.
+    for (flag, value) in [
+        ("--fault-rate", "1e-300"),
+        ("--rate", "1e-300"),
+        ("--time-limit", "99999999999999999m"),
+        ("--concurrency", "0"),
+    ] {
+        let o = chaosbank(&["run", flag, value]);
+        assert_eq!(o.status.code(), Some(2), "{flag} {value}: {}", stderr(&o));
+        assert!(stderr(&o).contains(flag), "{flag}: {}", stderr(&o));
+        assert!(!stderr(&o).contains("panicked"), "{flag}: {}", stderr(&o));
+    }
+    let o = chaosbank(&["soak", "--seeds", "1..60000,70000..130000"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("at most 100000"), "{}", stderr(&o));
+    // A misspelt target is refused before anything starts (no cluster, no run folder).
+    let out = scratch("targets");
+    let o = chaosbank(&[
+        "run",
+        "--targets",
+        "postgress",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("unknown target \"postgress\" in --targets: chaosbank knows postgres,"),
+        "{}",
+        stderr(&o)
+    );
+    assert_eq!(
+        std::fs::read_dir(&out).unwrap().count(),
+        0,
+        "a run folder was made"
+    );
     for cmd in ["run", "bench"] {
         let o = chaosbank(&[cmd, "--accounts", "0"]);
         assert_eq!(o.status.code(), Some(2), "{cmd}");

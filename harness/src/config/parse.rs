@@ -8,23 +8,10 @@ use workloads::system::SystemKind;
 
 use crate::schedule::FaultKind;
 
-/// Parses `90`, `90s`, `1500ms`, `2m`.
+/// Parses `90`, `90s`, `1500ms`, `2m`: the one duration parser ([`crate::parse::duration`],
+/// bounded, checked arithmetic).
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
-    let s = s.trim();
-    let (num, unit) = match s.find(|c: char| !c.is_ascii_digit()) {
-        Some(i) => s.split_at(i),
-        None => (s, "s"),
-    };
-    let n: u64 = num.parse().map_err(|_| format!("not a duration: {s:?}"))?;
-    match unit {
-        "ms" => Ok(Duration::from_millis(n)),
-        "s" => Ok(Duration::from_secs(n)),
-        "m" => n
-            .checked_mul(60)
-            .map(Duration::from_secs)
-            .ok_or_else(|| format!("not a duration: {s:?} (too long)")),
-        _ => Err(format!("not a duration: {s:?} (use ms, s or m)")),
-    }
+    crate::parse::duration(s)
 }
 
 /// Parses a share between 0 and 1 (`0.01`).

@@ -1,7 +1,9 @@
 //! Faults: the [`nemesis`] that applies, observes and heals them on a cluster's nodes,
-//! the seeded [`schedule`] that says which, where and when, and the [`script`]ed one a
-//! file gives instead.
+//! the seeded [`schedule`] that says which, where and when, the [`script`]ed one a file
+//! gives instead, and the [`targets`] a run's faults may hit, checked before anything
+//! starts.
 
 pub mod nemesis;
 pub mod schedule;
 pub mod script;
+pub mod targets;

@@ -132,7 +132,30 @@ pub(crate) fn describe(f: &str, value: &Value) -> String {
                     s(n)
                 }
             } else {
-                value.to_string()
+                // What a `heal-all` did (`resumed`, `restarted`, `flushed`, `failed`
+                // lists) or any other object: its non-empty fields in words, not JSON.
+                let parts: Vec<String> = m
+                    .iter()
+                    .filter(|(k, _)| *k != "observed" && *k != "kind")
+                    .filter(|(_, v)| {
+                        !matches!(v, Value::Null) && v.as_array().is_none_or(|a| !a.is_empty())
+                    })
+                    .map(|(k, v)| match v {
+                        Value::Array(a) if a.iter().all(Value::is_object) => {
+                            format!(
+                                "{k} {}",
+                                a.iter().map(describe_object).collect::<Vec<_>>().join(", ")
+                            )
+                        }
+                        Value::Object(_) => format!("{k} {}", describe_object(v)),
+                        v => format!("{k} {}", s(v)),
+                    })
+                    .collect();
+                if parts.is_empty() && f == "heal-all" {
+                    "(nothing left to undo)".to_owned()
+                } else {
+                    parts.join("; ")
+                }
             }
         }
         other => other.to_string(),
@@ -146,6 +169,24 @@ pub(crate) fn describe(f: &str, value: &Value) -> String {
         label = label.chars().take(57).collect::<String>() + "…";
     }
     label
+}
+
+/// An object in a list (a `heal-all`'s `failed` entry): its string fields, `node` first.
+fn describe_object(o: &Value) -> String {
+    let Some(m) = o.as_object() else {
+        return o.to_string();
+    };
+    let node = m.get("node").and_then(Value::as_str);
+    let rest: Vec<String> = m
+        .iter()
+        .filter(|(k, _)| *k != "node")
+        .map(|(_, v)| v.as_str().map_or_else(|| v.to_string(), str::to_owned))
+        .collect();
+    match node {
+        Some(n) if rest.is_empty() => n.to_owned(),
+        Some(n) => format!("{n} ({})", rest.join(", ")),
+        None => rest.join(", "),
+    }
 }
 
 /// The fault a start or end op names, without what the nemesis observed (only starts
@@ -252,5 +293,38 @@ mod tests {
         assert_eq!(f.still_open(), 1);
         assert_eq!(f.instants.len(), 1);
         assert_eq!(f.instants[0].label, "frobnicate");
+    }
+
+    #[test]
+    fn a_heal_all_reads_as_words_not_json() {
+        let done =
+            json!({"resumed": ["kafka"], "restarted": [], "flushed": ["postgres", "mariadb"]});
+        assert_eq!(
+            describe("heal-all", &done),
+            "heal-all flushed postgres,mariadb; resumed kafka"
+        );
+        let nothing = json!({"resumed": [], "restarted": [], "flushed": []});
+        assert_eq!(
+            describe("heal-all", &nothing),
+            "heal-all (nothing left to undo)"
+        );
+        let failed = json!({"resumed": [], "failed": [{"node": "kafka", "error": "gone"}]});
+        assert_eq!(
+            describe("heal-all", &failed),
+            "heal-all failed kafka (gone)"
+        );
+        // Whatever else a nemesis writes: no braces.
+        let other = describe("frob", &json!({"x": 1, "y": {"z": true}}));
+        assert!(
+            !other.contains('"') && other.starts_with("frob x 1"),
+            "{other}"
+        );
+        let mut f = Faults::default();
+        f.observe("heal-all", &done, false, 5, 1);
+        assert!(
+            !f.instants[0].label.contains('{'),
+            "{}",
+            f.instants[0].label
+        );
     }
 }

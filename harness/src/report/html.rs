@@ -8,7 +8,7 @@ use super::faults::Window;
 use super::scan::{Bar, OpLine, Scan, MAX_BARS, MAX_LANES};
 use super::series::{Hist, Merge, BUCKETS};
 use checkers::history::OpType;
-use checkers::verdict::{Finding, Validity, Verdict};
+use checkers::verdict::{AnomalyKind, Finding, Validity, Verdict};
 use serde_json::Value;
 use std::collections::BTreeSet;
 use std::fmt::Write;
@@ -19,8 +19,16 @@ const W: f64 = 1200.0;
 const L: f64 = 110.0;
 /// Right margin.
 const R: f64 = 16.0;
-/// Anomaly names that do not break a model by themselves.
-const NOT_VIOLATIONS: [&str; 3] = ["parked", "in-flight", "recovered"];
+/// Whether an anomaly's name is not a violation ([`AnomalyKind::is_violation`]): shown
+/// apart, as the console and JUnit show it.
+fn not_violation(name: &str) -> bool {
+    !AnomalyKind::name_is_violation(name)
+}
+
+/// Findings under a name the verdict holds, counting those not kept.
+fn count(verdict: &Verdict, name: &str) -> usize {
+    verdict.count_named(name).unwrap_or(0)
+}
 
 const OK: &str = "#2e7d32";
 const FAIL: &str = "#d32f2f";
@@ -85,7 +93,7 @@ fn meaning(name: &str) -> &'static str {
         "null-balance" => "a read returned no balance for an account",
         "parked" => "dead-lettered, waiting for manual intervention (not a violation)",
         "in-flight" => {
-            "not credited yet: the system did not drain, so it may still arrive (verdict unknown)"
+            "not credited yet: the system did not drain, so it may still arrive (not a violation; verdict unknown)"
         }
         "recovered" => "dequeued after an enqueue with unknown outcome (not a violation)",
         _ => "",
@@ -214,7 +222,13 @@ impl Axis {
 }
 
 /// The whole page.
-pub(crate) fn page(title: &str, verdict: &Verdict, scan: &Scan, per_anomaly: usize) -> String {
+pub(crate) fn page(
+    title: &str,
+    verdict: &Verdict,
+    scan: &Scan,
+    per_anomaly: usize,
+    measured: Option<&super::CommitLatency>,
+) -> String {
     let axis = Axis {
         end: scan.final_time.unwrap_or(scan.last_time).max(1),
         timed: scan.timed,
@@ -232,7 +246,7 @@ pub(crate) fn page(title: &str, verdict: &Verdict, scan: &Scan, per_anomaly: usi
     faults_section(&mut s, scan, &axis);
     timeline(&mut s, verdict, scan, &axis);
     charts(&mut s, scan, &axis);
-    commits(&mut s, scan);
+    commits(&mut s, scan, measured);
     anomalies(&mut s, verdict, scan, &axis, per_anomaly);
     let _ = writeln!(
         s,
@@ -251,8 +265,8 @@ fn header(s: &mut String, title: &str, verdict: &Verdict, scan: &Scan, axis: &Ax
     let violations: Vec<(&String, usize)> = verdict
         .anomalies
         .iter()
-        .filter(|(n, l)| !NOT_VIOLATIONS.contains(&n.as_str()) && !l.is_empty())
-        .map(|(n, _)| (n, verdict.count(n)))
+        .filter(|(n, l)| !not_violation(n) && !l.is_empty())
+        .map(|(n, _)| (n, count(verdict, n)))
         .collect();
     let total: usize = violations.iter().map(|(_, n)| n).sum();
     let models: Vec<&str> = verdict.models.keys().map(String::as_str).collect();
@@ -365,17 +379,14 @@ fn header(s: &mut String, title: &str, verdict: &Verdict, scan: &Scan, axis: &Ax
             escape(meaning(name))
         );
     }
-    for name in NOT_VIOLATIONS {
-        let n = verdict.count(name);
-        if n > 0 {
-            let _ = write!(
-                s,
-                "<a class=\"card parked\" href=\"#a-{0}\"><b>{1}</b>{0}<br><span>{2}</span></a>",
-                escape(name),
-                n,
-                escape(meaning(name))
-            );
-        }
+    for (name, n) in verdict.split_counts().1 {
+        let _ = write!(
+            s,
+            "<a class=\"card parked\" href=\"#a-{0}\"><b>{1}</b>{0}<br><span>{2}</span></a>",
+            escape(name),
+            n,
+            escape(meaning(name))
+        );
     }
     s.push_str("</div>\n<ul class=\"models\">");
     for (name, m) in &verdict.models {
@@ -698,7 +709,7 @@ fn timeline(s: &mut String, verdict: &Verdict, scan: &Scan, axis: &Axis) {
     let named: BTreeSet<u64> = verdict
         .anomalies
         .iter()
-        .filter(|(n, _)| !NOT_VIOLATIONS.contains(&n.as_str()))
+        .filter(|(n, _)| !not_violation(n))
         .flat_map(|(_, l)| l.iter().flat_map(|f| f.ops.iter().copied()))
         .collect();
     let _ = write!(
@@ -925,9 +936,26 @@ fn charts(s: &mut String, scan: &Scan, axis: &Axis) {
     );
 }
 
-fn commits(s: &mut String, scan: &Scan) {
+fn commits(s: &mut String, scan: &Scan, measured: Option<&super::CommitLatency>) {
     let c = &scan.commits;
     s.push_str("<h2>Debit → credit commit latency</h2><div class=\"panel\">");
+    if let (0, Some(m)) = (c.hist.count(), measured) {
+        let ms = |v: f64| duration((v * 1e6).max(0.0) as u64);
+        let _ = writeln!(
+            s,
+            "<div class=\"stats\"><div><b>{}</b><span>cross-bank transfers with both rows</span></div>\
+             <div><b>{}</b><span>p50</span></div><div><b>{}</b><span>p99</span></div>\
+             <div><b>{}</b><span>max</span></div></div>\
+             <p class=\"more\">Credit row time − debit row time per transfer, as the run read \
+             them from the banks' ledgers (the history's entries carry no commit time); the \
+             console printed the same figures.</p></div>",
+            thousands(m.transfers as u64),
+            ms(m.p50_ms),
+            ms(m.p99_ms),
+            m.max_ms.map_or("—".to_owned(), ms),
+        );
+        return;
+    }
     if c.hist.count() == 0 {
         let why = if c.timed == 0 {
             "the ledger entries carry no commit time (a <code>committed_at</code> or \
@@ -1061,18 +1089,18 @@ fn anomalies(s: &mut String, verdict: &Verdict, scan: &Scan, axis: &Axis, per: u
         return;
     }
     let mut names: Vec<&String> = verdict.anomalies.keys().collect();
-    names.sort_by_key(|n| NOT_VIOLATIONS.contains(&n.as_str()));
+    names.sort_by_key(|n| not_violation(n));
     for name in names {
         let list = &verdict.anomalies[name];
         if list.is_empty() {
             continue;
         }
-        let parked = NOT_VIOLATIONS.contains(&name.as_str());
+        let parked = not_violation(name);
         let _ = write!(
             s,
             "<h3 id=\"a-{0}\">{0}: {1}</h3><p class=\"more\">{2}</p>",
             escape(name),
-            verdict.count(name),
+            count(verdict, name),
             escape(meaning(name))
         );
         for f in list.iter().take(per) {
@@ -1085,13 +1113,13 @@ fn anomalies(s: &mut String, verdict: &Verdict, scan: &Scan, axis: &Axis, per: u
             }
             s.push_str("</ul>");
             let shown = list.len().min(per + 50);
-            if verdict.count(name) > shown {
+            if count(verdict, name) > shown {
                 let _ = write!(
                     s,
                     "<p class=\"more\">… and {} more (the checker keeps the first, last, worst \
                      and a sample of each kind; <code>chaosbank check --json</code> shows \
                      those kept).</p>",
-                    verdict.count(name) - shown
+                    count(verdict, name) - shown
                 );
             }
         }

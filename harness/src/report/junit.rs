@@ -6,12 +6,9 @@
 
 use super::escape::escape;
 use super::ReportError;
-use checkers::verdict::{Validity, Verdict};
+use checkers::verdict::{AnomalyKind, Validity, Verdict};
 use std::fmt::Write;
 use std::path::Path;
-
-/// Anomaly names that do not break a model by themselves.
-const NOT_VIOLATIONS: [&str; 2] = ["parked", "recovered"];
 
 /// A testcase to write: model name, verdict, counts per anomaly, notes.
 type Case = (String, Validity, Vec<(String, usize)>, Vec<String>);
@@ -65,7 +62,7 @@ pub fn to_xml(verdict: &Verdict, suite: &str) -> String {
                 failures += 1;
                 let (apart, counts): (Vec<_>, Vec<_>) = counts
                     .into_iter()
-                    .partition(|(k, _)| NOT_VIOLATIONS.contains(&k.as_str()));
+                    .partition(|(k, _)| !AnomalyKind::name_is_violation(k));
                 let mut message = counts
                     .iter()
                     .map(|(k, n)| format!("{n} {k}"))

@@ -61,6 +61,23 @@ pub struct ReportOptions {
     /// Findings of each anomaly shown in detail with their slice of history; the next
     /// 50 are listed by sentence only.
     pub findings_per_anomaly: usize,
+    /// The debit→credit latency the run measured from the banks' own row times (which
+    /// the history does not carry), shown — as the console prints it — when the
+    /// history's ledger entries have no commit time.
+    pub commit_latency: Option<CommitLatency>,
+}
+
+/// Debit→credit latency as a run measured it (`chaosbank run` prints the same figures).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct CommitLatency {
+    /// Median, milliseconds.
+    pub p50_ms: f64,
+    /// 99th percentile, milliseconds.
+    pub p99_ms: f64,
+    /// Longest, milliseconds.
+    pub max_ms: Option<f64>,
+    /// Cross-bank transfers with both rows in the ledgers.
+    pub transfers: usize,
 }
 
 impl Default for ReportOptions {
@@ -68,6 +85,7 @@ impl Default for ReportOptions {
         ReportOptions {
             title: "history".to_owned(),
             findings_per_anomaly: 8,
+            commit_latency: None,
         }
     }
 }
@@ -98,6 +116,7 @@ pub fn render_html<R: BufRead>(
         verdict,
         &scan,
         options.findings_per_anomaly,
+        options.commit_latency.as_ref(),
     ))
 }
 

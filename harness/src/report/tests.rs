@@ -138,6 +138,50 @@ fn valid_history_and_missing_commit_times() {
 }
 
 #[test]
+fn the_latency_the_console_prints_is_in_the_panel_too() {
+    let text = fixture(300, &[], false);
+    let verdict = check_reader(text.as_bytes(), None).unwrap_or_else(|e| panic!("{e}"));
+    let options = ReportOptions {
+        commit_latency: Some(super::CommitLatency {
+            p50_ms: 12.5,
+            p99_ms: 480.0,
+            max_ms: Some(2_000.0),
+            transfers: 1234,
+        }),
+        ..ReportOptions::default()
+    };
+    let page = render_html(text.as_bytes(), &verdict, &options).unwrap_or_else(|e| panic!("{e}"));
+    assert!(
+        !page.contains("Not recorded"),
+        "the panel says not recorded"
+    );
+    for want in [
+        "<b>1,234</b>",
+        "<b>12.5 ms</b><span>p50",
+        "<b>480.0 ms</b><span>p99",
+        "<b>2.00 s</b><span>max",
+    ] {
+        assert!(page.contains(want), "no {want:?} in the panel");
+    }
+}
+
+#[test]
+fn parked_transfers_are_not_findings_above_zero_anomalies() {
+    let text = fixture(400, &[Injection::Parked], false);
+    let verdict = check_reader(text.as_bytes(), None).unwrap_or_else(|e| panic!("{e}"));
+    assert!(verdict.count(checkers::AnomalyKind::Parked) > 0);
+    assert_eq!(verdict.violations(), 0);
+    let console = checkers::render::summary(&verdict, 5);
+    assert!(
+        console.contains("No anomalies.\nNot violations: 1 parked"),
+        "{console}"
+    );
+    assert!(!console.contains("Anomalies:"), "{console}");
+    let (_, page) = report(&text);
+    assert!(page.contains("<a class=\"card parked\""), "no parked card");
+}
+
+#[test]
 fn escapes_html_in_ids_and_values() {
     let evil = "<img src=x onerror=alert(1)>&\"'";
     let text = [
@@ -152,7 +196,7 @@ fn escapes_html_in_ids_and_values() {
     .map(|v| v.to_string() + "\n")
     .collect::<String>();
     let (verdict, page) = report(&text);
-    assert!(verdict.count("lost") >= 1);
+    assert!(verdict.count(checkers::AnomalyKind::Lost) >= 1);
     assert!(!page.contains("<img"), "an id reached the page unescaped");
     assert!(
         !page.contains("<b>pg"),
@@ -284,7 +328,10 @@ fn queue_findings_and_unknown_verdicts() {
     .map(|v| v.to_string() + "\n")
     .collect::<String>();
     let (verdict, page) = report(&queue);
-    assert!(verdict.count("lost") == 1, "{verdict:?}");
+    assert!(
+        verdict.count(checkers::AnomalyKind::Lost) == 1,
+        "{verdict:?}"
+    );
     assert!(page.contains(&super::escape(&verdict.anomalies["lost"][0].sentence)));
     assert!(page.contains("element &quot;&lt;e1&gt;&quot;"));
     let reads = [

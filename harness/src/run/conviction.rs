@@ -12,7 +12,6 @@ use checkers::{AnomalyKind, HistoryReader, Verdict};
 use std::collections::{HashMap, HashSet};
 use std::io::BufReader;
 use std::path::Path;
-use std::str::FromStr;
 use std::time::Duration;
 
 /// The first op of a run that a violation names.
@@ -41,12 +40,10 @@ impl std::fmt::Display for FirstViolation {
     }
 }
 
-/// Whether an anomaly name breaks a model. Names the checkers do not know count as
-/// breaking (a newer checker's anomaly is not to be ignored).
+/// Whether an anomaly name is a violation: [`AnomalyKind::name_is_violation`], the one
+/// rule (names the checkers do not know count as violations).
 pub fn is_violation(name: &str) -> bool {
-    AnomalyKind::from_str(name).map_or(true, |k| {
-        checkers::bank::invalidates(k) || checkers::topics::invalidates(k)
-    })
+    AnomalyKind::name_is_violation(name)
 }
 
 /// A finding's anomalous op: the last of its ops that a client performed (the

@@ -189,7 +189,7 @@ fn drain_gave_up(checked: &Verdict, facts: &Facts) -> Option<Reason> {
         .backlog
         .as_ref()
         .map_or_else(|| "a backlog never read".to_string(), ToString::to_string);
-    let in_flight = checked.count(AnomalyKind::InFlight.as_str());
+    let in_flight = checked.count(AnomalyKind::InFlight);
     Some(if in_flight > 0 {
         Reason::caps(format!(
             "the drain gave up after {:.1?} ({left}): {in_flight} transfers still in flight \

@@ -41,6 +41,23 @@ pub fn preflight(cfg: &RunConfig) -> Result<Plan> {
         .out
         .join(&name)
         .join(format!("{}-{}", super::timestamp(), cfg.seed));
+    // The targets are names chaosbank knows, and a run asked for faults has some left.
+    let processes: Option<Vec<String>> = manifest
+        .as_ref()
+        .map(|m| m.processes.iter().map(|p| p.name.clone()).collect());
+    crate::faults::targets::resolve(
+        &cfg.targets,
+        &cfg.faults,
+        &crate::faults::targets::RunNodes {
+            system: cfg.system,
+            processes: processes.as_deref(),
+            kafka: match &manifest {
+                Some(m) => m.broker == crate::sut::Broker::Kafka,
+                None => cfg.system.uses_kafka(),
+            },
+            in_process: cfg.in_process,
+        },
+    )?;
     let binary = if cfg.in_process {
         None
     } else {

@@ -12,7 +12,7 @@
 //! error.
 
 use anyhow::{bail, Context, Result};
-use checkers::verdict::{Validity, Verdict};
+use checkers::verdict::{AnomalyKind, Validity, Verdict};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -27,10 +27,6 @@ pub const RUN_JSON: &str = "run.json";
 
 /// The folder of a run's container logs.
 pub const LOGS: &str = "logs";
-
-/// Anomaly names that are reported but do not break a model by themselves (a parked
-/// message waits for a person; a recovered one was healed by the scheme).
-pub const NOT_VIOLATIONS: [&str; 2] = ["parked", "recovered"];
 
 /// chaosbank's git commit, captured when the harness was built (`unknown` outside a
 /// git checkout).
@@ -182,11 +178,12 @@ impl Outcome {
         }
     }
 
-    /// The anomaly kinds that break a model (every name but [`NOT_VIOLATIONS`]).
+    /// The anomaly kinds that are violations ([`AnomalyKind::is_violation`]; a name
+    /// this chaosbank does not know counts as one).
     pub fn violations(&self) -> Vec<String> {
         self.anomalies
             .keys()
-            .filter(|k| !NOT_VIOLATIONS.contains(&k.as_str()))
+            .filter(|k| AnomalyKind::name_is_violation(k))
             .cloned()
             .collect()
     }
@@ -197,18 +194,14 @@ pub fn anomaly_counts(verdict: &Verdict) -> BTreeMap<String, usize> {
     verdict
         .anomalies
         .keys()
-        .map(|k| (k.clone(), verdict.count(k)))
+        .map(|k| (k.clone(), verdict.count_named(k).unwrap_or(0)))
         .filter(|(_, n)| *n > 0)
         .collect()
 }
 
-/// Findings of the anomalies that break a model.
+/// Findings of the anomalies that are violations ([`Verdict::violations`]).
 pub fn violation_count(verdict: &Verdict) -> usize {
-    anomaly_counts(verdict)
-        .iter()
-        .filter(|(k, _)| !NOT_VIOLATIONS.contains(&k.as_str()))
-        .map(|(_, n)| n)
-        .sum()
+    verdict.violations()
 }
 
 fn now() -> u64 {
@@ -445,17 +438,15 @@ impl RunReport {
     }
 
     /// One line for CI logs: `chaosbank outbox seed 7: VALID — 1234 ok transfers, 3
-    /// faults, 0 anomalies, 45.1 transfers/s — runs/outbox/…`.
+    /// faults, 0 anomalies, 45.1 transfers/s — runs/outbox/…`; kinds that are not
+    /// violations follow the count apart (`0 anomalies, 32 parked`).
     pub fn one_line(&self) -> String {
-        let counts = anomaly_counts(&self.verdict);
-        let violations = violation_count(&self.verdict);
-        let kinds: Vec<String> = counts
-            .iter()
-            .filter(|(k, _)| !NOT_VIOLATIONS.contains(&k.as_str()))
-            .map(|(k, n)| format!("{k} ×{n}"))
-            .collect();
+        let (counts, apart) = self.verdict.split_counts();
+        let violations: usize = counts.iter().map(|(_, n)| n).sum();
+        let kinds: Vec<String> = counts.iter().map(|(k, n)| format!("{k} ×{n}")).collect();
+        let apart: String = apart.iter().map(|(k, n)| format!(", {n} {k}")).collect();
         format!(
-            "chaosbank {} seed {}: {} — {} ok transfers, {} faults, {} anomalies{}, {:.1} transfers/s — {}",
+            "chaosbank {} seed {}: {} — {} ok transfers, {} faults, {} anomalies{}{apart}, {:.1} transfers/s — {}",
             self.name,
             self.seed,
             self.verdict.valid.as_str().to_uppercase(),
@@ -488,6 +479,55 @@ mod tests {
         let d = std::env::temp_dir().join(format!("chaosbank-store-{}-{name}", std::process::id()));
         let _ = std::fs::remove_dir_all(&d);
         d
+    }
+
+    #[test]
+    fn the_one_liner_counts_violations_and_shows_the_rest_apart() {
+        let counts = [("lost", 2), ("parked", 32), ("in-flight", 1)];
+        let verdict = Verdict {
+            valid: Validity::Invalid,
+            anomalies: counts
+                .iter()
+                .map(|(k, _)| {
+                    (
+                        k.to_string(),
+                        vec![checkers::Finding::new(k.to_string(), vec![1])],
+                    )
+                })
+                .collect(),
+            counts: counts.iter().map(|(k, n)| (k.to_string(), *n)).collect(),
+            omitted: BTreeMap::new(),
+            models: BTreeMap::new(),
+            ops: 10,
+            warnings: vec![],
+        };
+        let report = RunReport {
+            system: crate::config::SystemKind::Outbox,
+            name: "outbox".into(),
+            seed: 7,
+            history: PathBuf::from("runs/outbox/x/history.jsonl"),
+            verdict,
+            faults: 3,
+            fault_kinds: BTreeMap::new(),
+            faults_overlapping: 0,
+            first_violation: None,
+            faults_failed: vec![],
+            drained: true,
+            drain_wait: Duration::ZERO,
+            settled: None,
+            backlog: None,
+            dead_letters: 32,
+            figures: Figures::default(),
+            schedule: None,
+        };
+        let line = report.one_line();
+        assert!(
+            line.contains("2 anomalies (lost ×2), 1 in-flight, 32 parked,"),
+            "{line}"
+        );
+        assert_eq!(violation_count(&report.verdict), 2);
+        let outcome = Outcome::of_report(&report);
+        assert_eq!(outcome.violations(), ["lost"]);
     }
 
     #[test]

@@ -76,7 +76,7 @@ fn describe(o: &Outcome) -> String {
     let kinds: Vec<String> = o
         .anomalies
         .iter()
-        .filter(|(k, _)| !store::NOT_VIOLATIONS.contains(&k.as_str()))
+        .filter(|(k, _)| checkers::AnomalyKind::name_is_violation(k))
         .map(|(k, n)| format!("{k} ×{n}"))
         .collect();
     format!("{} {}", o.valid.to_uppercase(), kinds.join(", "))

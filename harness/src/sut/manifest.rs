@@ -202,11 +202,11 @@ impl Manifest {
         };
         let settle = match &raw.settle {
             None => DEFAULT_SETTLE,
-            Some(t) => parse_duration(t.get_ref()).ok_or_else(|| {
+            Some(t) => crate::parse::duration(t.get_ref()).map_err(|e| {
                 err(
                     at(t.span()),
                     format!(
-                        "settle = {:?} is not a duration (e.g. \"30s\", \"2m\", \"1500ms\")",
+                        "settle = {:?}: {e} (e.g. \"30s\", \"2m\", \"1500ms\")",
                         t.get_ref()
                     ),
                 )
@@ -342,22 +342,6 @@ impl Manifest {
             .iter()
             .find(|p| p.serve.is_some())
             .expect("a checked manifest has one serving process")
-    }
-}
-
-/// `1500ms`, `30s`, `2m` (a bare number is seconds).
-fn parse_duration(s: &str) -> Option<Duration> {
-    let s = s.trim();
-    let (num, unit) = match s.find(|c: char| !c.is_ascii_digit()) {
-        Some(i) => s.split_at(i),
-        None => (s, "s"),
-    };
-    let n: u64 = num.parse().ok()?;
-    match unit {
-        "ms" => Some(Duration::from_millis(n)),
-        "s" => Some(Duration::from_secs(n)),
-        "m" => Some(Duration::from_secs(n * 60)),
-        _ => None,
     }
 }
 

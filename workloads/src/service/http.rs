@@ -10,7 +10,8 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use serde_json::Value;
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use std::future::Future;
+use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 
 use crate::bank::Transfer;
@@ -20,7 +21,7 @@ use crate::system::Outcome;
 pub const REFUSED: &str = "connection refused";
 
 /// The largest answer body read (a service's answers are a few dozen bytes).
-const MAX_BODY: usize = 1 << 20;
+pub const MAX_BODY: usize = 1 << 20;
 
 /// An HTTP answer.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -203,15 +204,56 @@ pub fn outcome_of(r: Result<Answer, CallError>, t: &Transfer) -> Outcome {
     }
 }
 
-async fn read_answer(conn: &mut BufReader<TcpStream>) -> io::Result<Answer> {
+/// The longest status, header, chunk-size or trailer line read, with its CRLF.
+pub const MAX_LINE: usize = 8 * 1024;
+
+/// The most header lines (and, apart, trailer lines) read in one answer.
+pub const MAX_HEADERS: usize = 100;
+
+/// Reads one line of at most [`MAX_LINE`] bytes into `line` (cleared first), its end
+/// included; `Ok(0)` at the end of the stream. A longer line is an error, read no
+/// further: a service cannot make the harness hold more than that.
+async fn read_line<R: AsyncBufRead + Unpin>(conn: &mut R, line: &mut Vec<u8>) -> io::Result<usize> {
+    line.clear();
+    loop {
+        let buf = conn.fill_buf().await?;
+        if buf.is_empty() {
+            return Ok(line.len());
+        }
+        let (take, done) = match buf.iter().position(|&b| b == b'\n') {
+            Some(i) => (i + 1, true),
+            None => (buf.len(), false),
+        };
+        if line.len().saturating_add(take) > MAX_LINE {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("a line over {MAX_LINE} bytes"),
+            ));
+        }
+        line.extend_from_slice(&buf[..take]);
+        conn.consume(take);
+        if done {
+            return Ok(line.len());
+        }
+    }
+}
+
+/// Reads one HTTP/1.1 answer from `conn`: the status line, the headers, and a
+/// `Content-Length`, chunked, or until-close body. Whatever the bytes, it returns an
+/// answer or an error (which the client records as `info`), never panics, and holds at
+/// most [`MAX_LINE`] bytes of a line, [`MAX_HEADERS`] headers and [`MAX_BODY`] bytes
+/// of body. The fuzz target (`fuzz/`) and a property test drive it through
+/// [`parse_answer`].
+pub async fn read_answer<R: AsyncBufRead + Unpin>(conn: &mut R) -> io::Result<Answer> {
     let bad = |what: &str| io::Error::new(io::ErrorKind::InvalidData, what.to_string());
-    let mut line = String::new();
-    if conn.read_line(&mut line).await? == 0 {
+    let mut raw = Vec::new();
+    if read_line(conn, &mut raw).await? == 0 {
         return Err(io::Error::new(
             io::ErrorKind::UnexpectedEof,
             "the connection closed before an answer",
         ));
     }
+    let line = String::from_utf8_lossy(&raw).into_owned();
     let mut parts = line.split_whitespace();
     let version = parts.next().unwrap_or_default().to_string();
     let status: u16 = parts
@@ -221,21 +263,32 @@ async fn read_answer(conn: &mut BufReader<TcpStream>) -> io::Result<Answer> {
     let mut length = None;
     let mut chunked = false;
     let mut keep_alive = version == "HTTP/1.1";
+    let mut headers = 0;
     loop {
-        line.clear();
-        if conn.read_line(&mut line).await? == 0 {
+        if read_line(conn, &mut raw).await? == 0 {
             return Err(bad("the connection closed in the headers"));
         }
+        let line = String::from_utf8_lossy(&raw);
         let h = line.trim_end();
         if h.is_empty() {
             break;
+        }
+        headers += 1;
+        if headers > MAX_HEADERS {
+            return Err(bad("more than 100 header lines"));
         }
         let Some((name, value)) = h.split_once(':') else {
             continue;
         };
         let (name, value) = (name.trim().to_ascii_lowercase(), value.trim());
         match name.as_str() {
-            "content-length" => length = value.parse::<usize>().ok(),
+            "content-length" => {
+                length = Some(
+                    value
+                        .parse::<usize>()
+                        .map_err(|_| bad("a bad Content-Length"))?,
+                )
+            }
             "transfer-encoding" => chunked = value.to_ascii_lowercase().contains("chunked"),
             "connection" => {
                 let v = value.to_ascii_lowercase();
@@ -251,28 +304,31 @@ async fn read_answer(conn: &mut BufReader<TcpStream>) -> io::Result<Answer> {
     let mut body = Vec::new();
     if chunked {
         loop {
-            line.clear();
-            conn.read_line(&mut line).await?;
-            let size = usize::from_str_radix(line.trim().split(';').next().unwrap_or(""), 16)
-                .map_err(|_| bad("a bad chunk size"))?;
+            if read_line(conn, &mut raw).await? == 0 {
+                return Err(bad("the connection closed in a chunked body"));
+            }
+            let line = String::from_utf8_lossy(&raw);
+            let size =
+                usize::from_str_radix(line.trim().split(';').next().unwrap_or("").trim(), 16)
+                    .map_err(|_| bad("a bad chunk size"))?;
             if size == 0 {
                 // Trailers, up to the blank line.
-                loop {
-                    line.clear();
-                    if conn.read_line(&mut line).await? == 0 || line.trim().is_empty() {
+                for _ in 0..=MAX_HEADERS {
+                    if read_line(conn, &mut raw).await? == 0 || raw.trim_ascii().is_empty() {
                         break;
                     }
                 }
                 break;
             }
-            if body.len() + size > MAX_BODY {
-                return Err(bad("an answer over 1 MiB"));
-            }
             let start = body.len();
-            body.resize(start + size, 0);
+            let end = start
+                .checked_add(size)
+                .filter(|&end| end <= MAX_BODY)
+                .ok_or_else(|| bad("an answer over 1 MiB"))?;
+            body.resize(end, 0);
             conn.read_exact(&mut body[start..]).await?;
-            line.clear();
-            conn.read_line(&mut line).await?;
+            // The CRLF after the chunk's data.
+            read_line(conn, &mut raw).await?;
         }
     } else if let Some(n) = length {
         if n > MAX_BODY {
@@ -282,7 +338,10 @@ async fn read_answer(conn: &mut BufReader<TcpStream>) -> io::Result<Answer> {
         conn.read_exact(&mut body).await?;
     } else if !(100..200).contains(&status) && status != 204 && status != 304 {
         // No length: the body ends with the connection.
-        conn.take(MAX_BODY as u64).read_to_end(&mut body).await?;
+        (&mut *conn)
+            .take(MAX_BODY as u64)
+            .read_to_end(&mut body)
+            .await?;
         keep_alive = false;
     }
     Ok(Answer {
@@ -290,6 +349,25 @@ async fn read_answer(conn: &mut BufReader<TcpStream>) -> io::Result<Answer> {
         body,
         keep_alive,
     })
+}
+
+/// [`read_answer`] over bytes already in memory (all a service sent): the answer, or
+/// why those bytes are not one. For the fuzz target and property tests; never panics.
+pub fn parse_answer(bytes: &[u8]) -> io::Result<Answer> {
+    let mut reader = bytes;
+    let fut = std::pin::pin!(read_answer(&mut reader));
+    let mut fut = fut;
+    // A slice never waits: one poll finishes the read.
+    match fut
+        .as_mut()
+        .poll(&mut std::task::Context::from_waker(std::task::Waker::noop()))
+    {
+        std::task::Poll::Ready(r) => r,
+        std::task::Poll::Pending => Err(io::Error::new(
+            io::ErrorKind::WouldBlock,
+            "the answer read waited on a slice",
+        )),
+    }
 }
 
 #[cfg(test)]
@@ -356,6 +434,63 @@ mod tests {
             outcome_of(Err(CallError::TimedOut), &t()),
             Outcome::Info(_)
         ));
+    }
+
+    #[test]
+    fn whatever_a_service_sends_is_an_answer_or_an_error_within_bounds() {
+        let ok = parse_answer(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}").unwrap();
+        assert_eq!(
+            (ok.status, ok.body.as_slice(), ok.keep_alive),
+            (200, &b"{}"[..], true)
+        );
+        let chunked = parse_answer(
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2;x=y\r\n{}\r\n0\r\nT: 1\r\n\r\n",
+        )
+        .unwrap();
+        assert_eq!(chunked.body, b"{}");
+        let until_close = parse_answer(b"HTTP/1.0 500 X\r\n\r\nboom").unwrap();
+        assert_eq!(
+            (until_close.body.as_slice(), until_close.keep_alive),
+            (&b"boom"[..], false)
+        );
+
+        let endless = [
+            b"HTTP/1.1 200 OK\r\nX: ".as_slice(),
+            &vec![b'a'; MAX_LINE * 4],
+        ]
+        .concat();
+        let e = parse_answer(&endless).unwrap_err().to_string();
+        assert!(e.contains("a line over 8192 bytes"), "{e}");
+        let many = format!(
+            "HTTP/1.1 200 OK\r\n{}\r\n",
+            "X: 1\r\n".repeat(MAX_HEADERS + 1)
+        );
+        let e = parse_answer(many.as_bytes()).unwrap_err().to_string();
+        assert!(e.contains("more than 100 header lines"), "{e}");
+        for (bytes, why) in [
+            // A chunk size that would overflow the body's length.
+            (
+                "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n1\r\nx\r\nffffffffffffffff\r\n",
+                "over 1 MiB",
+            ),
+            ("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n100001\r\n", "over 1 MiB"),
+            ("HTTP/1.1 200 OK\r\nContent-Length: 99999999999999999999\r\n\r\n", "Content-Length"),
+            ("HTTP/1.1 200 OK\r\nContent-Length: 1048577\r\n\r\n", "over 1 MiB"),
+            ("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n", "chunk size"),
+            ("HTTP/1.1 OK\r\n\r\n", "status line"),
+            ("", "closed before an answer"),
+            ("HTTP/1.1 200 OK\r\nContent-Length: 5\r\n", "closed in the headers"),
+        ] {
+            let e = parse_answer(bytes.as_bytes()).unwrap_err().to_string();
+            assert!(e.contains(why), "{bytes:?}: {e}");
+        }
+        // Not UTF-8 anywhere: still an answer.
+        let raw =
+            parse_answer(b"HTTP/1.1 200 \xff\xfe\r\n\xff: \xff\r\nContent-Length: 1\r\n\r\n\xff")
+                .unwrap();
+        assert_eq!(raw.body, [0xff]);
+        // And as the contract's table maps it: unknown.
+        assert!(matches!(outcome_of(Ok(raw), &t()), Outcome::Info(_)));
     }
 
     /// Serves each connection the canned answers in turn, reading one request each.
