@@ -133,17 +133,6 @@ pub fn default_rate() -> f64 {
 }
 
 impl RunConfig {
-    /// What is under test, as runs are stored and reported: the service's manifest
-    /// name, else the scheme's.
-    pub fn name(&self) -> String {
-        match &self.service {
-            Some(path) => crate::sut::Manifest::load(path)
-                .map(|m| m.name)
-                .unwrap_or_else(|_| "service".to_string()),
-            None => self.system.name().to_string(),
-        }
-    }
-
     /// The defaults of `chaosbank run`: outbox, mixed faults, 60 s, 8 workers.
     pub fn new(seed: u64) -> RunConfig {
         RunConfig {

@@ -21,6 +21,7 @@
 pub mod api;
 pub mod bench;
 pub mod config;
+pub mod conviction;
 pub mod engines;
 pub mod error;
 pub mod faults;
@@ -35,7 +36,7 @@ pub use engines::{
     cluster, deploy, docker, images, labels, measure, probe, reaper, service, watchdog,
 };
 pub use faults::{nemesis, schedule};
-pub use run::{clients, conviction, generator, outcome, progress, recorder, store};
+pub use run::{clients, generator, outcome, progress, recorder, store};
 
 pub use api::Test;
 pub use cluster::{Cluster, ClusterBuilder, Node};

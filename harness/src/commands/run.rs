@@ -261,15 +261,15 @@ pub fn run(args: RunArgs) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    if let Some(path) = &cfg.service {
-        // A manifest that cannot be used is reported before anything starts.
-        if let Err(e) = harness::sut::Manifest::load(path) {
+    // A manifest that cannot be used is reported before anything starts.
+    let name = match harness::sut::subject_name(&cfg) {
+        Ok(name) => name,
+        Err(e) => {
             eprintln!("chaosbank run: {e}");
             return ExitCode::from(2);
         }
-    }
+    };
     println!("seed {seed}");
-    let name = cfg.name();
     block_on(async move {
         println!(
             "running {name} for {:?} with {} clients, nemesis {}",

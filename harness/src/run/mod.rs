@@ -8,7 +8,6 @@
 //! drop, the watchdog, or the next run's reaper).
 
 pub mod clients;
-pub mod conviction;
 pub mod generator;
 pub mod outcome;
 pub mod progress;
