@@ -11,10 +11,12 @@
 //! [`replay`] runs a stored run again, [`soak`] runs many seeds. A user's own service
 //! is deployed from its manifest by [`sut`].
 //!
-//! The folders follow the flow: [`config`]; [`engines`] (images, containers, readiness,
-//! cleanup); [`faults`] (the nemesis and its seeded schedule); [`run`] (generator,
-//! clients, recorder, store, progress, outcome); [`report`]; the CLI's commands in
-//! `src/commands/`. Modules depend only on earlier stages.
+//! The folders, each depending only on those before it (no module cycles:
+//! `scripts/cycles.py` checks): [`error`]; [`engines`] (images, containers, readiness,
+//! cleanup); [`faults`] (the nemesis and its seeded schedule); [`config`] (plain data);
+//! [`conviction`]; [`report`]; [`sut`]; [`run`] (generator, clients, recorder, store,
+//! progress, outcome); then [`api`], [`replay`], [`soak`] and [`bench`]; the CLI's
+//! commands in `src/commands/`.
 
 #![warn(missing_docs)]
 
