@@ -11,7 +11,8 @@ async fn an_image_is_built_once_then_cached() {
     // requests below must build it, and only one may: the lock makes the second wait and
     // then find the image. The real base is reused (its recipe, linked), so the build is
     // one Dockerfile line on a cached base: about a second.
-    let recipes = std::env::temp_dir().join(format!("chaosbank-images-test-{}", std::process::id()));
+    let recipes =
+        std::env::temp_dir().join(format!("chaosbank-images-test-{}", std::process::id()));
     let node = recipes.join("node");
     std::fs::create_dir_all(&node).unwrap();
     let real = images::recipes_dir().expect("the checkout's docker/ folder");
@@ -37,7 +38,10 @@ async fn an_image_is_built_once_then_cached() {
         images::ensure(&engine, "node", &opts),
         images::ensure(&engine, "node", &opts)
     );
-    let (a, b) = (a.expect("build the test image"), b.expect("build the test image"));
+    let (a, b) = (
+        a.expect("build the test image"),
+        b.expect("build the test image"),
+    );
     let again = images::ensure(&engine, "node", &opts).await;
     // Clean up before judging, so a failed check leaves nothing behind.
     let removed = harness::docker::run_command("docker", &["rmi", &a.reference]).await;
@@ -46,10 +50,17 @@ async fn an_image_is_built_once_then_cached() {
     removed.expect("remove the test image");
 
     assert_eq!(a.reference, b.reference);
-    assert!(a.reference.starts_with("chaosbank/node:"), "{}", a.reference);
+    assert!(
+        a.reference.starts_with("chaosbank/node:"),
+        "{}",
+        a.reference
+    );
     assert_eq!(a.reference.len(), "chaosbank/node:".len() + 12);
     let builds = [&a, &b].iter().filter(|i| i.built_in.is_some()).count();
-    assert_eq!(builds, 1, "built {builds} times by two concurrent requests: {a:?} {b:?}");
+    assert_eq!(
+        builds, 1,
+        "built {builds} times by two concurrent requests: {a:?} {b:?}"
+    );
     assert_eq!(again.built_in, None, "built again although cached");
     assert_eq!(again.reference, a.reference);
 }

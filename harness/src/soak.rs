@@ -121,8 +121,8 @@ pub async fn soak(
                     row
                 }
                 Err(e) => {
-                    let name = crate::sut::subject_name(&cfg)
-                        .unwrap_or_else(|_| "service".to_string());
+                    let name =
+                        crate::sut::subject_name(&cfg).unwrap_or_else(|_| "service".to_string());
                     tracing::error!("{name} seed {seed}: {e:#}");
                     Row {
                         system,

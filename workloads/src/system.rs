@@ -7,7 +7,8 @@
 use anyhow::Result;
 
 pub use crate::scheme::{
-    Outcome, Backlog, FinalState, Delivery, TopicSpec, TopicRecord, TopicLog, Role, Scheme, Transfers, Processes, Ledgers, System, SystemKind, Endpoints, Options, Common, SharedProducer,
+    Backlog, Common, Delivery, Endpoints, FinalState, Ledgers, Options, Outcome, Processes, Role,
+    Scheme, SharedProducer, System, SystemKind, TopicLog, TopicRecord, TopicSpec, Transfers,
 };
 
 /// Builds a scheme.
@@ -28,4 +29,3 @@ pub fn build(
         )?)),
     }
 }
-

@@ -16,13 +16,13 @@ use anyhow::Result;
 use async_trait::async_trait;
 use serde_json::Value;
 
+pub use crate::bank::ForeignEntry;
 use crate::bank::{BankId, Transfer};
 use crate::system::{
     Backlog, Common, Endpoints, FinalState, Ledgers, Options, Outcome, Processes, Role, Scheme,
     Transfers,
 };
 pub use http::HttpClient;
-pub use crate::bank::ForeignEntry;
 pub use tables::ContractBank;
 
 /// How long a service's ledgers must be still before its drain is done.
