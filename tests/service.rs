@@ -1,4 +1,4 @@
-//! A user's own service, verified through the contract (`shared/spec/sut.md`): the
+//! A user's own service, verified through the contract (`docs/sut.md`): the
 //! examples `examples/services/python-outbox` — an outbox, a relay and a deduplicating
 //! consumer in plain Python, run from its manifest in chaosbank's Python runtime — and
 //! `examples/services/java-txmsg` — RocketMQ's transactional producer with its check

@@ -1,4 +1,4 @@
-//! The history format of `shared/spec/history.md`: operations, a streaming reader and a
+//! The history format of `docs/history.md`: operations, a streaming reader and a
 //! writer.
 //!
 //! A history is JSON Lines, one [`Op`] a line. [`HistoryReader`] turns any [`BufRead`]

@@ -1,4 +1,4 @@
-//! chaosbank's checkers: from a history (JSON Lines, `shared/spec/history.md`) to a
+//! chaosbank's checkers: from a history (JSON Lines, `docs/history.md`) to a
 //! verdict whose every finding explains itself.
 //!
 //! - [`history`]: ops, the streaming [`history::HistoryReader`], the

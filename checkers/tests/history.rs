@@ -212,19 +212,49 @@ fn writer_stamps_flushes_and_round_trips() {
 
 #[test]
 fn no_input_panics() {
-    // A few nasty inputs; the fuzz target covers the rest.
-    for text in [
-        &b""[..],
-        b"\n\n",
-        b"{",
-        b"{}\n",
-        b"null\n",
-        b"{\"process\":1e400,\"type\":\"ok\",\"f\":\"x\"}\n",
-        b"{\"process\":18446744073709551616,\"type\":\"ok\",\"f\":\"x\"}\n",
-        b"{\"process\":\"final\",\"type\":\"ok\",\"f\":\"final-ledger\",\"value\":{\"entries\":[{\"transfer\":1,\"account\":2,\"amount\":-9223372036854775808}],\"balances\":{\"2\":-9223372036854775808}}}\n",
-        b"{\"process\":\"setup\",\"type\":\"ok\",\"f\":\"init\",\"value\":{\"balances\":{\"a\":9223372036854775807,\"b\":9223372036854775807}}}\n",
-        b"\xef\xbb\xbf{}",
-    ] {
-        let _ = check_reader(text, None);
+    // A few nasty inputs, each with what it must give: an error naming its line, or a
+    // verdict (`valid` only for an `init` alone, huge balances and all: nothing happened,
+    // nothing is wrong). The fuzz target covers the rest.
+    enum Want {
+        LineError(u64),
+        Verdict(Validity),
+    }
+    use Want::*;
+    let cases: [(&[u8], Want); 10] = [
+        (b"", Verdict(Validity::Unknown)),
+        (b"\n\n", Verdict(Validity::Unknown)),
+        (b"{", Verdict(Validity::Unknown)), // a cut-short last line, dropped
+        (b"{}\n", LineError(1)),
+        (b"null\n", LineError(1)),
+        (b"{\"process\":1e400,\"type\":\"ok\",\"f\":\"x\"}\n", LineError(1)),
+        (b"{\"process\":18446744073709551616,\"type\":\"ok\",\"f\":\"x\"}\n", LineError(1)),
+        // A negative balance and an entry of a transfer never invoked.
+        (b"{\"process\":\"final\",\"type\":\"ok\",\"f\":\"final-ledger\",\"value\":{\"entries\":[{\"transfer\":1,\"account\":2,\"amount\":-9223372036854775808}],\"balances\":{\"2\":-9223372036854775808}}}\n", Verdict(Validity::Invalid)),
+        (b"{\"process\":\"setup\",\"type\":\"ok\",\"f\":\"init\",\"value\":{\"balances\":{\"a\":9223372036854775807,\"b\":9223372036854775807}}}\n", Verdict(Validity::Valid)),
+        (b"\xef\xbb\xbf{}", LineError(1)),
+    ];
+    for (text, want) in cases {
+        let shown = String::from_utf8_lossy(text);
+        match (check_reader(text, None), want) {
+            (Err(e), LineError(line)) => {
+                assert!(
+                    e.to_string().starts_with(&format!("line {line}: ")),
+                    "{shown:?}: {e}"
+                );
+            }
+            (Ok(v), Verdict(validity)) => {
+                assert_eq!(v.valid, validity, "{shown:?}: {:?}", v.models);
+                for (name, kept) in &v.anomalies {
+                    assert!(
+                        v.count_named(name).is_ok_and(|n| n >= kept.len()),
+                        "{shown:?}: {name}"
+                    );
+                }
+                let summary = checkers::render::summary(&v, 5);
+                assert!(!summary.trim().is_empty(), "{shown:?}");
+            }
+            (Err(e), Verdict(_)) => panic!("{shown:?}: wanted a verdict, got {e}"),
+            (Ok(v), LineError(_)) => panic!("{shown:?}: wanted a line error, got {:?}", v.valid),
+        }
     }
 }

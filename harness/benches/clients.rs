@@ -1,7 +1,7 @@
 //! Is the harness ever the bottleneck? The workload's clients and the streaming
 //! recorder, exactly as a run uses them (`harness::clients`, `harness::recorder`), against
 //! a service that answers at once: a fixture that speaks the service contract's transfer
-//! API (`POST /transfers` → `200 {"status": "accepted"}`, `shared/spec/sut.md` §3) over
+//! API (`POST /transfers` → `200 {"status": "accepted"}`, `docs/sut.md` §3) over
 //! kept-alive HTTP/1.1 on loopback, reached through the contract's own client
 //! (`workloads::service::http::HttpClient`). Every op is written to a history file.
 //!

@@ -235,17 +235,6 @@ struct Defaults {
 }
 
 impl RunConfig {
-    /// What is under test, as runs are stored and reported: the service's manifest
-    /// name, else the scheme's.
-    pub fn name(&self) -> String {
-        match &self.service {
-            Some(path) => crate::sut::Manifest::load(path)
-                .map(|m| m.name)
-                .unwrap_or_else(|_| "service".to_string()),
-            None => self.system.name().to_string(),
-        }
-    }
-
     /// Whether the run may move a node's clock (a clock fault drawn or given), so its
     /// node containers need libfaketime.
     pub fn moves_clocks(&self) -> bool {

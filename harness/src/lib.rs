@@ -11,16 +11,19 @@
 //! [`replay`] runs a stored run again, [`soak`] runs many seeds. A user's own service
 //! is deployed from its manifest by [`sut`].
 //!
-//! The folders follow the flow: [`config`]; [`engines`] (images, containers, readiness,
-//! cleanup); [`faults`] (the nemesis and its seeded schedule); [`run`] (generator,
-//! clients, recorder, store, progress, outcome); [`report`]; the CLI's commands in
-//! `src/commands/`. Modules depend only on earlier stages.
+//! The folders, each depending only on those before it (no module cycles:
+//! `scripts/cycles.py` checks): [`error`]; [`engines`] (images, containers, readiness,
+//! cleanup); [`faults`] (the nemesis and its seeded schedule); [`config`] (plain data);
+//! [`conviction`]; [`report`]; [`sut`]; [`run`] (generator, clients, recorder, store,
+//! progress, outcome); then [`api`], [`replay`], [`soak`] and [`bench`]; the CLI's
+//! commands in `src/commands/`.
 
 #![warn(missing_docs)]
 
 pub mod api;
 pub mod bench;
 pub mod config;
+pub mod conviction;
 pub mod engines;
 pub mod error;
 pub mod faults;
@@ -37,7 +40,7 @@ pub use engines::{
     cluster, deploy, docker, images, labels, measure, probe, reaper, service, watchdog,
 };
 pub use faults::{nemesis, schedule, script};
-pub use run::{clients, conviction, generator, outcome, progress, recorder, store};
+pub use run::{clients, generator, outcome, progress, recorder, store};
 
 pub use api::Test;
 pub use cluster::{Cluster, ClusterBuilder, Node};

@@ -92,10 +92,12 @@ pub async fn soak(
                     row
                 }
                 Err(e) => {
-                    tracing::error!("{} seed {seed}: {e:#}", cfg.name());
+                    let name =
+                        crate::sut::subject_name(&cfg).unwrap_or_else(|_| "service".to_string());
+                    tracing::error!("{name} seed {seed}: {e:#}");
                     Row {
                         system,
-                        name: cfg.name(),
+                        name,
                         seed,
                         outcome: Outcome {
                             valid: "error".to_string(),

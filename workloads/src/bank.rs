@@ -871,6 +871,18 @@ pub struct OutboxRow {
     pub payload: String,
 }
 
+/// A ledger row whose `transfer_id` is not one chaosbank sent (`t<N>`): kept as written,
+/// so the checker reports it rather than the harness dropping it.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct ForeignEntry {
+    /// The id as the service wrote it.
+    pub transfer: String,
+    /// The account.
+    pub account: String,
+    /// Signed amount.
+    pub amount: i64,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

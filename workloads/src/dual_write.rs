@@ -16,7 +16,7 @@ use async_trait::async_trait;
 use crate::bank::{DebitExtra, Transfer};
 use crate::clients::kafka::Isolation;
 use crate::clients::kafka::Producer;
-use crate::system::{
+use crate::scheme::{
     Backlog, Common, Endpoints, Ledgers, Options, Outcome, Processes, Role, Scheme, SharedProducer,
     TopicSpec, Transfers,
 };

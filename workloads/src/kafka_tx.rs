@@ -25,7 +25,7 @@ use tokio::sync::Mutex;
 
 use crate::bank::{Applied, DebitExtra, Transfer};
 use crate::clients::kafka::{self, Isolation, Producer};
-use crate::system::{
+use crate::scheme::{
     Backlog, Common, Endpoints, Ledgers, Options, Outcome, Processes, Role, Scheme, TopicSpec,
     Transfers,
 };

@@ -1,6 +1,7 @@
 //! The systems under test: the banks ([`bank`]), the schemes (the controls
 //! [`dual_write`] and [`kafka_tx`], the right designs [`outbox`], [`outbox_eos`] and [`txmsg`]) and a
-//! user's own [`service`] behind the [`system::System`] protocol, their long-running
+//! user's own [`service`] behind the [`scheme::System`] protocol (a leaf every scheme
+//! implements; [`system::build`], above the schemes, picks one), their long-running
 //! [`components`], the broker [`clients`], and [`node`], which runs one of a scheme's
 //! processes in its own container.
 
@@ -15,6 +16,7 @@ pub mod kafka_tx;
 pub mod node;
 pub mod outbox;
 pub mod outbox_eos;
+pub mod scheme;
 pub mod service;
 pub mod system;
 pub mod txmsg;

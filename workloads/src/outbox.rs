@@ -10,7 +10,7 @@ use async_trait::async_trait;
 
 use crate::bank::{BankId, Transfer};
 use crate::clients::kafka::Isolation;
-use crate::system::{
+use crate::scheme::{
     Backlog, Common, Endpoints, Ledgers, Options, Outcome, Processes, Role, Scheme, TopicSpec,
     Transfers,
 };

@@ -17,7 +17,7 @@ use async_trait::async_trait;
 use crate::bank::{BankId, Transfer};
 use crate::clients::kafka::Isolation;
 use crate::components::{self, StageConfig};
-use crate::system::{
+use crate::scheme::{
     Backlog, Common, Delivery, Endpoints, Ledgers, Options, Outcome, Processes, Role, Scheme,
     TopicSpec, Transfers,
 };

@@ -28,7 +28,7 @@ use crate::clients::rocketmq::{
     Delivered, HalfMessage, Producer, PushConsumer, Runtime, TxDecision, TxHandler, TxProducer,
 };
 use crate::components::{credit_or_park, Credit};
-use crate::system::{
+use crate::scheme::{
     Backlog, Common, Endpoints, Ledgers, Options, Outcome, Processes, Role, Scheme, Transfers,
 };
 

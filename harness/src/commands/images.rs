@@ -52,6 +52,7 @@ async fn build_and_list(args: ImagesArgs) -> anyhow::Result<ExitCode> {
     let opts = BuildOptions {
         rebuild: args.rebuild,
         verbose: !args.quiet && !spin,
+        ..BuildOptions::default()
     };
     let mut rows: Vec<(String, anyhow::Result<Image>)> = Vec::new();
     for name in &names {

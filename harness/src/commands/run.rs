@@ -91,8 +91,15 @@ pub fn run(args: RunArgs) -> ExitCode {
             }
         }
     }
+    // A manifest that cannot be used is reported before anything starts.
+    let name = match harness::sut::subject_name(&cfg) {
+        Ok(name) => name,
+        Err(e) => {
+            eprintln!("chaosbank run: {e}");
+            return ExitCode::from(2);
+        }
+    };
     println!("seed {seed}");
-    let name = cfg.name();
     block_on(async move {
         println!(
             "running {name} for {:?} with {} clients, {}",

@@ -89,7 +89,7 @@ pub fn run(args: ShrinkArgs) -> ExitCode {
     println!(
         "shrinking {} seed {}: {} faults over {:.0} s, convicted of {}; {} tries a candidate, \
          budget {}; runs go to {}",
-        start.config.name(),
+        harness::sut::subject_name(&start.config).unwrap_or_else(|_| "service".to_string()),
         start.config.seed,
         start.original.schedule.steps.len(),
         start.original.time_limit.as_secs_f64(),

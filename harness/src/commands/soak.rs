@@ -59,18 +59,22 @@ pub fn run(args: SoakArgs) -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    // A manifest that cannot be used is reported before anything starts.
+    let subject = match harness::sut::subject_name(&base) {
+        Ok(name) if base.service.is_some() => name,
+        Ok(_) => systems
+            .iter()
+            .map(|s| s.name())
+            .collect::<Vec<_>>()
+            .join(","),
+        Err(e) => {
+            eprintln!("chaosbank soak: {e}");
+            return ExitCode::from(2);
+        }
+    };
     let total = systems.len() * seeds.len();
     println!(
-        "soak: {total} runs ({} × {} seeds), {:?} each, nemesis {}",
-        if base.service.is_some() {
-            base.name()
-        } else {
-            systems
-                .iter()
-                .map(|s| s.name())
-                .collect::<Vec<_>>()
-                .join(",")
-        },
+        "soak: {total} runs ({subject} × {} seeds), {:?} each, nemesis {}",
         seeds.len(),
         base.time_limit,
         base.nemesis()

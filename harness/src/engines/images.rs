@@ -49,6 +49,9 @@ pub struct BuildOptions {
     pub rebuild: bool,
     /// Print each build's output on stderr, prefixed with the image name.
     pub verbose: bool,
+    /// The recipes folder; `None`: [`recipes_dir`] (the checkout's `docker/`). A test
+    /// points it at recipes of its own.
+    pub recipes: Option<PathBuf>,
 }
 
 /// An image ready to run.
@@ -169,7 +172,10 @@ pub async fn ensure(engine: &Engine, name: &str, opts: &BuildOptions) -> Result<
         )));
     }
     let _guard = BuildLock::acquire().await?;
-    let recipes = recipes_dir()?;
+    let recipes = match &opts.recipes {
+        Some(dir) => dir.clone(),
+        None => recipes_dir()?,
+    };
     let base = ensure_locked(engine, &recipes, "base", None, opts).await?;
     if name == "base" {
         return Ok(base);

@@ -221,13 +221,26 @@ impl Axis {
     }
 }
 
+/// Debit→credit latency as a run measured it (`chaosbank run` prints the same figures).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct CommitLatency {
+    /// Median, milliseconds.
+    pub p50_ms: f64,
+    /// 99th percentile, milliseconds.
+    pub p99_ms: f64,
+    /// Longest, milliseconds.
+    pub max_ms: Option<f64>,
+    /// Cross-bank transfers with both rows in the ledgers.
+    pub transfers: usize,
+}
+
 /// The whole page.
 pub(crate) fn page(
     title: &str,
     verdict: &Verdict,
     scan: &Scan,
     per_anomaly: usize,
-    measured: Option<&super::CommitLatency>,
+    measured: Option<&CommitLatency>,
 ) -> String {
     let axis = Axis {
         end: scan.final_time.unwrap_or(scan.last_time).max(1),
@@ -936,7 +949,7 @@ fn charts(s: &mut String, scan: &Scan, axis: &Axis) {
     );
 }
 
-fn commits(s: &mut String, scan: &Scan, measured: Option<&super::CommitLatency>) {
+fn commits(s: &mut String, scan: &Scan, measured: Option<&CommitLatency>) {
     let c = &scan.commits;
     s.push_str("<h2>Debit → credit commit latency</h2><div class=\"panel\">");
     if let (0, Some(m)) = (c.hist.count(), measured) {

@@ -67,18 +67,7 @@ pub struct ReportOptions {
     pub commit_latency: Option<CommitLatency>,
 }
 
-/// Debit→credit latency as a run measured it (`chaosbank run` prints the same figures).
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct CommitLatency {
-    /// Median, milliseconds.
-    pub p50_ms: f64,
-    /// 99th percentile, milliseconds.
-    pub p99_ms: f64,
-    /// Longest, milliseconds.
-    pub max_ms: Option<f64>,
-    /// Cross-bank transfers with both rows in the ledgers.
-    pub transfers: usize,
-}
+pub use html::CommitLatency;
 
 impl Default for ReportOptions {
     fn default() -> Self {

@@ -19,7 +19,6 @@
 //! removed whatever happens (its drop, the watchdog, or the next run's reaper).
 
 pub mod clients;
-pub mod conviction;
 pub mod drain;
 pub mod end;
 pub mod generator;
@@ -37,7 +36,7 @@ use checkers::history::OpType;
 
 use std::path::Path;
 use std::sync::Arc;
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::Instant;
 use workloads::system::System;
 
 pub use crate::config::{
@@ -54,30 +53,7 @@ use crate::run::play::Play;
 use crate::run::setup::Plan;
 use crate::schedule::Schedule;
 
-/// `YYYYmmddTHHMMSSZ` for now (UTC).
-pub fn timestamp() -> String {
-    let secs = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0);
-    let (days, rem) = ((secs / 86_400) as i64, secs % 86_400);
-    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!(
-        "{y:04}{m:02}{d:02}T{:02}{:02}{:02}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
-}
+pub use setup::timestamp;
 
 /// Runs one test end to end.
 pub async fn run(cfg: &RunConfig) -> Result<RunReport> {

@@ -6,6 +6,7 @@
 use anyhow::{Context, Result};
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
 use workloads::system::{self, Endpoints, Options, System};
 
 use crate::cluster::{Cluster, ClusterBuilder};
@@ -40,7 +41,7 @@ pub fn preflight(cfg: &RunConfig) -> Result<Plan> {
     let dir = cfg
         .out
         .join(&name)
-        .join(format!("{}-{}", super::timestamp(), cfg.seed));
+        .join(format!("{}-{}", timestamp(), cfg.seed));
     // The targets are names chaosbank knows, and a run asked for faults has some left.
     let processes: Option<Vec<String>> = manifest
         .as_ref()
@@ -173,6 +174,31 @@ pub async fn deploy(
             .await
         }
     }
+}
+
+/// `YYYYmmddTHHMMSSZ` for now (UTC).
+pub fn timestamp() -> String {
+    let secs = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    let (days, rem) = ((secs / 86_400) as i64, secs % 86_400);
+    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!(
+        "{y:04}{m:02}{d:02}T{:02}{:02}{:02}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
 }
 
 #[cfg(test)]

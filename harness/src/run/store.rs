@@ -224,11 +224,12 @@ impl RunStore {
     /// Creates the run's folder and writes `run.json` with the config and the seed.
     pub fn create(dir: &Path, cfg: &RunConfig) -> Result<RunStore> {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        let system = crate::sut::subject_name(cfg)?;
         let store = RunStore {
             dir: dir.to_path_buf(),
             meta: RunMeta {
                 chaosbank: Build::default(),
-                system: cfg.name(),
+                system,
                 seed: cfg.seed,
                 config: cfg.clone(),
                 started_at: now(),

@@ -1,4 +1,4 @@
-//! The manifest of a user's service, `chaosbank.toml` (`shared/spec/sut.md` §2): its
+//! The manifest of a user's service, `chaosbank.toml` (`docs/sut.md` §2): its
 //! name, the broker it uses, and its processes. [`Manifest::load`] parses and checks it;
 //! every problem is an error that names the file and the line.
 

@@ -1,4 +1,4 @@
-//! A user's own service under test (`--service`), deployed as `shared/spec/sut.md` says:
+//! A user's own service under test (`--service`), deployed as `docs/sut.md` says:
 //! the banks' tables created and seeded, the topic created, each process of its
 //! [`manifest`] started in a node container of its own on the run's network (named as
 //! the manifest names it, so faults target it by that name), each waited for
@@ -18,6 +18,7 @@ use workloads::service::{ContractBank, ServiceSystem};
 use workloads::system::{Endpoints, Options, System};
 
 use crate::cluster::Cluster;
+use crate::config::RunConfig;
 use crate::images;
 pub use manifest::{Broker, Manifest, ManifestError, Process, Runtime, Source};
 
@@ -27,6 +28,15 @@ pub const TOPIC: &str = "transfers";
 const PARTITIONS: i32 = 4;
 /// Where a runtime process's folder is mounted, its working directory.
 pub const SERVICE_DIR: &str = "/service";
+
+/// What a run tests, as runs are stored and reported: its service's manifest name
+/// (read from the manifest, whose errors name the file and line), else its scheme's.
+pub fn subject_name(cfg: &RunConfig) -> Result<String, ManifestError> {
+    match &cfg.service {
+        Some(path) => Ok(Manifest::load(path)?.name),
+        None => Ok(cfg.system.name().to_string()),
+    }
+}
 
 /// The consumer / producer group a service is told to use (`CHAOSBANK_GROUP`).
 pub fn group(manifest: &Manifest) -> String {

@@ -18,13 +18,13 @@
 pub mod aim;
 pub mod boundary;
 pub mod clock;
+mod entry;
 pub mod forward;
 pub mod process;
 pub mod remote;
 pub mod wire;
 
 use std::net::SocketAddr;
-use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -35,6 +35,7 @@ use tokio::net::TcpListener;
 
 use crate::bank::Transfer;
 use crate::system::{self, Endpoints, Options, Outcome, Role, System, SystemKind};
+pub use entry::main;
 pub use forward::Forwarder;
 
 /// The environment variable that carries a node's [`NodeConfig`] as JSON.
@@ -407,18 +408,6 @@ async fn shutdown_signal() {
     }
 }
 
-/// A runtime of `threads` workers, or exit code 1 with the reason on stderr.
-fn runtime(threads: usize) -> Result<tokio::runtime::Runtime, ExitCode> {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(threads)
-        .enable_all()
-        .build()
-        .map_err(|e| {
-            eprintln!("error: cannot start the async runtime: {e}");
-            ExitCode::from(1)
-        })
-}
-
 /// Asks a node whether its role is started and ready.
 pub async fn health(addr: &str, timeout: Duration) -> Result<bool> {
     let mut client = wire::Client::new(addr.to_string());
@@ -498,67 +487,5 @@ async fn clock_call(addr: &str, req: &Request) -> Result<i64> {
         Response::Time { now_ms } => Ok(now_ms),
         Response::Error { message } => bail!("{message}"),
         other => bail!("unexpected answer to {req:?}: {other:?}"),
-    }
-}
-
-/// The entry point of `chaosbank node` (and of the tests' `chaosbank-node` binary): reads
-/// [`CONFIG_ENV`], logs to stderr (filtered by `RUST_LOG`), serves until told to stop.
-/// Exit code 2 for a missing or malformed configuration, 1 when serving fails.
-pub fn main() -> ExitCode {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
-        tracing_subscriber::EnvFilter::new(
-            "info,sqlx=error,rocketmq=warn,librdkafka=off,rdkafka=off",
-        )
-    });
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .try_init();
-    if let Ok(json) = std::env::var(process::PROCESS_CONFIG_ENV) {
-        let cfg: process::ProcessConfig = match serde_json::from_str(&json) {
-            Ok(cfg) => cfg,
-            Err(e) => {
-                eprintln!(
-                    "error: {} is not a process configuration: {e}",
-                    process::PROCESS_CONFIG_ENV
-                );
-                return ExitCode::from(2);
-            }
-        };
-        let rt = match runtime(2) {
-            Ok(rt) => rt,
-            Err(code) => return code,
-        };
-        return match rt.block_on(process::serve(cfg)) {
-            Ok(code) => ExitCode::from(u8::try_from(code).unwrap_or(1)),
-            Err(e) => {
-                eprintln!("error: {e:#}");
-                ExitCode::from(1)
-            }
-        };
-    }
-    let cfg: NodeConfig = match std::env::var(CONFIG_ENV) {
-        Ok(json) => match serde_json::from_str(&json) {
-            Ok(cfg) => cfg,
-            Err(e) => {
-                eprintln!("error: {CONFIG_ENV} is not a node configuration: {e}");
-                return ExitCode::from(2);
-            }
-        },
-        Err(_) => {
-            eprintln!("error: {CONFIG_ENV} is not set (a node is started by the harness)");
-            return ExitCode::from(2);
-        }
-    };
-    let rt = match runtime(4) {
-        Ok(rt) => rt,
-        Err(code) => return code,
-    };
-    match rt.block_on(serve(cfg)) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("error: {e:#}");
-            ExitCode::from(1)
-        }
     }
 }

@@ -1,4 +1,4 @@
-//! The transfer API's server side (`shared/spec/sut.md` §3), for chaosbank's own
+//! The transfer API's server side (`docs/sut.md` §3), for chaosbank's own
 //! producer nodes: the reference schemes take transfers over the same HTTP contract as a
 //! user's service, so the harness drives every system alike through
 //! [`super::HttpClient`].

@@ -1,5 +1,5 @@
 //! A user's own transfer service, verified through the contract of
-//! `shared/spec/sut.md`: chaosbank creates the banks' [`tables`], sends transfers over
+//! `docs/sut.md`: chaosbank creates the banks' [`tables`], sends transfers over
 //! the [`http`] API, and observes the service only through those tables — the backlog
 //! while it drains (debits neither credited nor parked) and the final ledgers.
 //!
@@ -16,13 +16,14 @@ use anyhow::Result;
 use async_trait::async_trait;
 use serde_json::Value;
 
+pub use crate::bank::ForeignEntry;
 use crate::bank::{BankId, Transfer};
 use crate::system::{
     Backlog, Common, Endpoints, FinalState, Ledgers, Options, Outcome, Processes, Role, Scheme,
     Transfers,
 };
 pub use http::HttpClient;
-pub use tables::{ContractBank, ForeignEntry};
+pub use tables::ContractBank;
 
 /// How long a service's ledgers must be still before its drain is done.
 pub const QUIET: Duration = Duration::from_secs(15);

@@ -1,4 +1,4 @@
-//! The banks' tables as the service contract (`shared/spec/sut.md` §1) shapes them:
+//! The banks' tables as the service contract (`docs/sut.md` §1) shapes them:
 //! `accounts`, `ledger (transfer_id, account, amount)` and, in bank B, `dead_letters`.
 //! chaosbank creates and seeds them before a service starts, and reads them to observe
 //! it: the backlog while it drains, and the final ledgers.
@@ -9,7 +9,7 @@ use std::time::Duration;
 use anyhow::{bail, Context, Result};
 use sqlx::Row;
 
-use crate::bank::{BankId, DeadLetter, Entry, FinalLedger};
+use crate::bank::{BankId, DeadLetter, Entry, FinalLedger, ForeignEntry};
 
 /// How long a pooled connection may take to be handed out.
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(3);
@@ -18,18 +18,6 @@ const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(3);
 enum Pool {
     Pg(sqlx::PgPool),
     My(sqlx::MySqlPool),
-}
-
-/// A ledger row whose `transfer_id` is not one chaosbank sent (`t<N>`): kept as written,
-/// so the checker reports it rather than the harness dropping it.
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
-pub struct ForeignEntry {
-    /// The id as the service wrote it.
-    pub transfer: String,
-    /// The account.
-    pub account: String,
-    /// Signed amount.
-    pub amount: i64,
 }
 
 /// One bank's contract tables.
