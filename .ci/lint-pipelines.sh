@@ -43,7 +43,7 @@ check-jsonschema -q --builtin-schema vendor.github-workflows .github/workflows/n
 log "GitLab pipeline: its JSON schema"
 check-jsonschema -q --builtin-schema vendor.gitlab-ci .gitlab-ci.yml
 log "Kubernetes manifests: kubernetes-validate (bundled schemas)"
-kubernetes-validate --quiet --strict k8s/soak-job.yaml k8s/merge-job.yaml
+kubernetes-validate --quiet --strict k8s/soak-job.yaml k8s/merge-job.yaml k8s/results-pvc.yaml
 
 log "each engine's index maps to shards 1..N"
 python3 .ci/shard-mapping.py

@@ -24,6 +24,7 @@ pub mod config;
 pub mod engines;
 pub mod error;
 pub mod faults;
+pub mod merge;
 pub mod replay;
 pub mod report;
 pub mod run;
