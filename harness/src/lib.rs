@@ -27,6 +27,7 @@ pub mod conviction;
 pub mod engines;
 pub mod error;
 pub mod faults;
+pub mod merge;
 pub mod parse;
 pub mod replay;
 pub mod report;

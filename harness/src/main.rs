@@ -19,6 +19,8 @@ use std::process::ExitCode;
   chaosbank shrink runs/latest                              # the smallest schedule that still convicts
   chaosbank run --system dual-write --schedule faults.toml  # a scripted fault schedule
   chaosbank soak --systems outbox,txmsg --seeds 1..20       # many seeds, one table
+  chaosbank soak --seeds 1..100 --shard 2/4 --out store     # a quarter of them, on one runner
+  chaosbank merge shards/                                   # the shards back into one soak
   chaosbank check runs/latest/history.jsonl --json          # judge a history
   chaosbank bench --systems outbox,txmsg                    # throughput beside pgbench and the broker
 
@@ -61,6 +63,11 @@ enum Command {
     ///
     /// Example: chaosbank soak --systems outbox,txmsg --seeds 1..20 --time-limit 10m
     Soak(commands::soak::SoakArgs),
+    /// Merge the shards of a soak (their soak.json) into one table, JUnit file and HTML
+    /// page, exiting as the whole soak would.
+    ///
+    /// Example: chaosbank merge shards/ --out merged --baseline last-night/merged
+    Merge(commands::merge::MergeArgs),
     /// Measure each system with no faults beside its engines' raw figures (pgbench, the
     /// broker's message rate) from the same run.
     ///
@@ -84,6 +91,7 @@ fn main() -> ExitCode {
         Command::Replay(args) => commands::replay::run(args),
         Command::Shrink(args) => commands::shrink::run(args),
         Command::Soak(args) => commands::soak::run(args),
+        Command::Merge(args) => commands::merge::run(args),
         Command::Bench(args) => commands::bench::run(args),
         Command::Node => workloads::node::main(),
     }

@@ -2,8 +2,15 @@
 //! runs (invalid, unknown, or a run that errored) keep their whole store; passing ones
 //! keep only `run.json` and `verdict.json` (their history, logs and report are
 //! removed), so a long soak does not fill the disk.
+//!
+//! A soak can be one shard of a bigger one ([`Shard`]: a fixed round-robin split of the
+//! (system, seed) list, the same on every machine), and every soak records itself in
+//! `soak.json` ([`SoakFile`]: version, commit, config fingerprint, seeds, shard and every
+//! row, errored runs included), which `chaosbank merge` ([`crate::merge`]) reads back.
 
 use anyhow::{bail, Context, Result};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
 use std::fmt::Write;
 use std::path::{Path, PathBuf};
 use workloads::system::SystemKind;
@@ -34,10 +41,87 @@ pub fn parse_systems(s: &str) -> Result<Vec<SystemKind>> {
     Ok(systems)
 }
 
+/// One shard of a soak: the `k`-th (from 1) of `n`. Run `i` (from 0) of the soak's list —
+/// every system with every seed, systems first ([`plan`]) — belongs to shard
+/// `i mod n + 1`: a round-robin split, so shards differ by at most one run, each gets a
+/// share of every system, and the split depends on the list alone (the same on every
+/// machine). A CI matrix index `m` counting from 1 is shard `m/n`; an index from 0 (a
+/// Kubernetes Indexed Job's `JOB_COMPLETION_INDEX`) is shard `(index + 1)/n`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct Shard {
+    /// Which shard, from 1.
+    pub k: usize,
+    /// How many shards in all.
+    pub n: usize,
+}
+
+impl Shard {
+    /// The most shards a soak may be split into.
+    pub const MAX: usize = 100_000;
+
+    /// The whole soak as one shard.
+    pub const WHOLE: Shard = Shard { k: 1, n: 1 };
+
+    /// Parses `K/N` (`1/4` … `4/4`).
+    pub fn parse(s: &str) -> Result<Shard> {
+        let (k, n) = s
+            .split_once('/')
+            .with_context(|| format!("not a shard: {s:?} (write K/N, e.g. 2/4)"))?;
+        let k: usize = k
+            .trim()
+            .parse()
+            .with_context(|| format!("not a shard number: {k:?} in {s:?} (write K/N, e.g. 2/4)"))?;
+        let n: usize = n
+            .trim()
+            .parse()
+            .with_context(|| format!("not a shard count: {n:?} in {s:?} (write K/N, e.g. 2/4)"))?;
+        if n == 0 || n > Shard::MAX {
+            bail!(
+                "shard count {n} in {s:?} is out of range (1 to {})",
+                Shard::MAX
+            );
+        }
+        if k == 0 || k > n {
+            bail!("shard {k} of {n} does not exist in {s:?} (K counts from 1 to N)");
+        }
+        Ok(Shard { k, n })
+    }
+
+    /// Whether run `i` (from 0) of the soak's list belongs to this shard.
+    pub fn takes(&self, i: usize) -> bool {
+        i % self.n == self.k - 1
+    }
+
+    /// This shard's part of a soak's list, in the list's order.
+    pub fn pick<T: Clone>(&self, runs: &[T]) -> Vec<T> {
+        runs.iter()
+            .enumerate()
+            .filter(|(i, _)| self.takes(*i))
+            .map(|(_, r)| r.clone())
+            .collect()
+    }
+}
+
+impl std::fmt::Display for Shard {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.k, self.n)
+    }
+}
+
+/// A soak's list of runs: every system with every seed, systems first (the order the
+/// runs go and the table lists them).
+pub fn plan<T: Clone>(systems: &[T], seeds: &[u64]) -> Vec<(T, u64)> {
+    systems
+        .iter()
+        .flat_map(|s| seeds.iter().map(move |&seed| (s.clone(), seed)))
+        .collect()
+}
+
 /// One run of a soak.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Row {
     /// The system.
+    #[serde(with = "crate::config::system_serde")]
     pub system: SystemKind,
     /// What ran: the service's manifest name, else the system's.
     pub name: String,
@@ -46,6 +130,7 @@ pub struct Row {
     /// How it ended (`valid` is `error` when the run failed).
     pub outcome: Outcome,
     /// Its folder in the store (absent when the run failed before it had one).
+    #[serde(default)]
     pub dir: Option<PathBuf>,
 }
 
@@ -62,14 +147,26 @@ pub async fn soak(
     base: &RunConfig,
     systems: &[SystemKind],
     seeds: &[u64],
+    each: impl FnMut(&Row),
+    stop: impl Fn() -> bool,
+) -> Vec<Row> {
+    soak_runs(base, &plan(systems, seeds), each, stop).await
+}
+
+/// Runs `base` once per (system, seed) of `runs`, in order (a shard's part of a soak's
+/// list, [`Shard::pick`]); calls `each` after every run. Stops early when `stop` says so
+/// (checked between runs).
+pub async fn soak_runs(
+    base: &RunConfig,
+    runs: &[(SystemKind, u64)],
     mut each: impl FnMut(&Row),
     stop: impl Fn() -> bool,
 ) -> Vec<Row> {
     let mut rows = Vec::new();
-    'all: for &system in systems {
-        for &seed in seeds {
+    {
+        for &(system, seed) in runs {
             if stop() {
-                break 'all;
+                break;
             }
             let cfg = RunConfig {
                 system,
@@ -113,6 +210,138 @@ pub async fn soak(
         }
     }
     rows
+}
+
+/// The layout version of `soak.json` ([`SoakFile::format`]).
+pub const SOAK_FORMAT: u32 = 1;
+
+/// The file a soak records itself in, in `<out>/soak-<timestamp>/`.
+pub const SOAK_JSON: &str = "soak.json";
+
+/// What `soak.json` holds: enough to merge shards run on other machines into one soak
+/// and to tell whether they belong together. Written when the soak starts and again
+/// after every run, so a killed soak still says what it did.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct SoakFile {
+    /// The layout version ([`SOAK_FORMAT`]).
+    pub format: u32,
+    /// chaosbank's version and commit.
+    pub chaosbank: store::Build,
+    /// A hash of the runs' settings ([`fingerprint`]): shards of one soak share it.
+    pub fingerprint: String,
+    /// The settings every run shares (its system and seed are each row's).
+    pub config: RunConfig,
+    /// What the whole soak runs, in order: the systems' names, or the service's.
+    pub systems: Vec<String>,
+    /// The whole soak's seeds, in order (not only this shard's).
+    pub seeds: Vec<u64>,
+    /// Which part of the soak this file is (`1/1` for a whole soak).
+    pub shard: Shard,
+    /// How many runs this shard was given.
+    pub runs: usize,
+    /// When the soak started, seconds since the Unix epoch.
+    pub started_at: u64,
+    /// When it ended (absent while it runs, or when it was killed).
+    #[serde(default)]
+    pub finished_at: Option<u64>,
+    /// Whether it was stopped before it ran every run it was given (Ctrl-C).
+    #[serde(default)]
+    pub stopped: bool,
+    /// Every run so far, in order, errored ones included.
+    pub rows: Vec<Row>,
+}
+
+impl SoakFile {
+    /// A soak about to start: `base` with each of `systems` (names as rows carry them)
+    /// and `seeds`, this `shard` of it.
+    pub fn new(base: &RunConfig, systems: Vec<String>, seeds: Vec<u64>, shard: Shard) -> Self {
+        let runs = shard.pick(&plan(&systems, &seeds)).len();
+        SoakFile {
+            format: SOAK_FORMAT,
+            chaosbank: store::Build::default(),
+            fingerprint: fingerprint(base),
+            config: base.clone(),
+            systems,
+            seeds,
+            shard,
+            runs,
+            started_at: now(),
+            finished_at: None,
+            stopped: false,
+            rows: Vec::new(),
+        }
+    }
+
+    /// The (system, seed) pairs this shard was given, in order.
+    pub fn given(&self) -> Vec<(String, u64)> {
+        self.shard.pick(&plan(&self.systems, &self.seeds))
+    }
+
+    /// Whether every run it was given has a row (whatever its verdict).
+    pub fn complete(&self) -> bool {
+        let ran: std::collections::HashSet<(&str, u64)> = self
+            .rows
+            .iter()
+            .map(|r| (r.name.as_str(), r.seed))
+            .collect();
+        self.given()
+            .iter()
+            .all(|(name, seed)| ran.contains(&(name.as_str(), *seed)))
+    }
+
+    /// Marks it finished now (`stopped` when it did not run everything).
+    pub fn finish(&mut self, stopped: bool) {
+        self.finished_at = Some(now());
+        self.stopped = stopped;
+    }
+
+    /// Writes it to `path` (to a temporary file first, then renamed, so a reader never
+    /// sees half a file).
+    pub fn write(&self, path: &Path) -> Result<()> {
+        let tmp = path.with_extension("json.tmp");
+        let json = serde_json::to_vec_pretty(self).context("encoding soak.json")?;
+        std::fs::write(&tmp, json).with_context(|| format!("writing {}", tmp.display()))?;
+        std::fs::rename(&tmp, path).with_context(|| format!("writing {}", path.display()))
+    }
+
+    /// Reads a `soak.json`, naming the file in every error.
+    pub fn load(path: &Path) -> Result<SoakFile> {
+        let text = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+        let file: SoakFile = serde_json::from_slice(&text)
+            .with_context(|| format!("{} is not a soak.json", path.display()))?;
+        if file.format != SOAK_FORMAT {
+            bail!(
+                "{}: soak.json format {} (this chaosbank reads format {SOAK_FORMAT})",
+                path.display(),
+                file.format
+            );
+        }
+        if file.shard.k == 0 || file.shard.k > file.shard.n {
+            bail!("{}: shard {} does not exist", path.display(), file.shard);
+        }
+        Ok(file)
+    }
+}
+
+/// A short hash of the settings a soak's runs share: the whole [`RunConfig`] but what
+/// differs between its runs (system, seed) or between machines without changing the
+/// runs (`out`, `node_binary`). Shards of one soak have the same one.
+pub fn fingerprint(cfg: &RunConfig) -> String {
+    let mut value = serde_json::to_value(cfg).unwrap_or_default();
+    if let Some(map) = value.as_object_mut() {
+        for field in ["system", "seed", "out", "node_binary"] {
+            map.remove(field);
+        }
+    }
+    let digest = Sha256::digest(value.to_string().as_bytes());
+    hex::encode(&digest[..8])
+}
+
+/// Seconds since the Unix epoch.
+fn now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
 }
 
 /// Removes a passing run's bulky files: history, report and container logs (keeps

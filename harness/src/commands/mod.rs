@@ -5,6 +5,7 @@ pub mod bench;
 pub mod check;
 pub mod cluster;
 pub mod images;
+pub mod merge;
 pub mod replay;
 pub mod run;
 pub mod shrink;

@@ -1,11 +1,14 @@
 //! `chaosbank soak`: many seeds of one or more systems back to back, one summary table.
 //!
 //! Exit status: 0 when every run was valid, 1 when any was invalid, unknown or failed
-//! (or the soak was interrupted with Ctrl-C), 2 for bad flags.
+//! (or the soak was interrupted with Ctrl-C), 2 for bad flags. A shard (`--shard K/N`)
+//! exits 0 when it ran every run it was given to a verdict, whatever the verdicts (they
+//! are in its `soak.json` for `chaosbank merge`), so retrying a shard repeats
+//! infrastructure failures, not findings.
 
 use crate::commands::block_on;
 use harness::run::{self, RunConfig};
-use harness::soak;
+use harness::soak::{self, Shard, SoakFile};
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -16,11 +19,15 @@ use std::sync::Arc;
   chaosbank soak --systems outbox,txmsg --seeds 1..20 --time-limit 10m
   chaosbank soak --systems dual-write --seeds 1,5,9 --nemesis kill --time-limit 30s
   chaosbank soak --seeds 1..10 --time-limit 2m --junit soak.xml   # for CI
+  chaosbank soak --systems dual-write --seeds 1..100 --shard 3/8 --out store  # one CI runner's part
 
 Each run is stored as `chaosbank run` stores it; failing runs keep everything, passing
 runs keep only run.json and verdict.json. Ctrl-C stops after the current run and prints
-the table so far (a second Ctrl-C aborts the current run). Exit status: 0 all valid, 1 any
-failed or the soak was stopped early, 2 bad flags.")]
+the table so far (a second Ctrl-C aborts the current run). Every soak records itself
+and every run (errored ones too) in <out>/soak-<timestamp>/soak.json, which
+`chaosbank merge` reads. Exit status: 0 all valid, 1 any failed or the soak was stopped
+early, 2 bad flags; with --shard: 0 when every run given ran to a verdict (valid, invalid
+or unknown), 1 when one errored, was not run, or soak.json could not be written.")]
 pub struct SoakArgs {
     /// Systems to run, comma-separated: dual-write, kafka-tx, outbox, outbox-eos, txmsg.
     #[arg(long, default_value = "outbox,txmsg")]
@@ -28,6 +35,11 @@ pub struct SoakArgs {
     /// Seeds: `7`, `1,5,9`, `1..20` (inclusive), or a mix such as `1..5,9`.
     #[arg(long, default_value = "1..5")]
     pub seeds: String,
+    /// Run only shard K of N (`3/8`, K from 1) of the (system, seed) list: run i (from 0)
+    /// belongs to shard i mod N + 1. From a 0-based index I (JOB_COMPLETION_INDEX) pass
+    /// $((I+1))/N.
+    #[arg(long, value_name = "K/N")]
+    pub shard: Option<String>,
     /// The runs' settings (shared with run and bench).
     #[command(flatten)]
     pub settings: RunConfig,
@@ -46,12 +58,13 @@ pub fn run(args: SoakArgs) -> ExitCode {
                 args.settings.check()?;
                 args.settings.clone()
             },
+            args.shard.as_deref().map(Shard::parse).transpose()?,
         ))
     })();
-    let (systems, seeds, base) = match parsed {
+    let (systems, seeds, base, shard) = match parsed {
         // A service is one system: --systems does not apply.
-        Ok((_, seeds, base)) if base.service.is_some() => {
-            (vec![run::SystemKind::Outbox], seeds, base)
+        Ok((_, seeds, base, shard)) if base.service.is_some() => {
+            (vec![run::SystemKind::Outbox], seeds, base, shard)
         }
         Ok(p) => p,
         Err(e) => {
@@ -61,20 +74,48 @@ pub fn run(args: SoakArgs) -> ExitCode {
     };
     // A manifest that cannot be used is reported before anything starts.
     let subject = match harness::sut::subject_name(&base) {
-        Ok(name) if base.service.is_some() => name,
-        Ok(_) => systems
-            .iter()
-            .map(|s| s.name())
-            .collect::<Vec<_>>()
-            .join(","),
+        Ok(name) => name,
         Err(e) => {
             eprintln!("chaosbank soak: {e}");
             return ExitCode::from(2);
         }
     };
-    let total = systems.len() * seeds.len();
+    let names: Vec<String> = if base.service.is_some() {
+        vec![subject]
+    } else {
+        systems.iter().map(|s| s.name().to_string()).collect()
+    };
+    let mut record = SoakFile::new(
+        &base,
+        names.clone(),
+        seeds.clone(),
+        shard.unwrap_or(Shard::WHOLE),
+    );
+    let runs = shard
+        .unwrap_or(Shard::WHOLE)
+        .pick(&soak::plan(&systems, &seeds));
+    let total = runs.len();
+    let dir = base.out.join(match shard {
+        Some(s) => format!("soak-{}-shard-{}-of-{}", run::timestamp(), s.k, s.n),
+        None => format!("soak-{}", run::timestamp()),
+    });
+    let path = dir.join(soak::SOAK_JSON);
+    if let Err(e) = std::fs::create_dir_all(&dir)
+        .map_err(anyhow::Error::from)
+        .and_then(|()| record.write(&path))
+    {
+        eprintln!("chaosbank soak: cannot write {}: {e:#}", path.display());
+        return ExitCode::from(2);
+    }
+    if let Some(s) = shard {
+        println!(
+            "shard {s}: {total} of the {} runs",
+            systems.len() * seeds.len()
+        );
+    }
     println!(
-        "soak: {total} runs ({subject} × {} seeds), {:?} each, nemesis {}",
+        "soak: {total} runs ({} × {} seeds), {:?} each, nemesis {}",
+        names.join(","),
         seeds.len(),
         base.time_limit,
         base.nemesis()
@@ -83,54 +124,80 @@ pub fn run(args: SoakArgs) -> ExitCode {
     block_on(async move {
         let stop = Arc::new(AtomicBool::new(false));
         let mut done = 0;
-        let soaking = soak::soak(
-            &base,
-            &systems,
-            &seeds,
-            |row| {
-                done += 1;
-                let first = match (&row.outcome.first_violation, row.outcome.first_violation_s) {
-                    (Some(anomaly), Some(t)) => {
-                        format!(" (first violation: {anomaly} at {t:.1} s)")
+        let mut unwritten = false;
+        let rows = {
+            let soaking = soak::soak_runs(
+                &base,
+                &runs,
+                |row| {
+                    done += 1;
+                    record.rows.push(row.clone());
+                    if let Err(e) = record.write(&path) {
+                        eprintln!("chaosbank soak: {e:#}");
+                        unwritten = true;
                     }
-                    _ => String::new(),
-                };
-                println!(
-                    "[{done}/{total}] {} seed {}: {}{first}",
-                    row.name,
-                    row.seed,
-                    row.outcome.valid.to_uppercase()
-                );
-            },
-            {
-                let stop = stop.clone();
-                move || stop.load(Ordering::Relaxed)
-            },
-        );
-        tokio::pin!(soaking);
-        // The first Ctrl-C lets the current run finish; a second one cancels it (its
-        // cluster is removed as the run is dropped).
-        let rows = loop {
-            tokio::select! {
-                rows = &mut soaking => break Some(rows),
-                _ = tokio::signal::ctrl_c(), if !stop.load(Ordering::Relaxed) => {
-                    eprintln!("Ctrl-C: stopping after the current run (again to abort it)");
-                    stop.store(true, Ordering::Relaxed);
+                    let first = match (&row.outcome.first_violation, row.outcome.first_violation_s)
+                    {
+                        (Some(anomaly), Some(t)) => {
+                            format!(" (first violation: {anomaly} at {t:.1} s)")
+                        }
+                        _ => String::new(),
+                    };
+                    println!(
+                        "[{done}/{total}] {} seed {}: {}{first}",
+                        row.name,
+                        row.seed,
+                        row.outcome.valid.to_uppercase()
+                    );
+                },
+                {
+                    let stop = stop.clone();
+                    move || stop.load(Ordering::Relaxed)
+                },
+            );
+            tokio::pin!(soaking);
+            // The first Ctrl-C lets the current run finish; a second one cancels it (its
+            // cluster is removed as the run is dropped).
+            loop {
+                tokio::select! {
+                    rows = &mut soaking => break Some(rows),
+                    _ = tokio::signal::ctrl_c(), if !stop.load(Ordering::Relaxed) => {
+                        eprintln!("Ctrl-C: stopping after the current run (again to abort it)");
+                        stop.store(true, Ordering::Relaxed);
+                    }
+                    _ = tokio::signal::ctrl_c(), if stop.load(Ordering::Relaxed) => break None,
                 }
-                _ = tokio::signal::ctrl_c(), if stop.load(Ordering::Relaxed) => break None,
             }
         };
         let Some(rows) = rows else {
+            record.finish(true);
+            let _ = record.write(&path);
             eprintln!("soak aborted");
             return Ok(ExitCode::from(1));
         };
+        record.finish(rows.len() < total);
+        if let Err(e) = record.write(&path) {
+            eprintln!("chaosbank soak: {e:#}");
+            unwritten = true;
+        }
         print!("{}", soak::table(&rows));
+        println!("soak.json: {}", path.display());
         let mut failed = rows.iter().any(|r| !r.passed()) || rows.len() < total;
+        let mut junit_failed = false;
         if let Some(path) = &junit {
             if let Err(e) = std::fs::write(path, soak::junit(&rows)) {
                 eprintln!("chaosbank soak: writing {}: {e}", path.display());
                 failed = true;
+                junit_failed = true;
             }
+        }
+        if shard.is_some() {
+            // A shard's verdicts are in its soak.json; it fails only when it did not run
+            // everything it was given to a verdict.
+            failed = unwritten
+                || junit_failed
+                || rows.len() < total
+                || rows.iter().any(|r| r.outcome.valid == "error");
         }
         Ok(ExitCode::from(u8::from(failed)))
     })
