@@ -20,8 +20,8 @@ pub const DEFAULT_POISON_RATE: f64 = 0.01;
 
 /// The nodes faults target: the engines and the scheme's own node containers (those a
 /// run does not have are dropped).
-pub const TARGETS: [&str; 7] = [
-    "postgres", "mariadb", "kafka", "broker", "producer", "relay", "consumer",
+pub const TARGETS: [&str; 8] = [
+    "postgres", "mariadb", "kafka", "broker", "producer", "relay", "consumer", "connect",
 ];
 
 /// Every account's opening balance for a service under the contract: all its transfers
@@ -124,6 +124,10 @@ pub struct RunConfig {
     /// system answers. Absent from older `run.json` files: `None`, as they were run.
     #[serde(default)]
     pub rate: Option<f64>,
+    /// outbox-cdc: the Debezium connector's `offset.mismatch.strategy` (default
+    /// `no_validation`, Debezium's own default).
+    #[serde(default)]
+    pub slot_mismatch: workloads::connect::SlotMismatch,
 }
 
 /// The offered load of `chaosbank run` by default: 100 ops/s per core, above what the
@@ -179,6 +183,7 @@ impl RunConfig {
             poison_rate: DEFAULT_POISON_RATE,
             service: None,
             rate: Some(default_rate()),
+            slot_mismatch: Default::default(),
         }
     }
 }

@@ -339,16 +339,21 @@ pub enum SystemKind {
     /// each record to `credits` in one Kafka transaction with its offset → consumer.
     #[serde(rename = "outbox-eos")]
     OutboxEos,
+    /// Scheme 1 read from the write-ahead log: bank A's outbox published by Debezium on
+    /// Kafka Connect (Outbox Event Router), bank B's by the relay; deduplicating consumer.
+    #[serde(rename = "outbox-cdc")]
+    OutboxCdc,
 }
 
 impl SystemKind {
     /// Every scheme, controls first.
-    pub const ALL: [SystemKind; 5] = [
+    pub const ALL: [SystemKind; 6] = [
         SystemKind::DualWrite,
         SystemKind::KafkaTx,
         SystemKind::Outbox,
         SystemKind::OutboxEos,
         SystemKind::TxMsg,
+        SystemKind::OutboxCdc,
     ];
 
     /// Every scheme's name, comma-separated, for messages and help.
@@ -356,12 +361,13 @@ impl SystemKind {
         SystemKind::ALL.map(SystemKind::name).join(", ")
     }
 
-    /// Parses `dual-write`, `kafka-tx`, `outbox`, `outbox-eos` or `txmsg`.
+    /// Parses `dual-write`, `kafka-tx`, `outbox`, `outbox-eos`, `outbox-cdc` or `txmsg`.
     pub fn parse(s: &str) -> Option<SystemKind> {
         match s {
             "dual-write" | "dualwrite" => Some(SystemKind::DualWrite),
             "outbox" => Some(SystemKind::Outbox),
             "outbox-eos" => Some(SystemKind::OutboxEos),
+            "outbox-cdc" => Some(SystemKind::OutboxCdc),
             "txmsg" => Some(SystemKind::TxMsg),
             "kafka-tx" | "kafkatx" => Some(SystemKind::KafkaTx),
             _ => None,
@@ -374,6 +380,7 @@ impl SystemKind {
             SystemKind::DualWrite => "dual-write",
             SystemKind::Outbox => "outbox",
             SystemKind::OutboxEos => "outbox-eos",
+            SystemKind::OutboxCdc => "outbox-cdc",
             SystemKind::TxMsg => "txmsg",
             SystemKind::KafkaTx => "kafka-tx",
         }
@@ -382,7 +389,7 @@ impl SystemKind {
     /// The processes the scheme is made of, in start order.
     pub fn roles(self) -> &'static [Role] {
         match self {
-            SystemKind::Outbox | SystemKind::OutboxEos => {
+            SystemKind::Outbox | SystemKind::OutboxEos | SystemKind::OutboxCdc => {
                 &[Role::Producer, Role::Relay, Role::Consumer]
             }
             SystemKind::DualWrite | SystemKind::KafkaTx | SystemKind::TxMsg => {
@@ -394,6 +401,12 @@ impl SystemKind {
     /// True when the scheme runs over the Kafka API (else RocketMQ).
     pub fn uses_kafka(self) -> bool {
         !matches!(self, SystemKind::TxMsg)
+    }
+
+    /// True when the scheme runs a Kafka Connect worker with Debezium (node `connect`),
+    /// which reads bank A's write-ahead log (PostgreSQL with `wal_level=logical`).
+    pub fn uses_connect(self) -> bool {
+        self == SystemKind::OutboxCdc
     }
 }
 
@@ -414,6 +427,9 @@ pub struct Endpoints {
     pub kafka: Option<String>,
     /// RocketMQ name server `host:port`.
     pub rocketmq: Option<String>,
+    /// The Kafka Connect worker of `outbox-cdc`, as the harness reaches it.
+    #[serde(default)]
+    pub connect: Option<crate::connect::ConnectLink>,
 }
 
 /// How a scheme behaves.
@@ -433,6 +449,8 @@ pub struct Options {
     /// `read_uncommitted`: the misconfiguration the checker's topics model convicts of
     /// aborted reads.
     pub read_uncommitted: bool,
+    /// outbox-cdc: the Debezium connector's `offset.mismatch.strategy`.
+    pub slot_mismatch: crate::connect::SlotMismatch,
 }
 
 impl Default for Options {
@@ -443,6 +461,7 @@ impl Default for Options {
             op_timeout: Duration::from_secs(10),
             connections: 16,
             read_uncommitted: false,
+            slot_mismatch: crate::connect::SlotMismatch::default(),
         }
     }
 }
@@ -461,6 +480,9 @@ pub fn build(
         SystemKind::TxMsg => Ok(Box::new(crate::txmsg::TxMsg::new(endpoints, options)?)),
         SystemKind::KafkaTx => Ok(Box::new(crate::kafka_tx::KafkaTx::new(endpoints, options)?)),
         SystemKind::OutboxEos => Ok(Box::new(crate::outbox_eos::OutboxEos::new(
+            endpoints, options,
+        )?)),
+        SystemKind::OutboxCdc => Ok(Box::new(crate::outbox_cdc::OutboxCdc::new(
             endpoints, options,
         )?)),
     }
@@ -651,18 +673,23 @@ impl Common {
     /// 20 ms between polls that found nothing.
     pub fn spawn_relays(&self) {
         for id in BankId::ALL {
-            let cfg = components::RelayConfig {
-                bank: id,
-                bank_url: self.url(id).to_string(),
-                bootstrap: self.bootstrap.clone(),
-                batch: 100,
-                idle: std::time::Duration::from_millis(20),
-            };
-            let stop = self.stop_signal();
-            self.spawn(format!("relay of bank {}", id.name()), move || {
-                components::run_relay(cfg.clone(), stop.clone())
-            });
+            self.spawn_relay(id);
         }
+    }
+
+    /// Starts the outbox relay of bank `id` alone (see [`Common::spawn_relays`]).
+    pub fn spawn_relay(&self, id: BankId) {
+        let cfg = components::RelayConfig {
+            bank: id,
+            bank_url: self.url(id).to_string(),
+            bootstrap: self.bootstrap.clone(),
+            batch: 100,
+            idle: std::time::Duration::from_millis(20),
+        };
+        let stop = self.stop_signal();
+        self.spawn(format!("relay of bank {}", id.name()), move || {
+            components::run_relay(cfg.clone(), stop.clone())
+        });
     }
 
     /// A read of one bank's balances (a read cannot change anything: a failed one is

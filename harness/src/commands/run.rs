@@ -67,6 +67,12 @@ pub struct RunFlags {
     /// read_uncommitted: a misconfiguration, to see aborted reads caught.
     #[arg(long)]
     pub read_uncommitted: bool,
+    /// outbox-cdc: the Debezium connector's offset.mismatch.strategy, what it does when
+    /// its stored offset and the replication slot disagree: no_validation (Debezium's
+    /// default: a slot made anew streams from "now") or trust_offset (the task fails
+    /// when the slot is ahead of the offset).
+    #[arg(long, default_value = "no_validation", value_parser = parse_slot_mismatch)]
+    pub slot_mismatch: workloads::connect::SlotMismatch,
     /// A consumer parks a message for manual intervention (dead letter) after failing
     /// to credit it this many times.
     #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u32).range(1..))]
@@ -86,10 +92,11 @@ pub struct RunFlags {
     #[arg(long, value_name = "PER_MIN", conflicts_with = "fault_interval")]
     pub fault_rate: Option<f64>,
     /// Nodes the faults may target, comma-separated (nodes the scheme lacks are skipped):
-    /// the engines and the scheme's own producer, relay and consumer nodes.
+    /// the engines and the scheme's own producer, relay and consumer nodes (and
+    /// outbox-cdc's Kafka Connect worker, `connect`).
     #[arg(
         long,
-        default_value = "postgres,mariadb,kafka,broker,producer,relay,consumer"
+        default_value = "postgres,mariadb,kafka,broker,producer,relay,consumer,connect"
     )]
     pub targets: String,
     /// Run the scheme's producer, relay and consumer as tasks of this process instead
@@ -197,6 +204,7 @@ impl RunFlags {
                 images: self.images,
             },
             out: self.out.clone(),
+            slot_mismatch: self.slot_mismatch,
             ..RunConfig::new(seed)
         })
     }
@@ -348,4 +356,11 @@ mod tests {
         assert!(interval_for_rate(0.0, hold).is_err());
         assert!(interval_for_rate(f64::NAN, hold).is_err());
     }
+}
+
+/// Parses `--slot-mismatch`.
+fn parse_slot_mismatch(s: &str) -> Result<workloads::connect::SlotMismatch, String> {
+    workloads::connect::SlotMismatch::parse(s).ok_or_else(|| {
+        format!("unknown offset.mismatch.strategy {s:?}; use no_validation or trust_offset")
+    })
 }

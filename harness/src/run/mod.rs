@@ -104,6 +104,10 @@ pub async fn run_until(
     if manifest.is_some() && cfg.in_process {
         bail!("a service's processes run in containers: --in-process is for the reference schemes");
     }
+    let cdc = manifest.is_none() && cfg.system.uses_connect();
+    if cdc && cfg.in_process {
+        bail!("outbox-cdc runs its Kafka Connect worker in a node container: drop --in-process");
+    }
     let binary = if cfg.in_process {
         None
     } else {
@@ -112,6 +116,7 @@ pub async fn run_until(
     let mut builder = Cluster::builder()
         .engines(cfg.engines)
         .clock_faults(cfg.faults.contains(&FaultKind::Clock))
+        .logical_wal(cdc)
         .postgres()
         .mariadb();
     let uses_kafka = match &manifest {
@@ -187,8 +192,18 @@ async fn run_on(
         bank_b: cluster.endpoint("mariadb")?.url(),
         kafka: cluster.endpoint("kafka").ok().map(|e| e.url()),
         rocketmq: cluster.endpoint("namesrv").ok().map(|e| e.url()),
+        connect: None,
+    };
+    // outbox-cdc's Kafka Connect worker, before the scheme that registers its connector.
+    let endpoints = match binary {
+        Some(binary) if manifest.is_none() && cfg.system.uses_connect() => Endpoints {
+            connect: Some(crate::engines::connect::start(cluster, binary).await?),
+            ..endpoints
+        },
+        _ => endpoints,
     };
     let options = Options {
+        slot_mismatch: cfg.slot_mismatch,
         dedup: cfg.dedup,
         read_uncommitted: cfg.read_uncommitted,
         max_attempts: cfg.max_attempts.max(1),
