@@ -331,7 +331,10 @@ mod tests {
         assert_eq!(safe["offset.mismatch.strategy"], "trust_offset");
         assert!(connector_config("mysql://u:p@h:1/d", SlotMismatch::TrustOffset).is_err());
         assert!(connector_config("postgres://u:p@h/d", SlotMismatch::TrustOffset).is_err());
-        assert_eq!(SlotMismatch::parse("trust-offset"), Some(SlotMismatch::TrustOffset));
+        assert_eq!(
+            SlotMismatch::parse("trust-offset"),
+            Some(SlotMismatch::TrustOffset)
+        );
         assert_eq!(SlotMismatch::parse("fail"), None);
     }
 

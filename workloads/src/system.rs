@@ -857,4 +857,17 @@ mod tests {
         assert!(SystemKind::OutboxEos.roles().contains(&Role::Relay));
         assert!(SystemKind::names().contains("outbox-eos"));
     }
+
+    #[test]
+    fn outbox_cdc_is_the_one_scheme_with_a_connect_worker() {
+        assert_eq!(SystemKind::parse("outbox-cdc"), Some(SystemKind::OutboxCdc));
+        assert_eq!(SystemKind::OutboxCdc.name(), "outbox-cdc");
+        assert!(SystemKind::OutboxCdc.uses_kafka());
+        assert!(SystemKind::OutboxCdc.roles().contains(&Role::Relay));
+        let with_connect: Vec<_> = SystemKind::ALL
+            .into_iter()
+            .filter(|k| k.uses_connect())
+            .collect();
+        assert_eq!(with_connect, vec![SystemKind::OutboxCdc]);
+    }
 }
