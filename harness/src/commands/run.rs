@@ -330,6 +330,13 @@ pub fn run(args: RunArgs) -> ExitCode {
     })
 }
 
+/// Parses `--slot-mismatch`.
+fn parse_slot_mismatch(s: &str) -> Result<workloads::connect::SlotMismatch, String> {
+    workloads::connect::SlotMismatch::parse(s).ok_or_else(|| {
+        format!("unknown offset.mismatch.strategy {s:?}; use no_validation or trust_offset")
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -356,11 +363,4 @@ mod tests {
         assert!(interval_for_rate(0.0, hold).is_err());
         assert!(interval_for_rate(f64::NAN, hold).is_err());
     }
-}
-
-/// Parses `--slot-mismatch`.
-fn parse_slot_mismatch(s: &str) -> Result<workloads::connect::SlotMismatch, String> {
-    workloads::connect::SlotMismatch::parse(s).ok_or_else(|| {
-        format!("unknown offset.mismatch.strategy {s:?}; use no_validation or trust_offset")
-    })
 }
