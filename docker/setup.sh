@@ -92,7 +92,7 @@ fi
 # 3. The Apache brokers' jars, resolved with Maven from docker/<image>/pom.xml into the
 #    cache the harness reads ($CHAOSBANK_CACHE/jars/<image>-<pom hash>/).
 if [ "$want_brokers" = 1 ]; then
-  for image in kafka rocketmq; do
+  for image in kafka rocketmq connect; do
     pom="$(dirname "$0")/$image/pom.xml"
     hash=$(sha256sum "$pom" | cut -c1-12)
     dir="$CACHE/jars/$image-$hash"

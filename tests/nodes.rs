@@ -32,6 +32,7 @@ async fn outbox() -> (Cluster, Arc<dyn System>) {
         bank_b: cluster.endpoint("mariadb").unwrap().url(),
         kafka: Some(cluster.endpoint("kafka").unwrap().url()),
         rocketmq: None,
+        connect: None,
     };
     let options = Options {
         op_timeout: Duration::from_secs(5),

@@ -29,8 +29,8 @@ pub const DEFAULT_POISON_RATE: f64 = 0.01;
 
 /// The nodes faults target: the engines and the scheme's own node containers (those a
 /// run does not have are dropped).
-pub const TARGETS: [&str; 7] = [
-    "postgres", "mariadb", "kafka", "broker", "producer", "relay", "consumer",
+pub const TARGETS: [&str; 8] = [
+    "postgres", "mariadb", "kafka", "broker", "producer", "relay", "consumer", "connect",
 ];
 
 /// The longest time a run's setting may give: a week (a run's clock must not overflow).
@@ -113,7 +113,7 @@ pub struct RunConfig {
     #[arg(
         long,
         value_name = "TARGETS",
-        default_value = "postgres,mariadb,kafka,broker,producer,relay,consumer",
+        default_value = "postgres,mariadb,kafka,broker,producer,relay,consumer,connect",
         value_parser = parse_targets
     )]
     pub targets: ::std::vec::Vec<String>,
@@ -203,9 +203,23 @@ pub struct RunConfig {
     #[arg(skip)]
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub schedule: Option<crate::schedule::Schedule>,
+    /// outbox-cdc: the Debezium connector's `offset.mismatch.strategy`, what it does when
+    /// its stored offset and the replication slot disagree: no_validation (Debezium's
+    /// default: a slot made anew streams from "now") or trust_offset (the task fails when
+    /// the slot is ahead of the offset).
+    #[arg(long, default_value = "no_validation", value_parser = parse_slot_mismatch)]
+    #[serde(default)]
+    pub slot_mismatch: workloads::connect::SlotMismatch,
     /// Where runs are stored (`<dir>/<system>/<timestamp>-<seed>/history.jsonl`).
     #[arg(long, default_value = "runs")]
     pub out: PathBuf,
+}
+
+/// Parses `--slot-mismatch`.
+fn parse_slot_mismatch(s: &str) -> Result<workloads::connect::SlotMismatch, String> {
+    workloads::connect::SlotMismatch::parse(s).ok_or_else(|| {
+        format!("unknown offset.mismatch.strategy {s:?}; use no_validation or trust_offset")
+    })
 }
 
 /// What `poison_rate` was before it could be left to the default: 0, so older runs

@@ -847,6 +847,8 @@ pub enum Table {
     DeadLetters,
     /// The ledger (for [`Bank::transfer_ids`]: the credited transfers).
     Ledger,
+    /// The outbox (for [`Bank::transfer_ids`]: the transfers with a row, sent or not).
+    Outbox,
 }
 
 impl Table {
@@ -856,6 +858,7 @@ impl Table {
             Table::TxState => "txstate",
             Table::DeadLetters => "dead_letters",
             Table::Ledger => "ledger",
+            Table::Outbox => "outbox",
         }
     }
 }

@@ -11,10 +11,12 @@
 pub mod bank;
 pub mod clients;
 pub mod components;
+pub mod connect;
 pub mod dual_write;
 pub mod kafka_tx;
 pub mod node;
 pub mod outbox;
+pub mod outbox_cdc;
 pub mod outbox_eos;
 pub mod scheme;
 pub mod service;

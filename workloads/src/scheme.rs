@@ -342,16 +342,21 @@ pub enum SystemKind {
     /// each record to `credits` in one Kafka transaction with its offset → consumer.
     #[serde(rename = "outbox-eos")]
     OutboxEos,
+    /// Scheme 1 read from the write-ahead log: bank A's outbox published by Debezium on
+    /// Kafka Connect (Outbox Event Router), bank B's by the relay; deduplicating consumer.
+    #[serde(rename = "outbox-cdc")]
+    OutboxCdc,
 }
 
 impl SystemKind {
     /// Every scheme, controls first.
-    pub const ALL: [SystemKind; 5] = [
+    pub const ALL: [SystemKind; 6] = [
         SystemKind::DualWrite,
         SystemKind::KafkaTx,
         SystemKind::Outbox,
         SystemKind::OutboxEos,
         SystemKind::TxMsg,
+        SystemKind::OutboxCdc,
     ];
 
     /// Every scheme's name, comma-separated, for messages and help.
@@ -359,12 +364,13 @@ impl SystemKind {
         SystemKind::ALL.map(SystemKind::name).join(", ")
     }
 
-    /// Parses `dual-write`, `kafka-tx`, `outbox`, `outbox-eos` or `txmsg`.
+    /// Parses `dual-write`, `kafka-tx`, `outbox`, `outbox-eos`, `outbox-cdc` or `txmsg`.
     pub fn parse(s: &str) -> Option<SystemKind> {
         match s {
             "dual-write" | "dualwrite" => Some(SystemKind::DualWrite),
             "outbox" => Some(SystemKind::Outbox),
             "outbox-eos" => Some(SystemKind::OutboxEos),
+            "outbox-cdc" => Some(SystemKind::OutboxCdc),
             "txmsg" => Some(SystemKind::TxMsg),
             "kafka-tx" | "kafkatx" => Some(SystemKind::KafkaTx),
             _ => None,
@@ -377,6 +383,7 @@ impl SystemKind {
             SystemKind::DualWrite => "dual-write",
             SystemKind::Outbox => "outbox",
             SystemKind::OutboxEos => "outbox-eos",
+            SystemKind::OutboxCdc => "outbox-cdc",
             SystemKind::TxMsg => "txmsg",
             SystemKind::KafkaTx => "kafka-tx",
         }
@@ -385,7 +392,7 @@ impl SystemKind {
     /// The processes the scheme is made of, in start order.
     pub fn roles(self) -> &'static [Role] {
         match self {
-            SystemKind::Outbox | SystemKind::OutboxEos => {
+            SystemKind::Outbox | SystemKind::OutboxEos | SystemKind::OutboxCdc => {
                 &[Role::Producer, Role::Relay, Role::Consumer]
             }
             SystemKind::DualWrite | SystemKind::KafkaTx | SystemKind::TxMsg => {
@@ -397,6 +404,12 @@ impl SystemKind {
     /// True when the scheme runs over the Kafka API (else RocketMQ).
     pub fn uses_kafka(self) -> bool {
         !matches!(self, SystemKind::TxMsg)
+    }
+
+    /// True when the scheme runs a Kafka Connect worker with Debezium (node `connect`),
+    /// which reads bank A's write-ahead log (PostgreSQL with `wal_level=logical`).
+    pub fn uses_connect(self) -> bool {
+        self == SystemKind::OutboxCdc
     }
 }
 
@@ -417,6 +430,9 @@ pub struct Endpoints {
     pub kafka: Option<String>,
     /// RocketMQ name server `host:port`.
     pub rocketmq: Option<String>,
+    /// The Kafka Connect worker of `outbox-cdc`, as the harness reaches it.
+    #[serde(default)]
+    pub connect: Option<ConnectLink>,
 }
 
 /// How a scheme behaves.
@@ -436,6 +452,8 @@ pub struct Options {
     /// `read_uncommitted`: the misconfiguration the checker's topics model convicts of
     /// aborted reads.
     pub read_uncommitted: bool,
+    /// outbox-cdc: the Debezium connector's `offset.mismatch.strategy`.
+    pub slot_mismatch: SlotMismatch,
 }
 
 impl Default for Options {
@@ -446,6 +464,7 @@ impl Default for Options {
             op_timeout: Duration::from_secs(10),
             connections: 16,
             read_uncommitted: false,
+            slot_mismatch: SlotMismatch::default(),
         }
     }
 }
@@ -635,18 +654,23 @@ impl Common {
     /// 20 ms between polls that found nothing.
     pub fn spawn_relays(&self) {
         for id in BankId::ALL {
-            let cfg = components::RelayConfig {
-                bank: id,
-                bank_url: self.url(id).to_string(),
-                bootstrap: self.bootstrap.clone(),
-                batch: 100,
-                idle: std::time::Duration::from_millis(20),
-            };
-            let stop = self.stop_signal();
-            self.spawn(format!("relay of bank {}", id.name()), move || {
-                components::run_relay(cfg.clone(), stop.clone())
-            });
+            self.spawn_relay(id);
         }
+    }
+
+    /// Starts the outbox relay of bank `id` alone (see [`Common::spawn_relays`]).
+    pub fn spawn_relay(&self, id: BankId) {
+        let cfg = components::RelayConfig {
+            bank: id,
+            bank_url: self.url(id).to_string(),
+            bootstrap: self.bootstrap.clone(),
+            batch: 100,
+            idle: std::time::Duration::from_millis(20),
+        };
+        let stop = self.stop_signal();
+        self.spawn(format!("relay of bank {}", id.name()), move || {
+            components::run_relay(cfg.clone(), stop.clone())
+        });
     }
 
     /// A read of one bank's balances (a read cannot change anything: a failed one is
@@ -792,6 +816,48 @@ fn transfer_key(payload: Option<&[u8]>) -> String {
 /// Shared handle type for schemes that keep a producer.
 pub type SharedProducer = Arc<crate::clients::kafka::Producer>;
 
+/// Where the Debezium connector reads bank A, as the Connect worker sees it.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ConnectLink {
+    /// The worker's REST API from the harness, `host:port`.
+    pub rest: String,
+    /// Bank A's PostgreSQL URL as the worker reaches it (its forwarder).
+    pub bank_a: String,
+}
+
+/// What the connector does when its stored offset and the replication slot disagree
+/// (`offset.mismatch.strategy`, Debezium 3.7).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SlotMismatch {
+    /// `no_validation`, Debezium's default: the slot's position is not checked, so a
+    /// slot made anew (after a failover) streams from "now".
+    #[default]
+    NoValidation,
+    /// `trust_offset`: the slot is advanced to the stored offset when behind, and the
+    /// task fails when the slot is ahead of it (a slot made anew), loudly.
+    TrustOffset,
+}
+
+impl SlotMismatch {
+    /// The setting's value as Debezium spells it.
+    pub fn value(self) -> &'static str {
+        match self {
+            SlotMismatch::NoValidation => "no_validation",
+            SlotMismatch::TrustOffset => "trust_offset",
+        }
+    }
+
+    /// Parses `no_validation` or `trust_offset` (or the kebab-case spellings).
+    pub fn parse(s: &str) -> Option<SlotMismatch> {
+        match s {
+            "no_validation" | "no-validation" => Some(SlotMismatch::NoValidation),
+            "trust_offset" | "trust-offset" => Some(SlotMismatch::TrustOffset),
+            _ => None,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -813,5 +879,18 @@ mod tests {
         assert!(SystemKind::OutboxEos.uses_kafka());
         assert!(SystemKind::OutboxEos.roles().contains(&Role::Relay));
         assert!(SystemKind::names().contains("outbox-eos"));
+    }
+
+    #[test]
+    fn outbox_cdc_is_the_one_scheme_with_a_connect_worker() {
+        assert_eq!(SystemKind::parse("outbox-cdc"), Some(SystemKind::OutboxCdc));
+        assert_eq!(SystemKind::OutboxCdc.name(), "outbox-cdc");
+        assert!(SystemKind::OutboxCdc.uses_kafka());
+        assert!(SystemKind::OutboxCdc.roles().contains(&Role::Relay));
+        let with_connect: Vec<_> = SystemKind::ALL
+            .into_iter()
+            .filter(|k| k.uses_connect())
+            .collect();
+        assert_eq!(with_connect, vec![SystemKind::OutboxCdc]);
     }
 }

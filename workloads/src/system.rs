@@ -27,5 +27,8 @@ pub fn build(
         SystemKind::OutboxEos => Ok(Box::new(crate::outbox_eos::OutboxEos::new(
             endpoints, options,
         )?)),
+        SystemKind::OutboxCdc => Ok(Box::new(crate::outbox_cdc::OutboxCdc::new(
+            endpoints, options,
+        )?)),
     }
 }

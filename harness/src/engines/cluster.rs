@@ -51,6 +51,7 @@ pub struct ClusterBuilder {
     engines: Engines,
     clock_faults: bool,
     registry: Option<String>,
+    logical_wal: bool,
 }
 
 impl Default for ClusterBuilder {
@@ -64,6 +65,7 @@ impl Default for ClusterBuilder {
             engines: Engines::default(),
             clock_faults: false,
             registry: None,
+            logical_wal: false,
         }
     }
 }
@@ -129,6 +131,14 @@ impl ClusterBuilder {
     /// default, and then nothing is preloaded into them.
     pub fn clock_faults(mut self, on: bool) -> Self {
         self.clock_faults = on;
+        self
+    }
+
+    /// Runs PostgreSQL with `wal_level=logical` (`postgres -c wal_level=logical`), so
+    /// Debezium can read its write-ahead log through a replication slot (`outbox-cdc`);
+    /// off by default.
+    pub fn logical_wal(mut self, on: bool) -> Self {
+        self.logical_wal = on;
         self
     }
 
@@ -256,6 +266,11 @@ impl ClusterBuilder {
                             env,
                             binds: Vec::new(),
                             also_publish: None,
+                            cmd: (*kind == NodeKind::Postgres && self.logical_wal).then(|| {
+                                ["postgres", "-c", "wal_level=logical"]
+                                    .map(String::from)
+                                    .to_vec()
+                            }),
                         },
                         &owner,
                     )
@@ -326,6 +341,8 @@ struct NodeSpec<'a> {
     binds: Vec<String>,
     /// A second container port to publish (a service's API).
     also_publish: Option<u16>,
+    /// The container's command, instead of the kind's.
+    cmd: Option<Vec<String>>,
 }
 
 /// The state a [`Cluster`] shares with its [`crate::nemesis::Nemesis`].
@@ -570,6 +587,7 @@ impl Cluster {
                     binds,
                     // A producer serves the transfer API of the service contract too.
                     also_publish: (kind == NodeKind::Producer).then_some(workloads::node::API_PORT),
+                    cmd: None,
                 },
                 &owner,
             )
@@ -621,6 +639,7 @@ impl Cluster {
             env,
             binds: all,
             also_publish: serve,
+            cmd: None,
         };
         let node = self.create_node(spec, &owner).await?;
         self.inner
@@ -637,6 +656,7 @@ impl Cluster {
             mut env,
             binds,
             also_publish,
+            cmd,
         } = spec;
         if self.inner.clock_faults && kind.is_app() {
             env.extend(
@@ -687,7 +707,9 @@ impl Cluster {
                 image: Some(image.to_string()),
                 hostname: Some(name.to_string()),
                 env: Some(with_port(&env, kind, host_port)),
-                cmd: if env
+                cmd: if cmd.is_some() {
+                    cmd.clone()
+                } else if env
                     .iter()
                     .any(|e| e.starts_with("CHAOSBANK_OFFICIAL_IMAGE="))
                 {

@@ -110,6 +110,7 @@ pub fn engine_links(cluster: &Cluster) -> Result<(Vec<Forward>, Endpoints)> {
         bank_b: inside(cluster.endpoint("mariadb")?, MYSQL_PORT),
         kafka: None,
         rocketmq: None,
+        connect: None,
     };
     if let Ok(k) = cluster.endpoint("kafka") {
         forwards.push(Forward {

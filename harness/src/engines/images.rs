@@ -9,7 +9,7 @@
 //! and a file lock, so parallel tests and a concurrent CLI never build the same image
 //! twice at once.
 //!
-//! The Java engines (`kafka`, `rocketmq`) carry Apache's own jars: their recipe has a
+//! The Java engines (`kafka`, `rocketmq`, `connect`) carry Apache's own jars: their recipe has a
 //! `pom.xml`, Maven resolves its dependencies on the host once into
 //! `$CHAOSBANK_CACHE/jars/<name>-<pom hash>/` (see [`jars`]), and the build context gets
 //! them as `lib/`. The pom is part of the recipe, so the tag names the jars too.
@@ -24,7 +24,7 @@ use std::time::{Duration, Instant, SystemTime};
 use tokio::io::{AsyncBufReadExt, BufReader};
 
 /// The images chaosbank builds, base first.
-pub const NAMES: [&str; 10] = [
+pub const NAMES: [&str; 11] = [
     "base",
     "postgres",
     "mariadb",
@@ -35,6 +35,7 @@ pub const NAMES: [&str; 10] = [
     "rocketmq-rust",
     "runtime-python",
     "runtime-java",
+    "connect",
 ];
 
 /// The images `chaosbank images` builds when none is named: the default engines (the
@@ -109,6 +110,7 @@ pub fn engine_version(node: &str, image: &str) -> Option<String> {
     let product = match name {
         "kafka" => Some("Apache Kafka"),
         "rocketmq" => Some("Apache RocketMQ"),
+        "connect" => Some("Kafka Connect with Debezium"),
         _ => None,
     };
     if let Some(product) = product {

@@ -35,6 +35,8 @@ impl RunNodes<'_> {
                 .iter()
                 .map(|r| r.name().to_string()),
         );
+        // outbox-cdc's Kafka Connect worker.
+        known.push("connect".to_string());
         known.extend(self.processes.unwrap_or_default().iter().cloned());
         known
     }
@@ -60,6 +62,9 @@ impl RunNodes<'_> {
                     .iter()
                     .map(|r| (r.name().to_string(), true)),
             ),
+        }
+        if self.processes.is_none() && self.system.uses_connect() {
+            nodes.push(("connect".to_string(), true));
         }
         nodes
     }

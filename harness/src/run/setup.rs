@@ -42,6 +42,11 @@ pub fn preflight(cfg: &RunConfig) -> Result<Plan> {
         .out
         .join(&name)
         .join(format!("{}-{}", timestamp(), cfg.seed));
+    if manifest.is_none() && cfg.system.uses_connect() && cfg.in_process {
+        anyhow::bail!(
+            "outbox-cdc runs its Kafka Connect worker in a node container: drop --in-process"
+        );
+    }
     // The targets are names chaosbank knows, and a run asked for faults has some left.
     let processes: Option<Vec<String>> = manifest
         .as_ref()
@@ -77,6 +82,7 @@ pub fn cluster(cfg: &RunConfig, manifest: Option<&Manifest>) -> ClusterBuilder {
     let builder = Cluster::builder()
         .engines(cfg.engines)
         .clock_faults(cfg.moves_clocks())
+        .logical_wal(manifest.is_none() && cfg.system.uses_connect())
         .postgres()
         .mariadb();
     let uses_kafka = match manifest {
@@ -96,6 +102,7 @@ pub fn options(cfg: &RunConfig) -> Options {
         dedup: cfg.dedup,
         read_uncommitted: cfg.read_uncommitted,
         max_attempts: cfg.max_attempts.max(1),
+        slot_mismatch: cfg.slot_mismatch,
         connections: u32::try_from(cfg.concurrency)
             .unwrap_or(u32::MAX)
             .saturating_add(4),
@@ -148,6 +155,15 @@ pub async fn deploy(
         bank_b: cluster.endpoint("mariadb")?.url(),
         kafka: cluster.endpoint("kafka").ok().map(|e| e.url()),
         rocketmq: cluster.endpoint("namesrv").ok().map(|e| e.url()),
+        connect: None,
+    };
+    // outbox-cdc's Kafka Connect worker, before the scheme that registers its connector.
+    let endpoints = match &plan.binary {
+        Some(binary) if plan.manifest.is_none() && cfg.system.uses_connect() => Endpoints {
+            connect: Some(crate::engines::connect::start(cluster, binary).await?),
+            ..endpoints
+        },
+        _ => endpoints,
     };
     let options = options(cfg);
     let balances = workload.initial_balances();

@@ -268,6 +268,7 @@ env = { LOG_LEVEL = "info", CHAOSBANK_TOPIC = "mine" }
             bank_b: "mysql://u:p@127.0.0.1:13306/chaosbank".into(),
             kafka: Some("127.0.0.1:39092".into()),
             rocketmq: None,
+            connect: None,
         };
         let env = environment(&m, m.server(), &inside, "abcd1234");
         let get = |k: &str| {
