@@ -1,11 +1,11 @@
-//! The library API end to end: a short outbox run through the `harness::Test` builder
+//! The library API end to end: a short outbox run through the `chaosbank::Test` builder
 //! (about 10 s of transfers, a kill and a pause or two), judged valid; its store holds
 //! run.json (seed, config, image ids, versions, outcome) and every container's log; and
 //! replaying it from run.json reproduces the verdict with the same fault schedule.
 //! About a minute in all.
 
-use harness::store;
-use harness::{FaultKind, SystemKind, Test};
+use chaosbank::store;
+use chaosbank::{FaultKind, SystemKind, Test};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -93,7 +93,7 @@ async fn builder_run_is_stored_and_replays() {
         meta.engines
     );
     // The brokers' implementation and version: Apache Kafka by default.
-    assert_eq!(meta.config.engines, harness::service::Engines::default());
+    assert_eq!(meta.config.engines, chaosbank::service::Engines::default());
     assert!(
         meta.engines["kafka"].starts_with("Apache Kafka 4."),
         "{:?}",
@@ -114,7 +114,7 @@ async fn builder_run_is_stored_and_replays() {
     }
 
     // Replay from the store's `latest` link: same seed, same faults, same verdict.
-    let replay = harness::replay::replay(&out.0.join("latest"), None)
+    let replay = chaosbank::replay::replay(&out.0.join("latest"), None)
         .await
         .expect("the replay completes");
     eprintln!("{}", replay.summary());

@@ -5,7 +5,7 @@
 
 use std::collections::BTreeMap;
 
-use harness::Cluster;
+use chaosbank::Cluster;
 use workloads::bank::{Applied, Bank, BankId, Credited, DebitExtra, ReadFrom, Table, Transfer};
 
 fn transfer(id: u64, from: &str, to: &str, amount: i64) -> Transfer {

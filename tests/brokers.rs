@@ -14,9 +14,9 @@
 //! printed (run with `--nocapture` to see them).
 
 use anyhow::{anyhow, bail, ensure, Context, Result};
+use chaosbank::service::{Engines, KafkaImpl, RocketMqImpl};
+use chaosbank::Cluster;
 use chaosbank_tests::{assert_gone, engine, have_binaries};
-use harness::service::{Engines, KafkaImpl, RocketMqImpl};
-use harness::Cluster;
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 use workloads::clients::{kafka, rocketmq};
@@ -60,8 +60,8 @@ async fn with_cluster(brokers: Brokers, body: impl AsyncFnOnce(&Cluster) -> Resu
         },
     };
     let service = match brokers {
-        Brokers::Kafka(_) => harness::Service::Kafka,
-        Brokers::RocketMq(_) => harness::Service::RocketMq,
+        Brokers::Kafka(_) => chaosbank::Service::Kafka,
+        Brokers::RocketMq(_) => chaosbank::Service::RocketMq,
     };
     let image = engines.image(service);
     let name = engines.describe(service);

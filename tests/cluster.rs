@@ -1,9 +1,9 @@
 //! Clusters: each engine starts and answers its protocol; ports are on 127.0.0.1 only;
 //! everything is labelled; passwords are random; teardown leaves nothing.
 
+use chaosbank::labels;
+use chaosbank::{Cluster, NodeKind};
 use chaosbank_tests::{assert_gone, engine, Sql};
-use harness::labels;
-use harness::{Cluster, NodeKind};
 use std::time::{Duration, Instant};
 
 #[tokio::test(flavor = "multi_thread")]
@@ -84,7 +84,7 @@ async fn passwords_differ_between_runs_and_a_dropped_cluster_is_removed() {
 async fn a_named_image_replaces_the_built_one() {
     let engine = engine().await;
     // Stand-in for `postgres:15` (there is no registry here): the built image, retagged.
-    let built = harness::images::ensure(&engine, "postgres", &Default::default())
+    let built = chaosbank::images::ensure(&engine, "postgres", &Default::default())
         .await
         .unwrap();
     let tag = format!("chaosbank-test/postgres-official:{}", std::process::id());
@@ -95,7 +95,7 @@ async fn a_named_image_replaces_the_built_one() {
         .success();
     assert!(ok);
     let cluster = Cluster::builder()
-        .image(harness::Service::Postgres, tag.clone())
+        .image(chaosbank::Service::Postgres, tag.clone())
         .start()
         .await
         .expect("starts from the named image");
@@ -120,7 +120,7 @@ async fn brokers_answer_their_protocols() {
     let run = cluster.run_id().to_string();
     {
         let k = cluster.endpoint("kafka").expect("a kafka endpoint");
-        let brokers = harness::probe::kafka::probe(k.port)
+        let brokers = chaosbank::probe::kafka::probe(k.port)
             .await
             .expect("metadata");
         assert!(
@@ -135,7 +135,7 @@ async fn brokers_answer_their_protocols() {
         let ns = cluster.endpoint("namesrv").expect("a namesrv endpoint");
         let br = cluster.endpoint("broker").expect("a broker endpoint");
         assert_eq!(br.kind, NodeKind::Broker);
-        let r = harness::probe::rocketmq::probe(ns.port, Some(br.port))
+        let r = chaosbank::probe::rocketmq::probe(ns.port, Some(br.port))
             .await
             .expect("broker registered");
         assert!(
@@ -171,6 +171,6 @@ async fn a_down_engine_is_a_clear_error() {
 #[tokio::test(flavor = "multi_thread")]
 #[ignore = "run by a_down_engine_is_a_clear_error with DOCKER_HOST pointing nowhere"]
 async fn engine_down_child() {
-    let e = harness::docker::Engine::connect().await.unwrap_err();
+    let e = chaosbank::docker::Engine::connect().await.unwrap_err();
     println!("{e}");
 }

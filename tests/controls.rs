@@ -6,9 +6,9 @@
 //! transfer it applied, and must clear the outbox under the very same schedule. Run with
 //! `--nocapture` to see each run's figures and the count.
 
+use chaosbank::run::{RunConfig, SystemKind};
+use chaosbank::schedule::FaultKind;
 use chaosbank_tests::runs::{assert_cleared, config, convicted, run_one, Scratch, SERIAL};
-use harness::run::{RunConfig, SystemKind};
-use harness::schedule::FaultKind;
 use std::time::Duration;
 
 /// The seeds of the control's runs.

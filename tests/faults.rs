@@ -1,10 +1,10 @@
 //! Faults: each has its effect and heals. Times from the fault call to its effect are
 //! printed (run with `--nocapture` to see them).
 
+use chaosbank::nemesis::HOST;
+use chaosbank::schedule::{FaultKind, Schedule, ScheduleConfig};
+use chaosbank::Cluster;
 use chaosbank_tests::{engine, exec_ok, query_within, Sql};
-use harness::nemesis::HOST;
-use harness::schedule::{FaultKind, Schedule, ScheduleConfig};
-use harness::Cluster;
 use std::time::{Duration, Instant};
 
 const SHORT: Duration = Duration::from_secs(3);
@@ -327,8 +327,8 @@ async fn killed_brokers_stop_answering_and_come_back() {
         let called = Instant::now();
         nemesis.kill(node).await.unwrap();
         let answers = async || match node {
-            "kafka" => harness::probe::kafka::probe(port).await.is_ok(),
-            _ => harness::probe::rocketmq::request(port, 28).await.is_ok(),
+            "kafka" => chaosbank::probe::kafka::probe(port).await.is_ok(),
+            _ => chaosbank::probe::rocketmq::request(port, 28).await.is_ok(),
         };
         until("stops answering", LONG, async || !answers().await).await;
         eprintln!("{node}: kill call → no answer in {:.0?}", called.elapsed());

@@ -1,8 +1,8 @@
 //! Images: built once from their recipes, then found by hash; concurrent requests for
 //! an image that does not exist yet build it once.
 
+use chaosbank::images::{self, BuildOptions};
 use chaosbank_tests::engine;
-use harness::images::{self, BuildOptions};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn an_image_is_built_once_then_cached() {
@@ -44,7 +44,7 @@ async fn an_image_is_built_once_then_cached() {
     );
     let again = images::ensure(&engine, "node", &opts).await;
     // Clean up before judging, so a failed check leaves nothing behind.
-    let removed = harness::docker::run_command("docker", &["rmi", &a.reference]).await;
+    let removed = chaosbank::docker::run_command("docker", &["rmi", &a.reference]).await;
     std::fs::remove_dir_all(&recipes).unwrap();
     let again = again.expect("cached");
     removed.expect("remove the test image");

@@ -7,10 +7,10 @@
 //! the producer's connection before bank A's commit reply (the unacknowledged transfer
 //! is applied all the same), each named in its nemesis op.
 
+use chaosbank::deploy;
+use chaosbank::nemesis::Fault;
+use chaosbank::Cluster;
 use chaosbank_tests::{engine, node_binary};
-use harness::deploy;
-use harness::nemesis::Fault;
-use harness::Cluster;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};

@@ -1,8 +1,8 @@
 //! Nothing is left behind: a harness killed with -9 is cleaned by its watchdog at once,
 //! or by the next run's reaper; Ctrl-C tears down; kept clusters survive the reaper.
 
+use chaosbank::reaper::{self, Sweep};
 use chaosbank_tests::{assert_gone, engine, leftovers};
-use harness::reaper::{self, Sweep};
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};

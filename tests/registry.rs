@@ -5,8 +5,8 @@
 //! configured the way its official image's documentation says (Apache Kafka by its
 //! `KAFKA_*` environment, Apache RocketMQ by `sh mqnamesrv` and `sh mqbroker -c CONF`).
 
-use harness::cluster::Cluster;
-use harness::service::{Engines, ImageSource, Service};
+use chaosbank::cluster::Cluster;
+use chaosbank::service::{Engines, ImageSource, Service};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 use workloads::clients::kafka;
@@ -125,7 +125,7 @@ async fn official_images_are_pulled_from_a_registry_and_configured_their_way() {
         (Service::Kafka, "apache/kafka:4.1.1"),
         (Service::RocketMq, "apache/rocketmq:5.3.3"),
     ] {
-        let built = harness::images::ensure(&engine, service.image(), &Default::default())
+        let built = chaosbank::images::ensure(&engine, service.image(), &Default::default())
             .await
             .expect("the image builds");
         let tag = registry.publish(&built.reference, name);

@@ -138,7 +138,7 @@ fn chromium_renders_the_report_without_console_errors() {
         check_reader(std::io::BufReader::new(file), None).expect("a readable history");
     assert_eq!(verdict.valid.as_str(), "invalid");
     let page = dir.join("report.html");
-    harness::report::write_html(&history, &verdict, &page).expect("the report");
+    chaosbank::report::write_html(&history, &verdict, &page).expect("the report");
 
     let (dom, console) = browse(&dir, &page, &["--dump-dom"]);
     assert!(
@@ -154,7 +154,7 @@ fn chromium_renders_the_report_without_console_errors() {
     for name in ["lost", "duplicated"] {
         let sentence = &verdict.anomalies[name][0].sentence;
         assert!(
-            dom.contains(&harness::report::escape(sentence)),
+            dom.contains(&chaosbank::report::escape(sentence)),
             "the rendered page lacks the {name} sentence: {sentence}"
         );
     }

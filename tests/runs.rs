@@ -1,8 +1,8 @@
 //! What the scheme tests share: one cluster at a time, a scratch run store, the chaos
 //! schedule every scheme is judged under, one checked run, and what a verdict convicts.
 
-use harness::run::{self, RunConfig, RunReport, SystemKind};
-use harness::schedule::FaultKind;
+use chaosbank::run::{self, RunConfig, RunReport, SystemKind};
+use chaosbank::schedule::FaultKind;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -106,7 +106,7 @@ pub fn poison(history: &std::path::Path) -> Poison {
         .lines()
         .filter_map(|l| serde_json::from_str(l).ok())
         .collect();
-    let is_poison = |v: &serde_json::Value| v["to"] == harness::generator::POISON_ACCOUNT;
+    let is_poison = |v: &serde_json::Value| v["to"] == chaosbank::generator::POISON_ACCOUNT;
     let poison_ids: std::collections::BTreeSet<u64> = ops
         .iter()
         .filter(|op| op["f"] == "transfer" && is_poison(&op["value"]))
@@ -168,7 +168,7 @@ pub fn assert_cleared(r: &RunReport, what: &str) {
 /// The last `n` warning and error lines of each container log a run saved (`logs/`),
 /// without colour codes, each cut to 240 characters: what a failed CI run leaves to read.
 pub fn log_tails(run_dir: &std::path::Path, n: usize) -> String {
-    let Ok(entries) = std::fs::read_dir(run_dir.join(harness::store::LOGS)) else {
+    let Ok(entries) = std::fs::read_dir(run_dir.join(chaosbank::store::LOGS)) else {
         return "  (no logs saved)".to_string();
     };
     let mut files: Vec<PathBuf> = entries.filter_map(|e| e.ok().map(|e| e.path())).collect();

@@ -8,9 +8,9 @@
 //! Runs are serialized (one cluster at a time) and short (16–30 s each); the whole file
 //! takes about eleven minutes on 2 cores.
 
+use chaosbank::run::{RunConfig, SystemKind};
+use chaosbank::schedule::FaultKind;
 use chaosbank_tests::runs::{assert_cleared, config, convicted, poison, run_one, Scratch, SERIAL};
-use harness::run::{RunConfig, SystemKind};
-use harness::schedule::FaultKind;
 use std::time::Duration;
 
 /// The seeds every scheme is run with: the same fault schedules for each scheme.

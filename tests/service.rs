@@ -11,8 +11,8 @@
 //!
 //! Runs are serialized (one cluster at a time).
 
-use harness::run::{self, RunConfig, RunReport};
-use harness::schedule::FaultKind;
+use chaosbank::run::{self, RunConfig, RunReport};
+use chaosbank::schedule::FaultKind;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -200,7 +200,7 @@ async fn a_service_is_soaked_and_its_stored_run_replayed() {
         ..config(&manifest, 0, &out)
     };
     let rows =
-        harness::soak::soak(&base, &[run::SystemKind::Outbox], &[31], |_| {}, || false).await;
+        chaosbank::soak::soak(&base, &[run::SystemKind::Outbox], &[31], |_| {}, || false).await;
     assert_eq!(rows.len(), 1);
     let row = &rows[0];
     assert_eq!(row.name, "python-outbox");
@@ -211,10 +211,10 @@ async fn a_service_is_soaked_and_its_stored_run_replayed() {
         !dir.join("history.jsonl").exists(),
         "a passing soak run keeps its history"
     );
-    let meta = harness::store::load(&dir).expect("its run.json");
+    let meta = chaosbank::store::load(&dir).expect("its run.json");
     assert_eq!(meta.config.service.as_deref(), Some(manifest.as_path()));
 
-    let replay = harness::replay::replay(&dir, None)
+    let replay = chaosbank::replay::replay(&dir, None)
         .await
         .expect("the replay runs");
     let again = &replay.again;
@@ -228,7 +228,7 @@ async fn a_service_is_soaked_and_its_stored_run_replayed() {
         "{}",
         checkers::render::summary(&again.verdict, 5)
     );
-    let replayed = harness::store::load(again.dir()).expect("the replay's run.json");
+    let replayed = chaosbank::store::load(again.dir()).expect("the replay's run.json");
     assert_eq!(
         replayed.replay_of.as_deref(),
         Some(replay.original_dir.as_path())

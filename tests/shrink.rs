@@ -6,10 +6,10 @@
 //! keeps the guilty one. Four short runs (one cluster at a time); run with
 //! `--nocapture` to see the search's progress and the time it took.
 
+use chaosbank::nemesis::Fault;
+use chaosbank::run::{RunConfig, SystemKind};
+use chaosbank::shrink::{self, Budget, RealRunner, Settings};
 use chaosbank_tests::runs::{config, convicted, run_one, Scratch, SERIAL};
-use harness::nemesis::Fault;
-use harness::run::{RunConfig, SystemKind};
-use harness::shrink::{self, Budget, RealRunner, Settings};
 use std::time::{Duration, Instant};
 
 const FAULTS: &str = r#"
@@ -34,7 +34,7 @@ async fn a_scripted_schedule_convicts_and_shrinks_to_the_fault_that_matters() {
     std::fs::create_dir_all(&scratch.0).expect("a scratch folder");
     let file = scratch.0.join("faults.toml");
     std::fs::write(&file, FAULTS).expect("writing the schedule file");
-    let schedule = harness::script::load(&file).expect("the schedule file parses");
+    let schedule = chaosbank::script::load(&file).expect("the schedule file parses");
     assert_eq!(schedule.steps.len(), 2);
     let cfg = RunConfig {
         schedule: Some(schedule.clone()),
@@ -44,7 +44,7 @@ async fn a_scripted_schedule_convicts_and_shrinks_to_the_fault_that_matters() {
     };
     let r = run_one(&cfg).await;
     assert_eq!(r.faults, 2, "both scripted faults took effect");
-    let meta = harness::store::load(r.dir()).expect("run.json");
+    let meta = chaosbank::store::load(r.dir()).expect("run.json");
     assert_eq!(
         meta.config.schedule.as_ref(),
         Some(&schedule),
@@ -100,8 +100,8 @@ async fn a_scripted_schedule_convicts_and_shrinks_to_the_fault_that_matters() {
     );
     assert!(!found.evidence.is_empty() && found.evidence.iter().all(|t| t.convicted));
     // What shrink writes is a file --schedule plays as it is.
-    let text = harness::script::to_toml(&found.best.schedule, "shrunk");
-    let back = harness::script::parse(&text, std::path::Path::new("minimal.toml"))
+    let text = chaosbank::script::to_toml(&found.best.schedule, "shrunk");
+    let back = chaosbank::script::parse(&text, std::path::Path::new("minimal.toml"))
         .expect("the minimal schedule file parses");
     assert_eq!(back, found.best.schedule);
     // Its conviction is tied to the fault that remains.

@@ -3,9 +3,9 @@
 
 pub mod runs;
 
-use harness::docker::Engine;
-use harness::labels;
-use harness::Endpoint;
+use chaosbank::docker::Engine;
+use chaosbank::labels;
+use chaosbank::Endpoint;
 use sqlx::Connection;
 use std::time::Duration;
 
@@ -20,8 +20,8 @@ pub async fn engine() -> Engine {
 /// True when the host-built broker binaries image `image` needs exist (the Rust brokers'
 /// images; images with none, such as the Apache ones, always have them).
 pub fn have_binaries(image: &str) -> bool {
-    let tools = harness::images::cache_dir().join("tools");
-    harness::images::binaries(image)
+    let tools = chaosbank::images::cache_dir().join("tools");
+    chaosbank::images::binaries(image)
         .iter()
         .all(|(_, rel)| tools.join(rel).is_file())
 }

@@ -1,5 +1,5 @@
 //! Is the harness ever the bottleneck? The workload's clients and the streaming
-//! recorder, exactly as a run uses them (`harness::clients`, `harness::recorder`), against
+//! recorder, exactly as a run uses them (`chaosbank::clients`, `chaosbank::recorder`), against
 //! a service that answers at once: a fixture that speaks the service contract's transfer
 //! API (`POST /transfers` → `200 {"status": "accepted"}`, `docs/sut.md` §3) over
 //! kept-alive HTTP/1.1 on loopback, reached through the contract's own client
@@ -12,10 +12,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
+use chaosbank::clients::{Client, Clients};
+use chaosbank::generator::{Generator, WorkloadConfig};
+use chaosbank::recorder::Recorder;
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use harness::clients::{Client, Clients};
-use harness::generator::{Generator, WorkloadConfig};
-use harness::recorder::Recorder;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpListener;
 use workloads::bank::{BankId, Transfer};

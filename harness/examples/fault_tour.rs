@@ -3,8 +3,8 @@
 //!
 //!     cargo run -p chaosbank-harness --example fault_tour -- 42
 
-use harness::schedule::{Schedule, ScheduleConfig};
-use harness::{nemesis::HOST, Cluster};
+use chaosbank::schedule::{Schedule, ScheduleConfig};
+use chaosbank::{nemesis::HOST, Cluster};
 use std::time::Duration;
 
 #[tokio::main]

@@ -1,12 +1,12 @@
 //! chaosbank from your own Rust code: one short outbox run under kill and partition
-//! faults through the [`harness::Test`] builder, its verdict asserted on, then replayed.
+//! faults through the [`chaosbank::Test`] builder, its verdict asserted on, then replayed.
 //!
 //!     cargo run -p chaosbank-harness --example library_api [SEED]
 //!
 //! Needs the Docker engine and images (`bash docker/setup.sh --brokers`); takes about a
 //! minute. The runs are stored under `runs/` as `chaosbank run` stores them.
 
-use harness::{FaultKind, SystemKind, Test};
+use chaosbank::{FaultKind, SystemKind, Test};
 use std::time::Duration;
 
 #[tokio::main]
@@ -46,7 +46,7 @@ async fn main() -> anyhow::Result<()> {
         println!("  {}", report.dir().join(file).display());
     }
 
-    let replay = harness::replay::replay(report.dir(), None).await?;
+    let replay = chaosbank::replay::replay(report.dir(), None).await?;
     println!("{}", replay.summary());
     Ok(())
 }

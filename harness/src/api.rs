@@ -2,7 +2,7 @@
 //! does (cluster, seeded workload and fault schedule, drain, check, run store).
 //!
 //! ```no_run
-//! use harness::{FaultKind, SystemKind, Test};
+//! use chaosbank::{FaultKind, SystemKind, Test};
 //! use std::time::Duration;
 //!
 //! # async fn example() -> anyhow::Result<()> {
@@ -18,7 +18,7 @@
 //!     .await?;
 //! assert!(report.is_valid(), "{}", report.one_line());
 //! // The run's folder holds run.json, history.jsonl, verdict.json, report.html, logs/.
-//! let again = harness::replay::replay(report.dir(), None).await?;
+//! let again = chaosbank::replay::replay(report.dir(), None).await?;
 //! assert!(again.reproduced, "{}", again.summary());
 //! # Ok(())
 //! # }

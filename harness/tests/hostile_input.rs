@@ -3,7 +3,7 @@
 //! the transfer API's answer reader fed arbitrary input. The fuzz target in `fuzz/`
 //! drives the same reader ([`workloads::service::http::parse_answer`]).
 
-use harness::parse;
+use chaosbank::parse;
 use proptest::prelude::*;
 use workloads::service::http::{parse_answer, MAX_BODY};
 

@@ -2,7 +2,7 @@
 //! waits for Ctrl-C (then tears down and exits 0) — or, with `--keep`, detaches and
 //! exits like `chaosbank cluster up`. The subject of the reaper tests' `kill -9`.
 
-use harness::{Cluster, Service};
+use chaosbank::{Cluster, Service};
 use std::io::Write;
 
 #[tokio::main]

@@ -2,8 +2,8 @@
 //! its engines' raw figures from the same run, as ratios; JSON with `--json`.
 
 use crate::commands::block_on;
-use harness::bench;
-use harness::run::{self, RunConfig, SystemKind};
+use chaosbank::bench;
+use chaosbank::run::{self, RunConfig, SystemKind};
 use std::process::ExitCode;
 
 /// Flags of `chaosbank bench`: the run settings, with a bench's defaults (30 s, 16
@@ -72,7 +72,7 @@ pub fn run(args: BenchArgs) -> ExitCode {
         }
     }
     if let Some(path) = &args.settings.service {
-        if let Err(e) = harness::sut::Manifest::load(path) {
+        if let Err(e) = chaosbank::sut::Manifest::load(path) {
             eprintln!("chaosbank bench: {e}");
             return ExitCode::from(2);
         }

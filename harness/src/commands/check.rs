@@ -79,7 +79,7 @@ pub fn run(args: CheckArgs) -> ExitCode {
             if args.history.as_os_str() == "-" {
                 return Ok(());
             }
-            match harness::conviction::first_violation(&verdict, &args.history) {
+            match chaosbank::conviction::first_violation(&verdict, &args.history) {
                 Ok(Some(first)) => writeln!(out, "first violation: {first}"),
                 _ => Ok(()),
             }
@@ -90,7 +90,7 @@ pub fn run(args: CheckArgs) -> ExitCode {
         return ExitCode::from(2);
     }
     if let Some(path) = &args.junit {
-        if let Err(e) = harness::report::junit::write_junit(&verdict, "chaosbank-check", path) {
+        if let Err(e) = chaosbank::report::junit::write_junit(&verdict, "chaosbank-check", path) {
             eprintln!("chaosbank check: {e}");
             return ExitCode::from(2);
         }
@@ -99,7 +99,7 @@ pub fn run(args: CheckArgs) -> ExitCode {
         let made = if args.history.as_os_str() == "-" {
             Err("--report needs a history file, not standard input".to_owned())
         } else {
-            harness::report::write_html(&args.history, &verdict, path).map_err(|e| e.to_string())
+            chaosbank::report::write_html(&args.history, &verdict, path).map_err(|e| e.to_string())
         };
         if let Err(e) = made {
             eprintln!("chaosbank check: {e}");

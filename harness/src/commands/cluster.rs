@@ -1,9 +1,9 @@
 //! `chaosbank cluster up|down`: a cluster to poke at by hand.
 use anyhow::Context;
-use harness::docker::Engine;
-use harness::reaper::{self, Sweep};
-use harness::service::{Engines, ImageSource, KafkaImpl, RocketMqImpl};
-use harness::{Cluster, Service};
+use chaosbank::docker::Engine;
+use chaosbank::reaper::{self, Sweep};
+use chaosbank::service::{Engines, ImageSource, KafkaImpl, RocketMqImpl};
+use chaosbank::{Cluster, Service};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 

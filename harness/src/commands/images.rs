@@ -1,7 +1,7 @@
 //! `chaosbank images`: builds the images that are missing and lists them.
 use anyhow::Context;
-use harness::docker::Engine;
-use harness::images::{self, BuildOptions, Image};
+use chaosbank::docker::Engine;
+use chaosbank::images::{self, BuildOptions, Image};
 use std::process::ExitCode;
 
 /// Flags of `chaosbank images`.
@@ -48,7 +48,7 @@ async fn build_and_list(args: ImagesArgs) -> anyhow::Result<ExitCode> {
         args.names.clone()
     };
     // On a terminal a spinner per image stands for the builds' output.
-    let spin = harness::progress::enabled() && !args.verbose;
+    let spin = chaosbank::progress::enabled() && !args.verbose;
     let opts = BuildOptions {
         rebuild: args.rebuild,
         verbose: !args.quiet && !spin,
@@ -57,7 +57,7 @@ async fn build_and_list(args: ImagesArgs) -> anyhow::Result<ExitCode> {
     let mut rows: Vec<(String, anyhow::Result<Image>)> = Vec::new();
     for name in &names {
         let bar = if spin {
-            harness::progress::spinner(format!("image {name}: checking, building if missing"))
+            chaosbank::progress::spinner(format!("image {name}: checking, building if missing"))
         } else {
             eprintln!("== {name}");
             indicatif::ProgressBar::hidden()

@@ -5,7 +5,7 @@
 //! unknown or failed — and 2 when the inputs are not one whole soak (a mix of commits or
 //! configs, shards or runs missing or duplicated, a file that cannot be read).
 
-use harness::merge::{self, html, Input, Merged};
+use chaosbank::merge::{self, html, Input, Merged};
 use std::path::PathBuf;
 use std::process::ExitCode;
 

@@ -16,7 +16,7 @@ pub mod soak;
 /// error — turned down or off), around the progress bars (which are drawn only when
 /// stderr is a terminal).
 pub fn init_logging() {
-    harness::progress::enable();
+    chaosbank::progress::enable();
     let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
         tracing_subscriber::EnvFilter::new(
             "info,sqlx=error,rocketmq=warn,librdkafka=off,rdkafka=off",
@@ -24,7 +24,7 @@ pub fn init_logging() {
     });
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(|| harness::progress::LogWriter)
+        .with_writer(|| chaosbank::progress::LogWriter)
         .try_init();
 }
 

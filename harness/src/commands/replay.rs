@@ -5,7 +5,7 @@
 //! folder, a malformed or unfinished `run.json`, or a run that failed).
 
 use crate::commands::block_on;
-use harness::replay;
+use chaosbank::replay;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -58,11 +58,11 @@ pub fn run(args: ReplayArgs) -> ExitCode {
         },
         original_dir.display()
     );
-    if meta.chaosbank.commit != harness::store::GIT_COMMIT {
+    if meta.chaosbank.commit != chaosbank::store::GIT_COMMIT {
         eprintln!(
             "note: the run was made by chaosbank {} and this is {}",
             meta.chaosbank.commit,
-            harness::store::GIT_COMMIT
+            chaosbank::store::GIT_COMMIT
         );
     }
     if args.times > 1 {

@@ -5,13 +5,13 @@
 //! verdict (or the run's error) as JUnit XML.
 
 use crate::commands::block_on;
+use chaosbank::run::{self, RunConfig};
 use checkers::render;
-use harness::run::{self, RunConfig};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use workloads::system::SystemKind;
 
-use harness::config::parse_system;
+use chaosbank::config::parse_system;
 
 /// Flags of `chaosbank run`; every one has a default that works out of the box.
 #[derive(clap::Args)]
@@ -66,7 +66,7 @@ pub fn run(args: RunArgs) -> ExitCode {
     let mut processes = Vec::new();
     if let Some(path) = &cfg.service {
         // A manifest that cannot be used is reported before anything starts.
-        match harness::sut::Manifest::load(path) {
+        match chaosbank::sut::Manifest::load(path) {
             Ok(m) => processes = m.processes.iter().map(|p| p.name.clone()).collect(),
             Err(e) => {
                 eprintln!("chaosbank run: {e}");
@@ -92,7 +92,7 @@ pub fn run(args: RunArgs) -> ExitCode {
         }
     }
     // A manifest that cannot be used is reported before anything starts.
-    let name = match harness::sut::subject_name(&cfg) {
+    let name = match chaosbank::sut::subject_name(&cfg) {
         Ok(name) => name,
         Err(e) => {
             eprintln!("chaosbank run: {e}");
@@ -129,7 +129,7 @@ pub fn run(args: RunArgs) -> ExitCode {
             Err(e) => {
                 if let Some(path) = &junit {
                     if let Err(je) =
-                        harness::report::junit::write_junit_error(&suite, &format!("{e:#}"), path)
+                        chaosbank::report::junit::write_junit_error(&suite, &format!("{e:#}"), path)
                     {
                         eprintln!("chaosbank run: {je}");
                     }
@@ -151,7 +151,7 @@ pub fn run(args: RunArgs) -> ExitCode {
         println!("{}", report.summary());
         let mut code = report.verdict.valid.exit_code();
         if let Some(path) = &junit {
-            if let Err(e) = harness::report::junit::write_junit(&report.verdict, &suite, path) {
+            if let Err(e) = chaosbank::report::junit::write_junit(&report.verdict, &suite, path) {
                 eprintln!("chaosbank run: {e}");
                 code = code.max(2);
             }
@@ -168,12 +168,12 @@ pub fn given_schedule(
     file: &std::path::Path,
     cfg: &RunConfig,
     processes: &[String],
-) -> anyhow::Result<harness::Schedule> {
-    let schedule = harness::script::load(file)?;
+) -> anyhow::Result<chaosbank::Schedule> {
+    let schedule = chaosbank::script::load(file)?;
     let mut known: Vec<String> = run::TARGETS.iter().map(|t| t.to_string()).collect();
     known.push("namesrv".to_string());
     known.extend(processes.iter().cloned());
-    harness::script::check_run(&schedule, &known, cfg.time_limit)
+    chaosbank::script::check_run(&schedule, &known, cfg.time_limit)
         .map_err(|e| anyhow::anyhow!("schedule file {}: {e}", file.display()))?;
     Ok(schedule)
 }

@@ -7,8 +7,8 @@
 //! be shrunk (a bad folder, a run that was not convicted, no schedule stored).
 
 use crate::commands::block_on;
-use harness::config::parse_duration;
-use harness::shrink::{self, Budget, RealRunner, Runner, Settings};
+use chaosbank::config::parse_duration;
+use chaosbank::shrink::{self, Budget, RealRunner, Runner, Settings};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
@@ -89,7 +89,7 @@ pub fn run(args: ShrinkArgs) -> ExitCode {
     println!(
         "shrinking {} seed {}: {} faults over {:.0} s, convicted of {}; {} tries a candidate, \
          budget {}; runs go to {}",
-        harness::sut::subject_name(&start.config).unwrap_or_else(|_| "service".to_string()),
+        chaosbank::sut::subject_name(&start.config).unwrap_or_else(|_| "service".to_string()),
         start.config.seed,
         start.original.schedule.steps.len(),
         start.original.time_limit.as_secs_f64(),
@@ -143,7 +143,7 @@ pub fn run(args: ShrinkArgs) -> ExitCode {
         };
         write(
             &file,
-            &harness::script::to_toml(&best.schedule, &header(None)),
+            &chaosbank::script::to_toml(&best.schedule, &header(None)),
         )?;
         println!(
             "\nminimal schedule: {} of {} faults, workload {:.0} s ({} runs, {:.1} min{}) → {}\n{}",
@@ -182,7 +182,7 @@ pub fn run(args: ShrinkArgs) -> ExitCode {
             println!("reproduced {k} of {n}");
             write(
                 &file,
-                &harness::script::to_toml(&best.schedule, &header(Some((k, n)))),
+                &chaosbank::script::to_toml(&best.schedule, &header(Some((k, n)))),
             )?;
         }
         if let Some(dir) = found.evidence.iter().find_map(|t| t.dir.as_ref()) {

@@ -7,8 +7,8 @@
 //! infrastructure failures, not findings.
 
 use crate::commands::block_on;
-use harness::run::{self, RunConfig};
-use harness::soak::{self, Shard, SoakFile};
+use chaosbank::run::{self, RunConfig};
+use chaosbank::soak::{self, Shard, SoakFile};
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -73,7 +73,7 @@ pub fn run(args: SoakArgs) -> ExitCode {
         }
     };
     // A manifest that cannot be used is reported before anything starts.
-    let subject = match harness::sut::subject_name(&base) {
+    let subject = match chaosbank::sut::subject_name(&base) {
         Ok(name) => name,
         Err(e) => {
             eprintln!("chaosbank soak: {e}");

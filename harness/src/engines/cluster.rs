@@ -1,8 +1,8 @@
 //! A cluster: one run's engines in containers on their own Docker network.
 //!
 //! ```no_run
-//! # async fn demo() -> harness::Result<()> {
-//! use harness::cluster::Cluster;
+//! # async fn demo() -> chaosbank::Result<()> {
+//! use chaosbank::cluster::Cluster;
 //! let cluster = Cluster::builder().postgres().mariadb().start().await?;
 //! println!("{}", cluster.endpoint("postgres")?.url());
 //! cluster.nemesis().kill("postgres").await?;
