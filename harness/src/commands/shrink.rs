@@ -1,6 +1,6 @@
 //! `chaosbank shrink`: from a convicted run, the smallest fault schedule that still
-//! convicts with the same anomaly kinds, written as a file `chaosbank run --schedule`
-//! takes, its reproduction rate, and the faults that matter.
+//! convicts (an invalid verdict; the kinds are reported), written as a file
+//! `chaosbank run --schedule` takes, its reproduction rate, and the faults that matter.
 //!
 //! Exit status: 0 a minimal schedule was found and written, 1 the original schedule did
 //! not convict in a majority of its tries (nothing to shrink from), 2 the run could not

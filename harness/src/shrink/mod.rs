@@ -1,12 +1,15 @@
 //! `chaosbank shrink`: from a convicted run, the smallest fault schedule that still
-//! convicts with the same anomaly kinds, what it takes to reproduce it, and which of
-//! its faults broke which transfers.
+//! convicts, what it takes to reproduce it, and which of its faults broke which
+//! transfers.
 //!
 //! The search itself ([`search`]) knows nothing of engines: it asks a [`Runner`]. The
 //! [`RealRunner`] here runs each candidate as a real `chaosbank run` with the stored
 //! run's config and the candidate's schedule (`--schedule`), and calls it convicted
-//! when its verdict is invalid with the same violation kinds as the original's (what
-//! `chaosbank replay` calls reproduced).
+//! when its verdict is invalid (a violation of any kind; the kinds are reported). Which
+//! of a scheme's anomalies show depends on timing the seed does not pin: the same
+//! dual-write schedule gave `duplicated` once and `failed-applied`, `phantom` and
+//! `wrong-total` the next time, so requiring the original's exact kinds made shrinks
+//! fail on their first candidate, the original itself.
 
 pub mod search;
 
@@ -26,7 +29,8 @@ use crate::store::{self, Outcome};
 pub struct RealRunner {
     /// The stored run's config (its seed drives the workload).
     pub base: RunConfig,
-    /// The violation kinds a candidate must convict with.
+    /// The original's violation kinds (reported beside each candidate's; a candidate
+    /// convicts with a violation of any kind).
     pub want: Vec<String>,
 }
 
@@ -42,7 +46,7 @@ impl Runner for RealRunner {
         match crate::run::run(&cfg).await {
             Ok(report) => {
                 let o = Outcome::of_report(&report);
-                let convicted = o.valid == "invalid" && o.violations() == self.want;
+                let convicted = o.valid == "invalid" && !o.violations().is_empty();
                 Trial {
                     convicted,
                     first_violation_s: o.first_violation_s,
