@@ -959,7 +959,8 @@ fn what(aim: &Aim) -> String {
 
 /// Fills in an aim's engine and reply left out: the `draw`-th (mod their number) of the
 /// (engine, reply) pairs of an aimed kind the process has received, engines in `avoid`
-/// left out; failing those, any reply from an engine not avoided; failing that, as given.
+/// left out, commits counted twice; failing those, any reply from an engine not
+/// avoided; failing that, as given.
 pub fn resolve(aim: Aim, counts: &[aim::ReplyCount], draw: u32, avoid: &[String]) -> Aim {
     if aim.engine.is_some() && aim.reply.is_some() {
         return aim;
@@ -978,6 +979,14 @@ pub fn resolve(aim: Aim, counts: &[aim::ReplyCount], draw: u32, avoid: &[String]
         .collect();
     pairs.sort();
     pairs.dedup();
+    // A commit is the boundary most designs get wrong (a database commit before a
+    // publish, a credit before its offset): drawn twice as often as the others.
+    let commits: Vec<(String, Reply)> = pairs
+        .iter()
+        .filter(|(_, r)| *r == Reply::Commit)
+        .cloned()
+        .collect();
+    pairs.extend(commits);
     if let Some((engine, reply)) = pairs.get(draw as usize % pairs.len().max(1)) {
         return Aim {
             engine: Some(engine.clone()),
@@ -1003,4 +1012,65 @@ async fn iptables(pid: u32, args: &[&str]) -> Result<String> {
     let mut full = vec!["-t", &t, "-n", "iptables", "-w"];
     full.extend_from_slice(args);
     run_command("nsenter", &full).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn seen(engine: &str, reply: Reply, count: u64) -> aim::ReplyCount {
+        aim::ReplyCount {
+            engine: engine.into(),
+            reply,
+            count,
+        }
+    }
+
+    fn any(action: Action) -> Aim {
+        Aim {
+            action,
+            engine: None,
+            reply: None,
+            nth: 2,
+        }
+    }
+
+    #[test]
+    fn an_aim_is_drawn_among_the_replies_the_process_got_commits_twice() {
+        let counts = [
+            seen("postgres", Reply::Commit, 5),
+            seen("postgres", Reply::Other, 50),
+            seen("kafka", Reply::Produce, 5),
+            seen("kafka", Reply::Offset, 0),
+            seen("mariadb", Reply::Commit, 3),
+        ];
+        let mut drawn = std::collections::BTreeMap::new();
+        for draw in 0..60 {
+            let a = resolve(any(Action::Crash), &counts, draw, &[]);
+            assert_eq!((a.nth, a.action), (2, Action::Crash));
+            *drawn
+                .entry((a.engine.unwrap(), a.reply.unwrap()))
+                .or_insert(0) += 1;
+        }
+        // kafka produce once, each commit twice, in a cycle of five; never a reply not
+        // yet seen, never an unrecognised one.
+        assert_eq!(drawn[&("kafka".to_string(), Reply::Produce)], 12);
+        assert_eq!(drawn[&("postgres".to_string(), Reply::Commit)], 24);
+        assert_eq!(drawn[&("mariadb".to_string(), Reply::Commit)], 24);
+        // An engine held down is avoided; what is given is kept.
+        for draw in 0..10 {
+            let a = resolve(any(Action::Cut), &counts, draw, &["postgres".into()]);
+            assert_ne!(a.engine.as_deref(), Some("postgres"));
+        }
+        let given = Aim {
+            engine: Some("kafka".into()),
+            ..any(Action::Cut)
+        };
+        assert_eq!(resolve(given, &counts, 3, &[]).reply, Some(Reply::Produce));
+        // Nothing recognised yet: any reply from an engine seen; nothing at all: as given.
+        let only_other = [seen("postgres", Reply::Other, 4)];
+        let a = resolve(any(Action::Crash), &only_other, 7, &[]);
+        assert_eq!((a.engine.as_deref(), a.reply), (Some("postgres"), None));
+        assert_eq!(resolve(any(Action::Crash), &[], 7, &[]), any(Action::Crash));
+    }
 }
