@@ -182,17 +182,7 @@ impl Attempt {
         let o = &self.outcome;
         let verdict = match &o.error {
             Some(e) => format!("ERROR {}", e.lines().next().unwrap_or_default()),
-            None => {
-                let kinds: Vec<String> = o
-                    .anomalies
-                    .iter()
-                    .filter(|(k, _)| checkers::AnomalyKind::name_is_violation(k))
-                    .map(|(k, n)| format!("{k} ×{n}"))
-                    .collect();
-                format!("{} {}", o.valid.to_uppercase(), kinds.join(", "))
-                    .trim_end()
-                    .to_string()
-            }
+            None => o.describe(),
         };
         let first = match (&o.first_violation, o.first_violation_s) {
             (Some(a), Some(t)) => format!(" — first violation {a} at {t:.1} s"),

@@ -187,6 +187,20 @@ impl Outcome {
             .cloned()
             .collect()
     }
+
+    /// `INVALID lost ×3, duplicated ×1` or `VALID`: the validity and each violation's
+    /// count (what replay and shrink print for a run).
+    pub fn describe(&self) -> String {
+        let kinds: Vec<String> = self
+            .anomalies
+            .iter()
+            .filter(|(k, _)| AnomalyKind::name_is_violation(k))
+            .map(|(k, n)| format!("{k} ×{n}"))
+            .collect();
+        format!("{} {}", self.valid.to_uppercase(), kinds.join(", "))
+            .trim_end()
+            .to_string()
+    }
 }
 
 /// Findings per anomaly name, leaving out names without findings.

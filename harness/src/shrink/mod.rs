@@ -54,7 +54,7 @@ impl Runner for RealRunner {
                     dir: Some(report.dir().to_path_buf()),
                     line: format!(
                         "{}{}",
-                        describe(&o),
+                        o.describe(),
                         o.first_violation_s
                             .map(|t| format!(", first violation at {t:.1} s"))
                             .unwrap_or_default()
@@ -73,19 +73,6 @@ impl Runner for RealRunner {
             },
         }
     }
-}
-
-/// `INVALID lost ×3, duplicated ×1` or `VALID`.
-fn describe(o: &Outcome) -> String {
-    let kinds: Vec<String> = o
-        .anomalies
-        .iter()
-        .filter(|(k, _)| checkers::AnomalyKind::name_is_violation(k))
-        .map(|(k, n)| format!("{k} ×{n}"))
-        .collect();
-    format!("{} {}", o.valid.to_uppercase(), kinds.join(", "))
-        .trim_end()
-        .to_string()
 }
 
 /// A stored conviction ready to shrink.
