@@ -16,7 +16,6 @@ pub mod search;
 pub use search::{shrink, Budget, Candidate, NotShrunk, Runner, Settings, Shrunk, Trial};
 
 use anyhow::{bail, Context, Result};
-use std::collections::{HashMap, HashSet};
 use std::io::BufReader;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -135,7 +134,8 @@ pub struct Culprit {
 }
 
 /// Ties each violation finding of a run's history to the fault that started last
-/// before its anomalous op ([`crate::conviction::anomalous_op`]).
+/// before its anomalous op ([`crate::conviction::tie_to_faults`], the rule the report's
+/// section uses too).
 pub fn faults_that_matter(schedule: &Schedule, history: &Path) -> Result<Vec<Culprit>> {
     let open = || {
         std::fs::File::open(history)
@@ -143,20 +143,10 @@ pub fn faults_that_matter(schedule: &Schedule, history: &Path) -> Result<Vec<Cul
             .with_context(|| format!("opening {}", history.display()))
     };
     let verdict = checkers::check_reader(open()?, None).context("checking the history")?;
-    let named: HashSet<u64> = verdict
-        .anomalies
-        .iter()
-        .filter(|(k, _)| crate::conviction::is_violation(k))
-        .flat_map(|(_, fs)| fs.iter().flat_map(|f| f.ops.iter().copied()))
-        .collect();
-    let mut seen: HashMap<u64, (Option<u64>, bool)> = HashMap::new();
-    for op in checkers::HistoryReader::new(open()?).filter_map(Result::ok) {
-        if named.contains(&op.index) {
-            seen.insert(op.index, (op.time, op.client().is_some()));
-        }
-    }
+    let seen = crate::conviction::read_ops(history, &crate::conviction::named_ops(&verdict))?;
     let mut steps: Vec<&Step> = schedule.steps.iter().collect();
     steps.sort_by_key(|s| s.at);
+    let starts: Vec<Duration> = steps.iter().map(|s| s.at).collect();
     let mut out: Vec<Culprit> = std::iter::once(None)
         .chain(steps.iter().map(|s| Some((*s).clone())))
         .map(|step| Culprit {
@@ -164,34 +154,10 @@ pub fn faults_that_matter(schedule: &Schedule, history: &Path) -> Result<Vec<Cul
             findings: Vec::new(),
         })
         .collect();
-    for (kind, findings) in &verdict.anomalies {
-        if !crate::conviction::is_violation(kind) {
-            continue;
-        }
-        for f in findings {
-            let client = |i: u64| seen.get(&i).is_some_and(|&(_, c)| c);
-            let Some(op) = crate::conviction::anomalous_op(&f.ops, client) else {
-                continue;
-            };
-            let t = seen
-                .get(&op)
-                .and_then(|&(t, _)| t)
-                .map(Duration::from_nanos);
-            let slot = t.map_or(0, |t| steps.iter().filter(|s| s.at <= t).count());
-            let subject = match (&f.transfer, &f.account) {
-                (Some(id), _) => format!(
-                    " transfer {}",
-                    id.as_str().map_or(id.to_string(), str::to_string)
-                ),
-                (None, Some(acct)) => format!(" account {acct}"),
-                _ => String::new(),
-            };
-            out[slot].findings.push(format!(
-                "{kind}{subject}{}",
-                t.map(|t| format!(" at {:.1} s", t.as_secs_f64()))
-                    .unwrap_or_default()
-            ));
-        }
+    for tie in crate::conviction::tie_to_faults(&verdict, &starts, |i| seen.get(&i).copied()) {
+        out[tie.fault.map_or(0, |i| i + 1)]
+            .findings
+            .push(tie.line());
     }
     if out[0].findings.is_empty() {
         out.remove(0);
