@@ -218,7 +218,7 @@ impl std::fmt::Display for Reproduced {
 
 impl std::fmt::Display for Summary {
     /// One line: `12 → 2 faults, workload 18 s, reproduced 3 of 3 (14 runs, 21.5 min):
-    /// FILE`, or `not shrunk: …`.
+    /// FILE`, or `not shrunk: …` (an error's first line).
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match (&self.schedule, self.faults_after) {
             (Some(file), Some(after)) => {
@@ -241,7 +241,7 @@ impl std::fmt::Display for Summary {
                     },
                     file.display()
                 )?;
-                if let Some(e) = &self.error {
+                if let Some(e) = self.error.as_deref().and_then(|e| e.lines().next()) {
                     write!(f, " ({e})")?;
                 }
                 Ok(())
@@ -249,7 +249,10 @@ impl std::fmt::Display for Summary {
             _ => write!(
                 f,
                 "not shrunk: {} ({} runs, {:.1} min)",
-                self.error.as_deref().unwrap_or("no reason given"),
+                self.error
+                    .as_deref()
+                    .and_then(|e| e.lines().next())
+                    .unwrap_or("no reason given"),
                 self.runs,
                 self.minutes
             ),
