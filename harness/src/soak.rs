@@ -242,14 +242,14 @@ pub async fn shrink_convicted(
     mut progress: impl FnMut(&str),
 ) -> usize {
     let mut done = 0;
-    for i in 0..rows.len() {
-        if !to_shrink(&rows[i]) {
+    for (i, row) in rows.iter_mut().enumerate() {
+        if !to_shrink(row) {
             continue;
         }
         if stop.load(Ordering::Relaxed) {
             break;
         }
-        let Some(dir) = rows[i].dir.clone() else {
+        let Some(dir) = row.dir.clone() else {
             continue;
         };
         let summary = match shrink::start(&dir) {
@@ -277,9 +277,9 @@ pub async fn shrink_convicted(
                 sum
             }
         };
-        rows[i].shrink = Some(summary);
+        row.shrink = Some(summary);
         done += 1;
-        each(i, &rows[i]);
+        each(i, row);
     }
     done
 }
