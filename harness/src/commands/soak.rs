@@ -250,7 +250,15 @@ pub fn run(args: SoakArgs) -> ExitCode {
                                 .unwrap_or_default()
                         );
                     },
-                    |line| println!("  {line}"),
+                    |line| {
+                        for l in line.lines() {
+                            if l.is_empty() {
+                                println!();
+                            } else {
+                                println!("  {l}");
+                            }
+                        }
+                    },
                 );
                 tokio::pin!(shrinking);
                 // As for the runs: the first Ctrl-C ends the shrink under way after its
