@@ -233,7 +233,8 @@ pub fn to_shrink(row: &Row) -> bool {
 /// [`Row::shrink`]. Calls `each` with the row's place after every shrink (to record and
 /// print as it goes) and `progress` with the search's lines. Once `stop` is set (Ctrl-C)
 /// the shrink under way ends after its current run with the best schedule so far, and
-/// no other starts. Returns how many were shrunk.
+/// no other starts. Candidates' runs that end valid are lightened as the soak's passing
+/// runs are. Returns how many were shrunk.
 pub async fn shrink_convicted(
     rows: &mut [Row],
     plan: shrink::Plan,
@@ -259,10 +260,10 @@ pub async fn shrink_convicted(
             },
             Ok(start) => {
                 let mut runner = shrink::Stopping {
-                    inner: shrink::RealRunner {
+                    inner: Lightening(shrink::RealRunner {
                         base: start.config.clone(),
                         want: start.kinds.clone(),
-                    },
+                    }),
                     stop: stop.clone(),
                 };
                 let file = shrink::default_file(&dir);
@@ -282,6 +283,37 @@ pub async fn shrink_convicted(
         each(i, row);
     }
     done
+}
+
+/// Runs candidates as the inner runner does, and lightens each run that ended valid
+/// ([`lighten`], as the soak's own passing runs are): a long soak's shrinks would
+/// otherwise keep every acquitted candidate's history, logs and report.
+struct Lightening<R>(R);
+
+#[async_trait::async_trait]
+impl<R: shrink::Runner> shrink::Runner for Lightening<R> {
+    async fn try_once(&mut self, c: &shrink::Candidate) -> shrink::Trial {
+        let t = self.0.try_once(c).await;
+        if let Some(dir) = t.dir.as_deref().filter(|_| !t.convicted) {
+            lighten_if_valid(dir);
+        }
+        t
+    }
+
+    fn stopped(&self) -> bool {
+        self.0.stopped()
+    }
+}
+
+/// [`lighten`]s a stored run whose `run.json` says it ended valid; leaves anything else.
+fn lighten_if_valid(dir: &Path) {
+    let valid = store::load(dir)
+        .ok()
+        .and_then(|m| m.outcome)
+        .is_some_and(|o| o.valid == "valid");
+    if valid {
+        lighten(dir);
+    }
 }
 
 /// The layout version of `soak.json` ([`SoakFile::format`]).
@@ -724,6 +756,39 @@ mod tests {
             "{t}"
         );
         assert!(t.contains("outbox: convicted in 0 of 1 seeds (0 %)"), "{t}");
+    }
+
+    #[test]
+    fn acquitted_candidates_are_lightened_only_when_valid() {
+        let root = std::env::temp_dir().join(format!("chaosbank-light-{}", std::process::id()));
+        for valid in ["valid", "invalid", "unknown"] {
+            let dir = root.join(valid);
+            std::fs::create_dir_all(&dir).unwrap();
+            std::fs::write(dir.join("history.jsonl"), "{}").unwrap();
+            let meta = store::RunMeta {
+                outcome: Some(Outcome {
+                    valid: valid.into(),
+                    ..Outcome::default()
+                }),
+                system: "dual-write".into(),
+                ..store::RunMeta::default()
+            };
+            store::save(&dir, &meta).unwrap();
+            lighten_if_valid(&dir);
+            assert_eq!(
+                dir.join("history.jsonl").exists(),
+                valid != "valid",
+                "{valid}"
+            );
+            assert!(dir.join(store::RUN_JSON).exists());
+        }
+        // No run.json (a run that failed early): left as it is.
+        let bare = root.join("bare");
+        std::fs::create_dir_all(&bare).unwrap();
+        std::fs::write(bare.join("history.jsonl"), "{}").unwrap();
+        lighten_if_valid(&bare);
+        assert!(bare.join("history.jsonl").exists());
+        let _ = std::fs::remove_dir_all(&root);
     }
 
     #[test]
