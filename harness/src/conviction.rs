@@ -6,6 +6,10 @@
 //! not the `init` it is measured against nor the final ledger lines that show it. The run's first violation is the earliest such op, so the figure says how
 //! much load the run needed before the system went wrong, not how long the checker took. A soak sums it up per system: the
 //! share of seeds convicted and the median time ([`Convictions`]).
+//!
+//! The same anomalous op ties each violation to the fault that started last before it
+//! ([`tie_to_faults`]): "the faults that matter", in every report and in `chaosbank
+//! shrink`'s output, by one rule.
 
 use anyhow::{Context, Result};
 use checkers::{AnomalyKind, Finding, HistoryReader, Verdict};
