@@ -603,7 +603,8 @@ fn shrunk(rows: &[Row], name: &str) -> String {
 }
 
 /// The soak as JUnit XML: one testcase per run (`<system> seed <seed>`), a `failure`
-/// for an invalid verdict, an `error` for an unknown one or a run that failed.
+/// for an invalid verdict (its folder, and its minimal schedule after `--shrink`), an
+/// `error` for an unknown one or a run that failed.
 pub fn junit(rows: &[Row]) -> String {
     use crate::report::escape;
     let (mut failures, mut errors) = (0, 0);
@@ -636,7 +637,10 @@ pub fn junit(rows: &[Row]) -> String {
                     cases,
                     "      <failure type=\"invalid\" message=\"{}\">{}</failure>",
                     escape(&anomalies),
-                    escape(&place)
+                    escape(&match &r.shrink {
+                        Some(sum) => format!("{place}\nshrunk: {sum}"),
+                        None => place.clone(),
+                    })
                 );
             }
             other => {
@@ -893,6 +897,11 @@ mod tests {
             error: Some("the original schedule convicted in 0 of 2 tries".into()),
             ..shrink::Summary::default()
         });
+        let xml = junit(&rows);
+        assert!(
+            xml.contains("runs/dual-write/t-1\nshrunk: 9 → 1 faults"),
+            "{xml}"
+        );
         let t = table(&rows);
         assert!(
             t.contains(
