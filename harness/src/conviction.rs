@@ -6,9 +6,13 @@
 //! not the `init` it is measured against nor the final ledger lines that show it. The run's first violation is the earliest such op, so the figure says how
 //! much load the run needed before the system went wrong, not how long the checker took. A soak sums it up per system: the
 //! share of seeds convicted and the median time ([`Convictions`]).
+//!
+//! The same anomalous op ties each violation to the fault that started last before it
+//! ([`tie_to_faults`]): "the faults that matter", in every report and in `chaosbank
+//! shrink`'s output, by one rule.
 
 use anyhow::{Context, Result};
-use checkers::{AnomalyKind, HistoryReader, Verdict};
+use checkers::{AnomalyKind, Finding, HistoryReader, Verdict};
 use std::collections::{HashMap, HashSet};
 use std::io::BufReader;
 use std::path::Path;
@@ -71,28 +75,44 @@ pub fn first_violation_op(verdict: &Verdict, client: impl Fn(u64) -> bool) -> Op
         .min()
 }
 
-/// The run's first violation, with its time, read from the history file (one pass
-/// that keeps only the ops the findings name); `None` when the verdict names no
-/// violation.
-pub fn first_violation(verdict: &Verdict, history: &Path) -> Result<Option<FirstViolation>> {
-    let named: HashSet<u64> = verdict
+/// Every op the verdict's violation findings name.
+pub fn named_ops(verdict: &Verdict) -> HashSet<u64> {
+    verdict
         .anomalies
         .iter()
         .filter(|(name, _)| is_violation(name))
         .flat_map(|(_, findings)| findings.iter().flat_map(|f| f.ops.iter().copied()))
-        .collect();
-    if named.is_empty() {
-        return Ok(None);
-    }
+        .collect()
+}
+
+/// What the tie to faults needs of an op: its time since the run started (`None` when
+/// its line has none) and whether a client performed it.
+pub type OpFacts = (Option<u64>, bool);
+
+/// Reads the facts of the ops in `named` from the history file (one pass that keeps
+/// only those).
+pub fn read_ops(history: &Path, named: &HashSet<u64>) -> Result<HashMap<u64, OpFacts>> {
     let file =
         std::fs::File::open(history).with_context(|| format!("opening {}", history.display()))?;
-    // Each named op: its time, and whether a client performed it.
-    let mut seen: HashMap<u64, (Option<u64>, bool)> = HashMap::new();
+    let mut seen: HashMap<u64, OpFacts> = HashMap::new();
     for op in HistoryReader::new(BufReader::new(file)).filter_map(Result::ok) {
         if named.contains(&op.index) {
             seen.insert(op.index, (op.time, op.client().is_some()));
         }
     }
+    Ok(seen)
+}
+
+/// The run's first violation, with its time, read from the history file (one pass
+/// that keeps only the ops the findings name); `None` when the verdict names no
+/// violation.
+pub fn first_violation(verdict: &Verdict, history: &Path) -> Result<Option<FirstViolation>> {
+    let named = named_ops(verdict);
+    if named.is_empty() {
+        return Ok(None);
+    }
+    // Each named op: its time, and whether a client performed it.
+    let seen = read_ops(history, &named)?;
     let client = |i: u64| seen.get(&i).is_some_and(|&(_, c)| c);
     let Some((op, anomaly)) = first_violation_op(verdict, client) else {
         return Ok(None);
@@ -105,6 +125,97 @@ pub fn first_violation(verdict: &Verdict, history: &Path) -> Result<Option<First
             .and_then(|&(t, _)| t)
             .map(Duration::from_nanos),
     }))
+}
+
+/// A violation finding tied to a fault: the one that started last before (or when)
+/// its anomalous op ([`anomalous_op`]) happened. The one rule behind "the faults that
+/// matter", in `chaosbank shrink`'s output and in every report.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Tie<'a> {
+    /// The anomaly's name (`lost`, `duplicated`, …).
+    pub anomaly: &'a str,
+    /// The finding's place in the verdict's list of that anomaly (the report shows the
+    /// first ones in detail and links to them).
+    pub position: usize,
+    /// The finding.
+    pub finding: &'a Finding,
+    /// Its anomalous op.
+    pub op: u64,
+    /// That op's time since the run started (`None` when its line has no time).
+    pub at: Option<Duration>,
+    /// The fault: an index into the starts given to [`tie_to_faults`]; `None` when the op
+    /// came before any fault started (or has no time to place it by).
+    pub fault: Option<usize>,
+}
+
+impl Tie<'_> {
+    /// What the finding names: ` transfer 17`, ` account A/0`, or nothing.
+    pub fn subject(&self) -> String {
+        match (&self.finding.transfer, &self.finding.account) {
+            (Some(id), _) => format!(
+                " transfer {}",
+                id.as_str().map_or(id.to_string(), str::to_string)
+            ),
+            (None, Some(acct)) => format!(" account {acct}"),
+            _ => String::new(),
+        }
+    }
+
+    /// `lost transfer 17 at 12.3 s`: the anomaly, what it names, when.
+    pub fn line(&self) -> String {
+        format!(
+            "{}{}{}",
+            self.anomaly,
+            self.subject(),
+            self.at
+                .map(|t| format!(" at {:.1} s", t.as_secs_f64()))
+                .unwrap_or_default()
+        )
+    }
+}
+
+/// Ties every violation finding the verdict keeps to the fault that started last at or
+/// before its anomalous op. `starts` are the faults' start times since the run started,
+/// in any order (of equal starts the later in the list wins); `facts` gives a named op's
+/// time and whether a client performed it ([`read_ops`]; ops it does not know count as
+/// untimed and not a client's). Pure: the caller reads the history. The ties come in
+/// the order of `starts` (those before any fault first), then by time.
+pub fn tie_to_faults<'a>(
+    verdict: &'a Verdict,
+    starts: &[Duration],
+    facts: impl Fn(u64) -> Option<OpFacts>,
+) -> Vec<Tie<'a>> {
+    let mut ties = Vec::new();
+    for (name, findings) in &verdict.anomalies {
+        if !is_violation(name) {
+            continue;
+        }
+        for (position, f) in findings.iter().enumerate() {
+            let client = |i: u64| facts(i).is_some_and(|(_, c)| c);
+            let Some(op) = anomalous_op(&f.ops, client) else {
+                continue;
+            };
+            let at = facts(op).and_then(|(t, _)| t).map(Duration::from_nanos);
+            let fault = at.and_then(|t| {
+                starts
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, s)| **s <= t)
+                    .max_by_key(|(i, s)| (**s, *i))
+                    .map(|(i, _)| i)
+            });
+            ties.push(Tie {
+                anomaly: name.as_str(),
+                position,
+                finding: f,
+                op,
+                at,
+                fault,
+            });
+        }
+    }
+    ties.sort_by_key(|t| (t.fault.map_or(0, |i| i + 1), t.at, t.op));
+    ties
 }
 
 /// A system's convictions over the seeds of a soak.
@@ -234,6 +345,45 @@ mod tests {
         assert_eq!(first.to_string(), "lost at 2.5 s into the run (op 1)");
         assert_eq!(first_violation(&verdict(&[]), &path).unwrap(), None);
         let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn each_violation_is_tied_to_the_fault_that_started_last_before_it() {
+        // Ops 1..=8 are clients' at 1 s … 8 s; op 0 (init) and 9 (a final ledger
+        // line, at 9 s) are not.
+        let facts = |i: u64| match i {
+            0 => Some((Some(0), false)),
+            1..=8 => Some((Some(i * 1_000_000_000), true)),
+            9 => Some((Some(9_000_000_000), false)),
+            _ => None,
+        };
+        let mut v = verdict(&[
+            ("lost", &[1, 2]),        // at 2 s: before any fault
+            ("duplicated", &[3, 5]),  // at 5 s: the fault at 5 s (equal counts)
+            ("wrong-total", &[0, 9]), // no client op: the final line at 9 s
+            ("parked", &[6]),         // not a violation: not tied
+            ("phantom", &[42]),       // an op nobody knows: no time, no fault
+        ]);
+        v.anomalies.get_mut("lost").unwrap()[0].transfer = Some(serde_json::json!(17));
+        v.anomalies.get_mut("duplicated").unwrap()[0].account = Some("A/0".into());
+        let s = |x: u64| Duration::from_secs(x);
+        // Given out of order: index 0 starts at 7 s, 1 at 3 s, 2 at 5 s.
+        let ties = tie_to_faults(&v, &[s(7), s(3), s(5)], facts);
+        let got: Vec<(String, Option<usize>)> = ties.iter().map(|t| (t.line(), t.fault)).collect();
+        assert_eq!(
+            got,
+            vec![
+                ("phantom".to_string(), None),
+                ("lost transfer 17 at 2.0 s".to_string(), None),
+                ("wrong-total at 9.0 s".to_string(), Some(0)),
+                ("duplicated account A/0 at 5.0 s".to_string(), Some(2)),
+            ]
+        );
+        assert_eq!((ties[1].op, ties[1].position), (2, 0));
+        // No faults at all: everything is before any fault.
+        assert!(tie_to_faults(&v, &[], facts)
+            .iter()
+            .all(|t| t.fault.is_none()));
     }
 
     #[test]

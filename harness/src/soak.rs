@@ -17,7 +17,10 @@ use workloads::system::SystemKind;
 
 use crate::conviction::Convictions;
 use crate::run::{self, RunConfig};
+use crate::shrink;
 use crate::store::{self, Outcome};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 
 /// Parses a seed list: `7`, `1,5,9`, `1..20` (inclusive), or a mix (`1..3,10`).
 pub fn parse_seeds(s: &str) -> Result<Vec<u64>> {
@@ -132,6 +135,11 @@ pub struct Row {
     /// Its folder in the store (absent when the run failed before it had one).
     #[serde(default)]
     pub dir: Option<PathBuf>,
+    /// What `soak --shrink` made of it, a convicted run: its minimal schedule's file,
+    /// faults before and after, its reproduction rate, or why it was not shrunk (absent
+    /// without `--shrink`, for a run not convicted, and in files from before the flag).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shrink: Option<shrink::Summary>,
 }
 
 impl Row {
@@ -182,6 +190,7 @@ pub async fn soak_runs(
                         seed,
                         outcome: Outcome::of_report(&report),
                         dir: Some(dir.clone()),
+                        shrink: None,
                     };
                     if row.passed() {
                         lighten(&dir);
@@ -202,6 +211,7 @@ pub async fn soak_runs(
                             ..Outcome::default()
                         },
                         dir: None,
+                        shrink: None,
                     }
                 }
             };
@@ -210,6 +220,100 @@ pub async fn soak_runs(
         }
     }
     rows
+}
+
+/// Whether `soak --shrink` shrinks a row: a convicted run with a folder, not shrunk yet.
+pub fn to_shrink(row: &Row) -> bool {
+    row.outcome.valid == "invalid" && row.dir.is_some() && row.shrink.is_none()
+}
+
+/// Shrinks every convicted run of `rows` ([`to_shrink`]) in turn, as `chaosbank shrink`
+/// does, each within `plan`'s budget: its minimal schedule goes to
+/// `RUN/shrink/minimal-schedule.toml` and what came of it to the row's
+/// [`Row::shrink`]. Calls `each` with the row's place after every shrink (to record and
+/// print as it goes) and `progress` with the search's lines. Once `stop` is set (Ctrl-C)
+/// the shrink under way ends after its current run with the best schedule so far, and
+/// no other starts. Candidates' runs that end valid are lightened as the soak's passing
+/// runs are. Returns how many were shrunk.
+pub async fn shrink_convicted(
+    rows: &mut [Row],
+    plan: shrink::Plan,
+    stop: Arc<AtomicBool>,
+    mut each: impl FnMut(usize, &Row),
+    mut progress: impl FnMut(&str),
+) -> usize {
+    let mut done = 0;
+    for (i, row) in rows.iter_mut().enumerate() {
+        if !to_shrink(row) {
+            continue;
+        }
+        if stop.load(Ordering::Relaxed) {
+            break;
+        }
+        let Some(dir) = row.dir.clone() else {
+            continue;
+        };
+        let summary = match shrink::start(&dir) {
+            Err(e) => shrink::Summary {
+                error: Some(format!("{e:#}")),
+                ..shrink::Summary::default()
+            },
+            Ok(start) => {
+                let mut runner = shrink::Stopping {
+                    inner: Lightening(shrink::RealRunner {
+                        base: start.config.clone(),
+                        want: start.kinds.clone(),
+                    }),
+                    stop: stop.clone(),
+                };
+                let file = shrink::default_file(&dir);
+                let mut sum =
+                    shrink::shrink_stored(&mut runner, &start, plan, &file, &mut progress).await;
+                // The evidence as a path inside the row's folder, as the row names it
+                // (the shrink resolved the folder), so merge can relocate it.
+                sum.evidence = sum.evidence.map(|e| match e.strip_prefix(&start.dir) {
+                    Ok(inside) => dir.join(inside),
+                    Err(_) => e,
+                });
+                sum
+            }
+        };
+        row.shrink = Some(summary);
+        done += 1;
+        each(i, row);
+    }
+    done
+}
+
+/// Runs candidates as the inner runner does, and lightens each run that ended valid
+/// ([`lighten`], as the soak's own passing runs are): a long soak's shrinks would
+/// otherwise keep every acquitted candidate's history, logs and report.
+struct Lightening<R>(R);
+
+#[async_trait::async_trait]
+impl<R: shrink::Runner> shrink::Runner for Lightening<R> {
+    async fn try_once(&mut self, c: &shrink::Candidate) -> shrink::Trial {
+        let t = self.0.try_once(c).await;
+        if let Some(dir) = t.dir.as_deref().filter(|_| !t.convicted) {
+            lighten_if_valid(dir);
+        }
+        t
+    }
+
+    fn stopped(&self) -> bool {
+        self.0.stopped()
+    }
+}
+
+/// [`lighten`]s a stored run whose `run.json` says it ended valid; leaves anything else.
+fn lighten_if_valid(dir: &Path) {
+    let valid = store::load(dir)
+        .ok()
+        .and_then(|m| m.outcome)
+        .is_some_and(|o| o.valid == "valid");
+    if valid {
+        lighten(dir);
+    }
 }
 
 /// The layout version of `soak.json` ([`SoakFile::format`]).
@@ -444,6 +548,9 @@ pub fn table(rows: &[Row]) -> String {
                 .map(|d| format!(" — {}", d.display()))
                 .unwrap_or_default()
         );
+        if let Some(sum) = &r.shrink {
+            let _ = writeln!(s, "{:<11} {:>6}  shrunk: {sum}", "", "");
+        }
     }
     let failed = rows.iter().filter(|r| !r.passed()).count();
     let _ = writeln!(
@@ -453,13 +560,51 @@ pub fn table(rows: &[Row]) -> String {
         rows.len() - failed
     );
     for c in convictions(rows) {
-        let _ = writeln!(s, "{c}");
+        let _ = writeln!(s, "{c}{}", shrunk(rows, &c.name));
     }
     s
 }
 
+/// What `soak --shrink` made of a system's convictions, for its line in the table:
+/// `; shrunk 2 of 3 (faults 12 → 2, 9 → 1; reproduced 5 of 6)`, or nothing when none was tried.
+fn shrunk(rows: &[Row], name: &str) -> String {
+    let tried: Vec<&shrink::Summary> = rows
+        .iter()
+        .filter(|r| r.name == name)
+        .filter_map(|r| r.shrink.as_ref())
+        .collect();
+    if tried.is_empty() {
+        return String::new();
+    }
+    let convicted = rows
+        .iter()
+        .filter(|r| r.name == name && r.outcome.valid == "invalid")
+        .count();
+    let made: Vec<String> = tried
+        .iter()
+        .filter_map(|t| t.faults_after.map(|a| format!("{} → {a}", t.faults_before)))
+        .collect();
+    let mut out = format!("; shrunk {} of {convicted}", made.len());
+    if !made.is_empty() {
+        let shown = made.iter().take(8).cloned().collect::<Vec<_>>().join(", ");
+        let more = if made.len() > 8 { ", …" } else { "" };
+        out.push_str(&format!(" (faults {shown}{more}"));
+        let (k, n) = tried
+            .iter()
+            .filter(|t| t.faults_after.is_some())
+            .filter_map(|t| t.reproduced)
+            .fold((0, 0), |(k, n), r| (k + r.convicted, n + r.runs));
+        if n > 0 {
+            out.push_str(&format!("; reproduced {k} of {n}"));
+        }
+        out.push(')');
+    }
+    out
+}
+
 /// The soak as JUnit XML: one testcase per run (`<system> seed <seed>`), a `failure`
-/// for an invalid verdict, an `error` for an unknown one or a run that failed.
+/// for an invalid verdict (its folder, and its minimal schedule after `--shrink`), an
+/// `error` for an unknown one or a run that failed.
 pub fn junit(rows: &[Row]) -> String {
     use crate::report::escape;
     let (mut failures, mut errors) = (0, 0);
@@ -492,7 +637,10 @@ pub fn junit(rows: &[Row]) -> String {
                     cases,
                     "      <failure type=\"invalid\" message=\"{}\">{}</failure>",
                     escape(&anomalies),
-                    escape(&place)
+                    escape(&match &r.shrink {
+                        Some(sum) => format!("{place}\nshrunk: {sum}"),
+                        None => place.clone(),
+                    })
                 );
             }
             other => {
@@ -569,6 +717,7 @@ mod tests {
                 ..Outcome::default()
             },
             dir: Some("runs/outbox/a-1".into()),
+            shrink: None,
         };
         let fail = Row {
             system: SystemKind::DualWrite,
@@ -587,6 +736,7 @@ mod tests {
                 ..Outcome::default()
             },
             dir: Some("runs/dual-write/b-2".into()),
+            shrink: None,
         };
         let xml = junit(&[pass.clone(), fail.clone()]);
         assert!(
@@ -610,5 +760,167 @@ mod tests {
             "{t}"
         );
         assert!(t.contains("outbox: convicted in 0 of 1 seeds (0 %)"), "{t}");
+    }
+
+    #[test]
+    fn acquitted_candidates_are_lightened_only_when_valid() {
+        let root = std::env::temp_dir().join(format!("chaosbank-light-{}", std::process::id()));
+        for valid in ["valid", "invalid", "unknown"] {
+            let dir = root.join(valid);
+            std::fs::create_dir_all(&dir).unwrap();
+            std::fs::write(dir.join("history.jsonl"), "{}").unwrap();
+            let meta = store::RunMeta {
+                outcome: Some(Outcome {
+                    valid: valid.into(),
+                    ..Outcome::default()
+                }),
+                system: "dual-write".into(),
+                ..store::RunMeta::default()
+            };
+            store::save(&dir, &meta).unwrap();
+            lighten_if_valid(&dir);
+            assert_eq!(
+                dir.join("history.jsonl").exists(),
+                valid != "valid",
+                "{valid}"
+            );
+            assert!(dir.join(store::RUN_JSON).exists());
+        }
+        // No run.json (a run that failed early): left as it is.
+        let bare = root.join("bare");
+        std::fs::create_dir_all(&bare).unwrap();
+        std::fs::write(bare.join("history.jsonl"), "{}").unwrap();
+        lighten_if_valid(&bare);
+        assert!(bare.join("history.jsonl").exists());
+        let _ = std::fs::remove_dir_all(&root);
+    }
+
+    #[test]
+    fn soak_json_round_trips_and_an_old_row_without_shrink_loads() {
+        let dir = std::env::temp_dir().join(format!("chaosbank-soakjson-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join(SOAK_JSON);
+        let mut file = SoakFile::new(
+            &RunConfig::new(0),
+            vec!["dual-write".into()],
+            vec![1, 2],
+            Shard::WHOLE,
+        );
+        let row = |seed: u64, shrink: Option<shrink::Summary>| Row {
+            system: SystemKind::DualWrite,
+            name: "dual-write".into(),
+            seed,
+            outcome: Outcome {
+                valid: "invalid".into(),
+                ..Outcome::default()
+            },
+            dir: Some(format!("runs/dual-write/t-{seed}").into()),
+            shrink,
+        };
+        let sum = shrink::Summary {
+            schedule: Some("runs/dual-write/t-1/shrink/minimal-schedule.toml".into()),
+            faults_before: 11,
+            faults_after: Some(2),
+            workload_s: Some(19.0),
+            runs: 14,
+            minutes: 20.5,
+            exhausted: true,
+            reproduced: Some(shrink::Reproduced {
+                convicted: 3,
+                runs: 3,
+            }),
+            evidence: Some("runs/dual-write/t-1/shrink/dual-write/x-1".into()),
+            error: None,
+        };
+        file.rows = vec![row(1, Some(sum.clone())), row(2, None)];
+        file.write(&path).unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        // A row not shrunk says nothing of it.
+        assert_eq!(text.matches("\"shrink\"").count(), 1, "{text}");
+        let back = SoakFile::load(&path).unwrap();
+        assert_eq!(back.rows[0].shrink.as_ref(), Some(&sum));
+        assert_eq!(back.rows[1].shrink, None);
+        // A soak.json written before the field: its rows load, unshrunk, and would be
+        // shrunk.
+        let mut old: serde_json::Value = serde_json::from_str(&text).unwrap();
+        for r in old["rows"].as_array_mut().unwrap() {
+            r.as_object_mut().unwrap().remove("shrink");
+        }
+        std::fs::write(&path, old.to_string()).unwrap();
+        let back = SoakFile::load(&path).unwrap();
+        assert!(back.rows.iter().all(|r| r.shrink.is_none() && to_shrink(r)));
+        // A summary of a failed shrink with only the required fields loads too.
+        let failed: shrink::Summary = serde_json::from_str(
+            r#"{"faults_before":0,"runs":0,"minutes":0.0,"error":"no schedule stored"}"#,
+        )
+        .unwrap();
+        assert_eq!(failed.schedule, None);
+        assert!(failed
+            .to_string()
+            .starts_with("not shrunk: no schedule stored"));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn the_table_names_each_minimal_schedule() {
+        let mut rows: Vec<Row> = (1..=3)
+            .map(|seed| Row {
+                system: SystemKind::DualWrite,
+                name: "dual-write".into(),
+                seed,
+                outcome: Outcome {
+                    valid: if seed == 3 { "valid" } else { "invalid" }.into(),
+                    ..Outcome::default()
+                },
+                dir: Some(format!("runs/dual-write/t-{seed}").into()),
+                shrink: None,
+            })
+            .collect();
+        assert_eq!(rows.iter().filter(|r| to_shrink(r)).count(), 2);
+        rows[0].shrink = Some(shrink::Summary {
+            schedule: Some("runs/dual-write/t-1/shrink/minimal-schedule.toml".into()),
+            faults_before: 9,
+            faults_after: Some(1),
+            workload_s: Some(12.0),
+            runs: 10,
+            minutes: 15.0,
+            reproduced: Some(shrink::Reproduced {
+                convicted: 2,
+                runs: 3,
+            }),
+            ..shrink::Summary::default()
+        });
+        rows[1].shrink = Some(shrink::Summary {
+            faults_before: 7,
+            runs: 2,
+            minutes: 3.0,
+            error: Some("the original schedule convicted in 0 of 2 tries".into()),
+            ..shrink::Summary::default()
+        });
+        let xml = junit(&rows);
+        assert!(
+            xml.contains("runs/dual-write/t-1\nshrunk: 9 → 1 faults"),
+            "{xml}"
+        );
+        let t = table(&rows);
+        assert!(
+            t.contains(
+                "shrunk: 9 → 1 faults, workload 12 s, reproduced 2 of 3 (10 runs, 15.0 min): \
+                 runs/dual-write/t-1/shrink/minimal-schedule.toml"
+            ),
+            "{t}"
+        );
+        assert!(
+            t.contains("shrunk: not shrunk: the original schedule convicted in 0 of 2 tries"),
+            "{t}"
+        );
+        assert!(
+            t.contains(
+                "dual-write: convicted in 2 of 3 seeds (67 %); shrunk 1 of 2 (faults 9 → 1; \
+                 reproduced 2 of 3)"
+            ),
+            "{t}"
+        );
+        assert!(rows.iter().all(|r| !to_shrink(r)));
     }
 }

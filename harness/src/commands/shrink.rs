@@ -8,10 +8,10 @@
 
 use crate::commands::block_on;
 use chaosbank::config::parse_duration;
-use chaosbank::shrink::{self, Budget, RealRunner, Runner, Settings};
+use chaosbank::shrink::{self, Budget, Plan, RealRunner, Settings};
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// Flags of `chaosbank shrink`.
 #[derive(clap::Args)]
@@ -50,21 +50,10 @@ pub struct ShrinkArgs {
     pub write: Option<PathBuf>,
 }
 
-/// Parses `--budget`: a bare number is runs, a duration (`30m`, `90s`, `1500ms`) time.
+/// Parses `--budget` ([`Budget`]'s parser): a bare number is runs (1 to 10 000), a
+/// duration (`30m`, `90s`, `1500ms`, at most a day) time.
 pub fn parse_budget(s: &str) -> Result<Budget, String> {
-    let s = s.trim();
-    if let Ok(runs) = s.parse::<usize>() {
-        return Ok(Budget {
-            runs: Some(runs),
-            time: None,
-        });
-    }
-    parse_duration(s)
-        .map(|t| Budget {
-            runs: None,
-            time: Some(t),
-        })
-        .map_err(|_| format!("{s:?} is neither a number of runs (40) nor a time (30m, 90s)"))
+    s.parse()
 }
 
 /// Runs `chaosbank shrink`.
@@ -95,98 +84,32 @@ pub fn run(args: ShrinkArgs) -> ExitCode {
         start.original.time_limit.as_secs_f64(),
         start.kinds.join(", "),
         settings.tries,
-        match (args.budget.runs, args.budget.time) {
-            (Some(n), _) => format!("{n} runs"),
-            (_, Some(t)) => format!("{:.0} min", t.as_secs_f64() / 60.0),
-            _ => "none".to_string(),
-        },
+        args.budget,
         start.config.out.display()
     );
     block_on(async move {
-        let began = Instant::now();
         let mut runner = RealRunner {
             base: start.config.clone(),
             want: start.kinds.clone(),
         };
-        let found =
-            match shrink::shrink(&mut runner, &start.original, settings, |l| println!("{l}")).await
-            {
-                Ok(f) => f,
-                Err(e) => {
-                    println!("not shrunk: {e}");
-                    return Ok(ExitCode::from(1));
-                }
-            };
-        let best = &found.best;
-        let header = |rate: Option<(usize, usize)>| {
-            format!(
-                "chaosbank shrink of {}\n{} of {} faults, workload {:.0} s; found in {} runs, \
-                 {:.1} min{}{}\nplay it: chaosbank run --system {} --seed {} --time-limit {}s \
-                 --schedule THIS_FILE",
-                start.dir.display(),
-                best.schedule.steps.len(),
-                found.original_faults,
-                best.time_limit.as_secs_f64(),
-                found.runs,
-                began.elapsed().as_secs_f64() / 60.0,
-                if found.exhausted {
-                    " (the budget ran out: smaller may exist)"
-                } else {
-                    ""
-                },
-                rate.map(|(k, n)| format!("; reproduced {k} of {n}"))
-                    .unwrap_or_default(),
-                start.config.system.name(),
-                start.config.seed,
-                best.time_limit.as_secs().max(1),
-            )
+        let plan = Plan {
+            settings,
+            confirm: args.confirm as usize,
         };
-        write(
-            &file,
-            &chaosbank::script::to_toml(&best.schedule, &header(None)),
-        )?;
-        println!(
-            "\nminimal schedule: {} of {} faults, workload {:.0} s ({} runs, {:.1} min{}) → {}\n{}",
-            best.schedule.steps.len(),
-            found.original_faults,
-            best.time_limit.as_secs_f64(),
-            found.runs,
-            began.elapsed().as_secs_f64() / 60.0,
-            if found.exhausted {
-                "; the budget ran out, smaller may exist"
-            } else {
-                ""
-            },
-            file.display(),
-            best.schedule
-        );
-        if args.confirm > 0 {
-            let n = args.confirm as usize;
-            let mut k = 0;
-            for i in 1..=n {
-                let t = runner.try_once(best).await;
-                k += usize::from(t.convicted);
-                println!(
-                    "confirm {i} of {n}: {} — {}{}",
-                    if t.convicted {
-                        "convicted"
-                    } else {
-                        "not convicted"
-                    },
-                    t.line,
-                    t.dir
-                        .map(|d| format!(" — {}", d.display()))
-                        .unwrap_or_default()
-                );
-            }
-            println!("reproduced {k} of {n}");
-            write(
-                &file,
-                &chaosbank::script::to_toml(&best.schedule, &header(Some((k, n)))),
-            )?;
+        let summary =
+            shrink::shrink_stored(&mut runner, &start, plan, &file, |l| println!("{l}")).await;
+        if summary.schedule.is_none() {
+            println!(
+                "not shrunk: {}",
+                summary.error.as_deref().unwrap_or("no reason given")
+            );
+            return Ok(ExitCode::from(1));
         }
-        if let Some(dir) = found.evidence.iter().find_map(|t| t.dir.as_ref()) {
-            match shrink::faults_that_matter(&best.schedule, &dir.join("history.jsonl")) {
+        if let Some(e) = &summary.error {
+            anyhow::bail!("{e}");
+        }
+        if let (Some(dir), Ok(schedule)) = (&summary.evidence, chaosbank::script::load(&file)) {
+            match shrink::faults_that_matter(&schedule, &dir.join("history.jsonl")) {
                 Ok(c) => print!("\n{}", shrink::render_culprits(&c, 5)),
                 Err(e) => eprintln!("the faults that matter: {e:#}"),
             }
@@ -194,15 +117,6 @@ pub fn run(args: ShrinkArgs) -> ExitCode {
         }
         Ok(ExitCode::SUCCESS)
     })
-}
-
-fn write(file: &std::path::Path, text: &str) -> anyhow::Result<()> {
-    use anyhow::Context;
-    if let Some(parent) = file.parent() {
-        std::fs::create_dir_all(parent)
-            .with_context(|| format!("creating {}", parent.display()))?;
-    }
-    std::fs::write(file, text).with_context(|| format!("writing {}", file.display()))
 }
 
 #[cfg(test)]

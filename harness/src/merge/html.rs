@@ -147,7 +147,8 @@ pub fn page(m: &Merged, trend: Option<&Trend>, at: &Path) -> String {
     if !failing.is_empty() {
         s.push_str(
             "<table><tr><th>system</th><th class=\"num\">seed</th><th>verdict</th>\
-             <th class=\"num\">first violation</th><th>anomalies or error</th><th>report</th></tr>\n",
+             <th class=\"num\">first violation</th><th>anomalies or error</th><th>report</th>\
+             <th>minimal schedule</th></tr>\n",
         );
         for r in failing {
             let what = match &r.outcome.error {
@@ -171,9 +172,10 @@ pub fn page(m: &Merged, trend: Option<&Trend>, at: &Path) -> String {
                 }
                 None => "(no folder: the run failed before it had one)".to_string(),
             };
+            let shrunk = minimal(r, at);
             let _ = writeln!(
                 s,
-                "<tr><td>{}</td><td class=\"num\">{}</td><td class=\"bad\">{}</td><td class=\"num\">{}</td><td>{}</td><td>{link}</td></tr>",
+                "<tr><td>{}</td><td class=\"num\">{}</td><td class=\"bad\">{}</td><td class=\"num\">{}</td><td>{}</td><td>{link}</td><td>{shrunk}</td></tr>",
                 escape(&r.name),
                 r.seed,
                 escape(&r.outcome.valid.to_uppercase()),
@@ -198,6 +200,39 @@ pub fn page(m: &Merged, trend: Option<&Trend>, at: &Path) -> String {
         )
     );
     s
+}
+
+/// A failing run's minimal schedule (`soak --shrink`), linked: `12 → 2 faults,
+/// reproduced 3 of 3`, why it was not shrunk, or `-`.
+fn minimal(r: &crate::soak::Row, at: &Path) -> String {
+    let Some(sum) = &r.shrink else {
+        return "-".to_string();
+    };
+    match (&sum.schedule, sum.faults_after) {
+        (Some(file), Some(after)) => {
+            let mut what = format!("{} → {after} faults", sum.faults_before);
+            if let Some(rate) = sum.reproduced {
+                what.push_str(&format!(", {rate}"));
+            }
+            if sum.exhausted {
+                what.push_str(" (budget spent)");
+            }
+            format!(
+                "<a href=\"{}\">{}</a>",
+                escape(&relative(at, file).display().to_string()),
+                escape(&what)
+            )
+        }
+        _ => format!(
+            "not shrunk: {}",
+            escape(
+                sum.error
+                    .as_deref()
+                    .and_then(|e| e.lines().next())
+                    .unwrap_or("no reason given")
+            )
+        ),
+    }
 }
 
 /// A 120 px bar: the interval shaded, the rate a tick.

@@ -237,6 +237,10 @@ pub fn merge(inputs: Vec<Input>) -> Result<Merged> {
             };
             let mut row = row.clone();
             row.dir = row.dir.as_deref().map(|d| input.locate(d));
+            if let Some(sum) = &mut row.shrink {
+                sum.schedule = sum.schedule.as_deref().map(|d| input.locate(d));
+                sum.evidence = sum.evidence.as_deref().map(|d| input.locate(d));
+            }
             found[at].push((i, row));
         }
     }

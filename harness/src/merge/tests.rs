@@ -31,6 +31,7 @@ fn row(name: &str, seed: u64) -> Row {
             ..Outcome::default()
         },
         dir: (valid != "error").then(|| PathBuf::from(format!("runs/{name}/t-{seed}"))),
+        shrink: None,
     }
 }
 
@@ -303,4 +304,72 @@ fn the_page_links_failing_runs_to_their_reports() {
 fn seed_lists_print_as_soak_takes_them() {
     assert_eq!(seed_list(&[1, 2, 3, 4, 9, 11, 12]), "1..4,9,11,12");
     assert_eq!(seed_list(&[]), "");
+}
+
+#[test]
+fn a_minimal_schedule_is_carried_through_relocated_and_linked() {
+    let seeds: Vec<u64> = (1..=3).collect();
+    let mut inputs = shards(&seeds, 1);
+    // The shard's store downloaded to artifacts/: its rows' paths move with it.
+    inputs[0].path = PathBuf::from("artifacts/s1/runs/soak-1/soak.json");
+    for r in &mut inputs[0].file.rows {
+        if r.outcome.valid == "invalid" {
+            let dir = r.dir.clone().unwrap();
+            r.shrink = Some(crate::shrink::Summary {
+                schedule: Some(crate::shrink::default_file(&dir)),
+                faults_before: 12,
+                faults_after: Some(r.seed as usize),
+                reproduced: Some(crate::shrink::Reproduced {
+                    convicted: 2,
+                    runs: 3,
+                }),
+                evidence: Some(dir.join("shrink/dual-write/t-9")),
+                ..Default::default()
+            });
+        }
+    }
+    // Seed 3's shrink failed: its reason is shown instead.
+    inputs[0].file.rows[2].shrink.as_mut().unwrap().schedule = None;
+    inputs[0].file.rows[2].shrink.as_mut().unwrap().faults_after = None;
+    inputs[0].file.rows[2].shrink.as_mut().unwrap().error =
+        Some("the original schedule convicted in 0 of 2 tries\nmore".into());
+    let m = merge(inputs).unwrap();
+    let sum = m.rows[0].shrink.as_ref().expect("carried through");
+    assert_eq!(
+        sum.schedule.as_deref(),
+        Some(Path::new(
+            "artifacts/s1/runs/dual-write/t-1/shrink/minimal-schedule.toml"
+        ))
+    );
+    assert_eq!(
+        sum.evidence.as_deref(),
+        Some(Path::new(
+            "artifacts/s1/runs/dual-write/t-1/shrink/dual-write/t-9"
+        ))
+    );
+    let t = m.table();
+    assert!(
+        t.contains("shrunk: 12 → 1 faults, reproduced 2 of 3"),
+        "{t}"
+    );
+    assert!(
+        t.contains("dual-write: convicted in 2 of 3 seeds (67 %)"),
+        "{t}"
+    );
+    assert!(
+        t.contains("; shrunk 1 of 2 (faults 12 → 1; reproduced 2 of 3)"),
+        "{t}"
+    );
+    let page = html::page(&m, None, Path::new("merged"));
+    assert!(
+        page.contains(
+            "<a href=\"../artifacts/s1/runs/dual-write/t-1/shrink/minimal-schedule.toml\">\
+             12 → 1 faults, reproduced 2 of 3</a>"
+        ),
+        "{page}"
+    );
+    assert!(
+        page.contains("not shrunk: the original schedule convicted in 0 of 2 tries</td>"),
+        "{page}"
+    );
 }

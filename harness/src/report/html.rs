@@ -1,6 +1,6 @@
 //! The page: a [`Scan`] and a [`Verdict`] rendered as one self-contained HTML file
 //! (inline CSS and SVG, no script, nothing fetched). Read top to bottom: the verdict
-//! and counts, the faults, the timeline, throughput and latency, commit latency, and
+//! and counts, the faults, the faults that matter, the timeline, throughput and latency, commit latency, and
 //! each anomaly with the slice of history that shows it.
 
 use super::escape::escape;
@@ -257,6 +257,7 @@ pub(crate) fn page(
     );
     header(&mut s, title, verdict, scan, &axis);
     faults_section(&mut s, scan, &axis);
+    faults_that_matter(&mut s, verdict, scan, &axis, per_anomaly);
     timeline(&mut s, verdict, scan, &axis);
     charts(&mut s, scan, &axis);
     commits(&mut s, scan, measured);
@@ -482,6 +483,110 @@ fn faults_section(s: &mut String, scan: &Scan, axis: &Axis) {
 }
 
 /// Shaded fault windows over a plot area; labels in rows above it when `labels`.
+/// Findings listed under each fault in "The faults that matter".
+const TIED_PER_FAULT: usize = 50;
+
+/// "The faults that matter": each applied fault (a window) that violations are tied to
+/// ([`crate::conviction::tie_to_faults`]: a finding's anomalous op goes to the fault
+/// that started last before it), with the findings, linked to their slice below when it
+/// is shown there (the first `per` of each anomaly) and to the anomaly's list otherwise.
+fn faults_that_matter(s: &mut String, verdict: &Verdict, scan: &Scan, axis: &Axis, per: usize) {
+    s.push_str("<h2 id=\"faults-that-matter\">The faults that matter</h2>");
+    let windows = &scan.faults.windows;
+    let starts: Vec<std::time::Duration> = windows
+        .iter()
+        .map(|w| std::time::Duration::from_nanos(w.start))
+        .collect();
+    let ties =
+        crate::conviction::tie_to_faults(verdict, &starts, |i| scan.op_facts.get(&i).copied());
+    if ties.is_empty() {
+        s.push_str("<p>No violation: no fault is tied to a finding.</p>\n");
+        return;
+    }
+    let faulted = {
+        let mut f: Vec<usize> = ties.iter().filter_map(|t| t.fault).collect();
+        f.dedup();
+        f.len()
+    };
+    let _ = write!(
+        s,
+        "<p class=\"more\">Each violation is tied to the fault that started last before its \
+         anomalous op (a transfer's acknowledgement or failure, the read off the total): {} \
+         finding{} to {faulted} of {} applied fault{}{}. A fault is the likeliest cause of \
+         what it is tied to, not a proof: a fault can break what shows up after the next one \
+         started. Only the findings the checker keeps are tied (the first, last, worst and a \
+         sample of each kind).</p>",
+        ties.len(),
+        if ties.len() == 1 { "" } else { "s" },
+        windows.len(),
+        if windows.len() == 1 { "" } else { "s" },
+        if ties.iter().any(|t| t.fault.is_none()) {
+            ", the rest before any fault"
+        } else {
+            ""
+        }
+    );
+    let mut i = 0;
+    while i < ties.len() {
+        let fault = ties[i].fault;
+        let group: Vec<_> = ties[i..].iter().take_while(|t| t.fault == fault).collect();
+        i += group.len();
+        let n = group.len();
+        let plural = if n == 1 { "" } else { "s" };
+        match fault.and_then(|f| windows.get(f)) {
+            Some(w) => {
+                let _ = write!(
+                    s,
+                    "<h3><span class=\"sw\" style=\"background:{}\"></span>{} <span \
+                     class=\"more\">({}) — {n} finding{plural}</span></h3>",
+                    fault_color(&w.name),
+                    escape(&w.label),
+                    escape(&axis.span(w.start, w.end_or(axis.end)))
+                );
+            }
+            None => {
+                let _ = write!(
+                    s,
+                    "<h3>Before any fault <span class=\"more\">— {n} finding{plural}</span></h3>"
+                );
+            }
+        }
+        s.push_str(
+            "<table><tr><th>anomaly</th><th>transfer or account</th><th>at</th>\
+             <th>op</th><th>slice</th></tr>",
+        );
+        for t in group.iter().take(TIED_PER_FAULT) {
+            let (href, place) = if t.position < per {
+                (format!("#f-{}-{}", t.anomaly, t.position), "its slice")
+            } else {
+                (format!("#a-{}", t.anomaly), "the list")
+            };
+            let _ = write!(
+                s,
+                "<tr><td>{}</td><td>{}</td><td>{}</td><td class=\"n\">{}</td>\
+                 <td><a href=\"{}\">{place}</a></td></tr>",
+                escape(t.anomaly),
+                escape(t.subject().trim()),
+                escape(
+                    &t.at
+                        .map_or("—".to_owned(), |at| axis.at(at.as_nanos() as u64))
+                ),
+                t.op,
+                escape(&href)
+            );
+        }
+        s.push_str("</table>");
+        if n > TIED_PER_FAULT {
+            let _ = write!(
+                s,
+                "<p class=\"more\">… and {} more.</p>",
+                n - TIED_PER_FAULT
+            );
+        }
+    }
+    s.push('\n');
+}
+
 fn shade(s: &mut String, windows: &[Window], axis: &Axis, top: f64, height: f64) {
     for w in windows {
         let x0 = axis.x(w.start);
@@ -1116,8 +1221,9 @@ fn anomalies(s: &mut String, verdict: &Verdict, scan: &Scan, axis: &Axis, per: u
             count(verdict, name),
             escape(meaning(name))
         );
-        for f in list.iter().take(per) {
-            finding(s, f, scan, axis, parked);
+        for (i, f) in list.iter().take(per).enumerate() {
+            let id = format!("f-{name}-{i}");
+            finding(s, f, scan, axis, parked, &id);
         }
         if list.len() > per {
             s.push_str("<ul>");
@@ -1140,11 +1246,12 @@ fn anomalies(s: &mut String, verdict: &Verdict, scan: &Scan, axis: &Axis, per: u
     s.push('\n');
 }
 
-fn finding(s: &mut String, f: &Finding, scan: &Scan, axis: &Axis, parked: bool) {
+fn finding(s: &mut String, f: &Finding, scan: &Scan, axis: &Axis, parked: bool, id: &str) {
     let _ = write!(
         s,
-        "<div class=\"finding{}\"><p class=\"sentence\">{}</p>",
+        "<div class=\"finding{}\" id=\"{}\"><p class=\"sentence\">{}</p>",
         if parked { " parked" } else { "" },
+        escape(id),
         escape(&f.sentence)
     );
     let mut meta = Vec::new();

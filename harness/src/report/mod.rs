@@ -3,7 +3,8 @@
 //! the verdict as JUnit XML for CI ([`junit`]).
 //!
 //! The page shows, top to bottom: the verdict and anomaly counts (parked apart), the
-//! fault windows, a timeline of ops per client lane with the faults shaded and named,
+//! fault windows, the faults that matter (each violation tied to the fault that started
+//! last before its anomalous op, [`crate::conviction::tie_to_faults`]), a timeline of ops per client lane with the faults shaded and named,
 //! throughput and latency over time, the debit→credit commit latency when the ledger
 //! entries carry commit times, and each anomaly's sentence with the smallest slice of
 //! history that shows it (its ops, its ledger entries, the faults that overlapped it).
@@ -86,7 +87,10 @@ pub fn render_html<R: BufRead>(
     verdict: &Verdict,
     options: &ReportOptions,
 ) -> Result<String, ReportError> {
-    let mut wanted = scan::Wanted::default();
+    let mut wanted = scan::Wanted {
+        facts: crate::conviction::named_ops(verdict),
+        ..scan::Wanted::default()
+    };
     for list in verdict.anomalies.values() {
         for f in list.iter().take(options.findings_per_anomaly) {
             wanted.indexes.extend(f.ops.iter().take(30));

@@ -206,6 +206,9 @@ pub(crate) struct Wanted {
     pub(crate) indexes: HashSet<u64>,
     /// Transfer ids as JSON text.
     pub(crate) ids: HashSet<String>,
+    /// Ops whose time and process the faults that matter need (every op a kept
+    /// violation finding names).
+    pub(crate) facts: HashSet<u64>,
 }
 
 /// Debit→credit commit latencies from ledger entries that carry a commit time.
@@ -316,6 +319,9 @@ pub(crate) struct Scan {
     pub(crate) transfer_entries: HashMap<String, Vec<EntryLine>>,
     /// When each wanted transfer was in flight.
     pub(crate) spans: HashMap<String, Span>,
+    /// The [`Wanted::facts`] ops: their time (as drawn: the op's index in a history
+    /// without times) and whether a client performed it.
+    pub(crate) op_facts: HashMap<u64, crate::conviction::OpFacts>,
     wanted: Wanted,
     pending: HashMap<u64, (u64, u64, String, Option<String>)>,
 }
@@ -341,6 +347,7 @@ impl Scan {
             transfer_ops: HashMap::new(),
             transfer_entries: HashMap::new(),
             spans: HashMap::new(),
+            op_facts: HashMap::new(),
             wanted,
             pending: HashMap::new(),
         }
@@ -393,6 +400,10 @@ impl Scan {
         self.last_time = self.last_time.max(t);
         if self.wanted.indexes.contains(&op.index) {
             self.keep_line(op, t);
+        }
+        if self.wanted.facts.contains(&op.index) {
+            let client = matches!(op.process, Process::Client(_));
+            self.op_facts.insert(op.index, (Some(t), client));
         }
         match &op.process {
             Process::Named(name) if name == "nemesis" => {

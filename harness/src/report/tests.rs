@@ -348,3 +348,96 @@ fn queue_findings_and_unknown_verdicts() {
     well_formed(&xml).unwrap_or_else(|e| panic!("{e}\n{xml}"));
     assert!(xml.contains("<error type=\"unknown\"") && xml.contains("errors=\"1\""));
 }
+
+/// The page's "The faults that matter" section, up to the next `<h2`.
+fn section(page: &str) -> &str {
+    let from = page
+        .find("id=\"faults-that-matter\"")
+        .unwrap_or_else(|| panic!("no section"));
+    let rest = &page[from..];
+    &rest[..rest[1..].find("<h2").map_or(rest.len(), |i| i + 1)]
+}
+
+#[test]
+fn each_violation_is_tied_to_the_fault_that_started_last_before_it() {
+    // Transfer 2 acknowledged at 0.5 s, before any fault; transfer 1 at 6 s, after kafka
+    // was killed at 5 s (postgres was killed at 1 s and restarted at 2 s). Neither is
+    // ever credited: both lost, and the total read off the final ledgers (9.2 s) is
+    // wrong, after the kill of kafka too.
+    let lines = [
+        r#"{"index":0,"type":"ok","process":"setup","f":"init","value":{"balances":{"A/0":100,"B/0":100}},"time":0}"#,
+        r#"{"index":1,"type":"invoke","process":0,"f":"transfer","value":{"id":2,"from":"A/0","to":"B/0","amount":5},"time":100000000}"#,
+        r#"{"index":2,"type":"ok","process":0,"f":"transfer","value":{"id":2,"from":"A/0","to":"B/0","amount":5},"time":500000000}"#,
+        r#"{"index":3,"type":"info","process":"nemesis","f":"kill","value":{"kind":"kill","node":"postgres"},"time":1000000000}"#,
+        r#"{"index":4,"type":"info","process":"nemesis","f":"restart","value":{"kind":"kill","node":"postgres"},"time":2000000000}"#,
+        r#"{"index":5,"type":"info","process":"nemesis","f":"kill","value":{"kind":"kill","node":"kafka"},"time":5000000000}"#,
+        r#"{"index":6,"type":"invoke","process":1,"f":"transfer","value":{"id":1,"from":"A/0","to":"B/0","amount":10},"time":5500000000}"#,
+        r#"{"index":7,"type":"ok","process":1,"f":"transfer","value":{"id":1,"from":"A/0","to":"B/0","amount":10},"time":6000000000}"#,
+        r#"{"index":8,"type":"info","process":"nemesis","f":"restart","value":{"kind":"kill","node":"kafka"},"time":7000000000}"#,
+        r#"{"index":9,"type":"ok","process":"final","f":"drain","value":{"drained":true},"time":9000000000}"#,
+        r#"{"index":10,"type":"ok","process":"final","f":"final-ledger","value":{"bank":"A","balances":{"A/0":85},"entries":[{"transfer":1,"account":"A/0","amount":-10},{"transfer":2,"account":"A/0","amount":-5}],"entry_count":2,"complete":true},"time":9100000000}"#,
+        r#"{"index":11,"type":"ok","process":"final","f":"final-ledger","value":{"bank":"B","balances":{"B/0":100},"entries":[],"entry_count":0,"complete":true},"time":9200000000}"#,
+    ];
+    let text = lines.join("\n");
+    let (verdict, page) = report(&text);
+    assert_eq!(
+        verdict.anomalies["lost"].len(),
+        2,
+        "{:?}",
+        verdict.anomalies
+    );
+    let s = section(&page);
+    // Before any fault: transfer 2 only.
+    let before = s
+        .split("Before any fault")
+        .nth(1)
+        .unwrap_or_else(|| panic!("nothing before any fault: {s}"));
+    let before = &before[..before.find("<h3").unwrap_or(before.len())];
+    assert!(before.contains("— 1 finding<"), "{before}");
+    assert!(before.contains("<td>transfer 2</td>"), "{before}");
+    // The kill of kafka: transfer 1 and the wrong total.
+    let kafka = s
+        .split("kill kafka")
+        .nth(1)
+        .unwrap_or_else(|| panic!("kafka's kill is not there: {s}"));
+    assert!(kafka.contains("— 2 findings<"), "{kafka}");
+    assert!(kafka.contains("<td>transfer 1</td>"), "{kafka}");
+    assert!(kafka.contains("<td>wrong-total</td>"), "{kafka}");
+    assert!(!kafka.contains("transfer 2"), "{kafka}");
+    // Postgres's kill broke nothing: not listed.
+    assert!(!s.contains("kill postgres"), "{s}");
+    assert!(s.contains("3 findings to 1 of 2 applied faults"), "{s}");
+    // Every link goes to a slice or a list the page has.
+    let links: Vec<&str> = s
+        .split("href=\"#")
+        .skip(1)
+        .map(|l| &l[..l.find('"').unwrap_or(0)])
+        .collect();
+    assert_eq!(links.len(), 3, "{s}");
+    for l in links {
+        assert!(
+            page.contains(&format!("id=\"{l}\"")),
+            "a link to nothing: #{l}"
+        );
+    }
+    // With one finding in detail per anomaly, the second lost one links to the list.
+    let few = ReportOptions {
+        findings_per_anomaly: 1,
+        ..ReportOptions::default()
+    };
+    let page = render_html(text.as_bytes(), &verdict, &few).unwrap_or_else(|e| panic!("{e}"));
+    let s = section(&page);
+    assert!(s.contains("href=\"#a-lost\""), "{s}");
+    assert!(s.contains("href=\"#f-lost-0\""), "{s}");
+}
+
+#[test]
+fn a_valid_run_says_no_fault_is_tied() {
+    let (verdict, page) = report(&fixture(200, &[], false));
+    assert_eq!(verdict.valid.as_str(), "valid");
+    assert!(
+        section(&page).contains("No violation: no fault is tied to a finding."),
+        "{}",
+        section(&page)
+    );
+}

@@ -17,7 +17,7 @@
 //! 5. ends the workload after the first violation again (it may come earlier now).
 //!
 //! Every run counts against the [`Budget`] (runs, and the time the runner says each
-//! took); when it runs out the search stops and reports the smallest schedule that
+//! took); when it runs out (or the runner says stop, [`Runner::stopped`]) the search stops and reports the smallest schedule that
 //! convicted so far. The reported schedule is always one that convicted in a majority
 //! of its tries, never a guess.
 
@@ -55,6 +55,13 @@ pub trait Runner: Send {
     /// Runs `candidate` once and says whether it convicted. A run that fails is a
     /// trial that did not convict, its error in [`Trial::line`].
     async fn try_once(&mut self, candidate: &Candidate) -> Trial;
+
+    /// Whether the search should stop now (a soak's Ctrl-C), checked before every run:
+    /// it then ends as if the budget ran out, with the best schedule so far. Never, by
+    /// default.
+    fn stopped(&self) -> bool {
+        false
+    }
 }
 
 /// How much the search may spend; `None` is no bound on that axis.
@@ -64,6 +71,60 @@ pub struct Budget {
     pub runs: Option<usize>,
     /// At most this much run time (no run starts once it is spent).
     pub time: Option<Duration>,
+}
+
+impl Budget {
+    /// The most runs a budget may allow.
+    pub const MAX_RUNS: usize = 10_000;
+}
+
+impl std::str::FromStr for Budget {
+    type Err = String;
+
+    /// Parses a budget: a bare number is runs (`40`, 1 to [`Budget::MAX_RUNS`]), a
+    /// duration (`30m`, `90s`, `1500ms`, at most a day) time.
+    fn from_str(s: &str) -> Result<Budget, String> {
+        let s = s.trim();
+        if let Ok(runs) = s.parse::<u64>() {
+            if runs == 0 || runs > Budget::MAX_RUNS as u64 {
+                return Err(format!(
+                    "a budget of {runs} runs is out of range (1 to {})",
+                    Budget::MAX_RUNS
+                ));
+            }
+            return Ok(Budget {
+                runs: Some(runs as usize),
+                time: None,
+            });
+        }
+        match crate::parse::duration(s) {
+            Ok(t) if t.is_zero() => Err(format!("a budget of {s:?} allows no run")),
+            Ok(t) => Ok(Budget {
+                runs: None,
+                time: Some(t),
+            }),
+            Err(e) if s.starts_with(|c: char| c.is_ascii_digit()) => {
+                Err(format!("{s:?} is not a budget: {e}"))
+            }
+            Err(_) => Err(format!(
+                "{s:?} is neither a number of runs (40) nor a time (30m, 90s)"
+            )),
+        }
+    }
+}
+
+impl std::fmt::Display for Budget {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match (self.runs, self.time) {
+            (Some(n), Some(t)) => write!(f, "{n} runs or {:.0} min", t.as_secs_f64() / 60.0),
+            (Some(n), None) => write!(f, "{n} runs"),
+            (None, Some(t)) if t < std::time::Duration::from_secs(60) => {
+                write!(f, "{:.0} s", t.as_secs_f64())
+            }
+            (None, Some(t)) => write!(f, "{:.0} min", t.as_secs_f64() / 60.0),
+            (None, None) => f.write_str("none"),
+        }
+    }
 }
 
 /// How the search runs.
@@ -103,8 +164,10 @@ pub struct Shrunk {
     pub runs: usize,
     /// Run time spent.
     pub spent: Duration,
-    /// The budget ran out before the search was done.
+    /// The budget ran out (or the runner said stop) before the search was done.
     pub exhausted: bool,
+    /// The runner said stop ([`Runner::stopped`]).
+    pub stopped: bool,
 }
 
 /// Why nothing was shrunk.
@@ -114,8 +177,10 @@ pub struct NotShrunk {
     pub convicted: usize,
     /// How many were run.
     pub tried: usize,
-    /// The budget ran out before the original was decided.
+    /// The budget ran out (or the runner said stop) before the original was decided.
     pub exhausted: bool,
+    /// The runner said stop ([`Runner::stopped`]).
+    pub stopped: bool,
     /// Each try's line.
     pub lines: Vec<String>,
 }
@@ -128,7 +193,9 @@ impl std::fmt::Display for NotShrunk {
              to shrink from{}",
             self.convicted,
             self.tried,
-            if self.exhausted {
+            if self.stopped {
+                " before it was stopped"
+            } else if self.exhausted {
                 " before the budget ran out"
             } else {
                 ""
@@ -171,10 +238,15 @@ struct Search<'a, R: Runner, P: FnMut(&str)> {
     /// Candidates already found not to convict.
     acquitted: Vec<Candidate>,
     exhausted: bool,
+    stopped: bool,
 }
 
 impl<R: Runner, P: FnMut(&str)> Search<'_, R, P> {
-    fn budget_left(&self) -> bool {
+    fn budget_left(&mut self) -> bool {
+        if self.runner.stopped() {
+            self.stopped = true;
+            return false;
+        }
         let b = self.settings.budget;
         b.runs.is_none_or(|n| self.runs < n) && b.time.is_none_or(|t| self.spent < t)
     }
@@ -199,7 +271,11 @@ impl<R: Runner, P: FnMut(&str)> Search<'_, R, P> {
         while yes.len() < need && no <= tries - need {
             if !self.budget_left() {
                 self.exhausted = true;
-                (self.progress)("  the budget is spent");
+                (self.progress)(if self.stopped {
+                    "  stopped"
+                } else {
+                    "  the budget is spent"
+                });
                 return Tested::Exhausted {
                     convicted: yes.len(),
                     tried: yes.len() + no,
@@ -266,6 +342,7 @@ pub async fn shrink<R: Runner>(
         spent: Duration::ZERO,
         acquitted: Vec::new(),
         exhausted: false,
+        stopped: false,
     };
     let mut best = original.clone();
     let mut evidence = match s.test(original, "the original schedule").await {
@@ -279,6 +356,7 @@ pub async fn shrink<R: Runner>(
                 convicted,
                 tried,
                 exhausted: false,
+                stopped: false,
                 lines,
             })
         }
@@ -291,6 +369,7 @@ pub async fn shrink<R: Runner>(
                 convicted,
                 tried,
                 exhausted: true,
+                stopped: s.stopped,
                 lines,
             })
         }
@@ -383,6 +462,7 @@ pub async fn shrink<R: Runner>(
         runs: s.runs,
         spent: s.spent,
         exhausted: s.exhausted,
+        stopped: s.stopped,
     })
 }
 
@@ -493,6 +573,8 @@ mod tests {
         rng: rand_chacha::ChaCha8Rng,
         runs: usize,
         convicted: Vec<Candidate>,
+        /// Says stop once this many runs are made.
+        stop_after: Option<usize>,
     }
 
     impl Fake {
@@ -504,6 +586,7 @@ mod tests {
                 rng: rand_chacha::ChaCha8Rng::seed_from_u64(seed),
                 runs: 0,
                 convicted: Vec::new(),
+                stop_after: None,
             }
         }
 
@@ -544,6 +627,10 @@ mod tests {
                 dir: None,
                 line: format!("{} faults", c.schedule.steps.len()),
             }
+        }
+
+        fn stopped(&self) -> bool {
+            self.stop_after.is_some_and(|n| self.runs >= n)
         }
     }
 
@@ -650,6 +737,59 @@ mod tests {
         };
         let e = run(&mut fake, &original(12), s).await.unwrap_err();
         assert!(e.exhausted && fake.runs == 0, "{e}");
+    }
+
+    #[tokio::test]
+    async fn a_stop_ends_the_search_with_the_best_so_far() {
+        for after in [1, 3, 6] {
+            let mut fake = Fake::new(&["n4"], 0.0, 1);
+            fake.stop_after = Some(after);
+            let r = run(&mut fake, &original(12), settings(1)).await.unwrap();
+            assert_eq!(fake.runs, after, "a run started after the stop");
+            assert!(r.stopped && r.exhausted, "{r:#?}");
+            assert!(
+                fake.truth(&r.best),
+                "reported a schedule that does not convict"
+            );
+        }
+        // Stopped before the original was decided: nothing is claimed.
+        let mut fake = Fake::new(&["n4"], 0.0, 1);
+        fake.stop_after = Some(1);
+        let e = run(&mut fake, &original(12), settings(3))
+            .await
+            .unwrap_err();
+        assert!(e.stopped && e.exhausted, "{e}");
+        assert!(e.to_string().contains("before it was stopped"), "{e}");
+    }
+
+    #[test]
+    fn budgets_parse_with_bounds_and_say_what_is_wrong() {
+        let b = |s: &str| s.parse::<Budget>();
+        assert_eq!(
+            b("40"),
+            Ok(Budget {
+                runs: Some(40),
+                time: None
+            })
+        );
+        assert_eq!(
+            b(" 10m "),
+            Ok(Budget {
+                runs: None,
+                time: Some(Duration::from_secs(600))
+            })
+        );
+        assert_eq!(b("40").unwrap().to_string(), "40 runs");
+        assert_eq!(b("10m").unwrap().to_string(), "10 min");
+        assert_eq!(b("90s").unwrap().to_string(), "2 min");
+        assert_eq!(b("30s").unwrap().to_string(), "30 s");
+        assert!(b("0").unwrap_err().contains("out of range"));
+        assert!(b("10001").unwrap_err().contains("out of range"));
+        assert!(b("0s").unwrap_err().contains("allows no run"));
+        assert!(b("lots").unwrap_err().contains("neither"));
+        assert!(b("").unwrap_err().contains("neither"));
+        assert!(b("99999h").unwrap_err().contains("not a budget"));
+        assert!(b("18446744073709551616").is_err());
     }
 
     #[tokio::test]
