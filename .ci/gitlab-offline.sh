@@ -34,7 +34,11 @@ if ! command -v rsync >/dev/null; then
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq rsync >/dev/null
 fi
 
-work=$(mktemp -d /tmp/chaosbank-gitlab-offline.XXXXXX)
+# A fixed folder, so that the build job's crates keep their paths and a second run
+# finds them built in CARGO_TARGET_DIR; removed when the script ends.
+work=/tmp/chaosbank-gitlab-offline
+rm -rf "$work"
+mkdir -p "$work"
 trap 'rm -rf "$work"' EXIT
 git clone -q "$PWD" "$work/project"
 cd "$work/project"
