@@ -6,8 +6,9 @@
 //! cleared under kill, pause and partition of their own processes and of the engines;
 //! their broken variants (the relay marks rows sent before the broker acknowledged them;
 //! the check-back commits half messages it has no record of) are convicted, the
-//! transfers named in the verdict; and a manifest mistake or a process that dies at
-//! start is named before anything is left running.
+//! transfers named in the verdict; every variant manifest is its service with one
+//! switch (no engine); and a manifest mistake or a process that dies at start is named
+//! before anything is left running.
 //!
 //! Runs are serialized (one cluster at a time).
 
@@ -284,14 +285,14 @@ async fn the_broken_java_txmsg_is_convicted_of_phantom_credits() {
 /// The service's source files under `dir` (`.py` and `.java`), concatenated.
 fn sources(dir: &Path) -> String {
     let mut text = String::new();
-    for entry in std::fs::read_dir(dir).expect("the example's folder").flatten() {
+    for entry in std::fs::read_dir(dir)
+        .expect("the example's folder")
+        .flatten()
+    {
         let path = entry.path();
         if path.is_dir() && path.file_name().is_some_and(|n| n != "target") {
             text += &sources(&path);
-        } else if path
-            .extension()
-            .is_some_and(|e| e == "py" || e == "java")
-        {
+        } else if path.extension().is_some_and(|e| e == "py" || e == "java") {
             text += &std::fs::read_to_string(&path).expect("a source file");
         }
     }
@@ -331,7 +332,12 @@ fn every_broken_variant_is_its_service_with_one_switch() {
                 correct.name
             );
             assert_eq!(m.broker, correct.broker, "{}", file.display());
-            assert_eq!(m.processes.len(), correct.processes.len(), "{}", file.display());
+            assert_eq!(
+                m.processes.len(),
+                correct.processes.len(),
+                "{}",
+                file.display()
+            );
             let mut switch = None;
             for (p, c) in m.processes.iter().zip(&correct.processes) {
                 let at = format!("{} process {}", file.display(), p.name);
@@ -340,10 +346,17 @@ fn every_broken_variant_is_its_service_with_one_switch() {
                     (&c.name, c.serve, &c.source, &c.command),
                     "{at}"
                 );
-                let added: Vec<_> = p.env.iter().filter(|(k, _)| !c.env.contains_key(*k)).collect();
+                let added: Vec<_> = p
+                    .env
+                    .iter()
+                    .filter(|(k, _)| !c.env.contains_key(*k))
+                    .collect();
                 assert_eq!(added.len(), 1, "{at}: adds {added:?}, not one switch");
                 let (key, value) = added[0];
-                assert!(key.ends_with("_BROKEN") && !value.is_empty(), "{at}: {key}={value}");
+                assert!(
+                    key.ends_with("_BROKEN") && !value.is_empty(),
+                    "{at}: {key}={value}"
+                );
                 assert_eq!(
                     *switch.get_or_insert((key, value)),
                     (key, value),
