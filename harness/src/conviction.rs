@@ -255,11 +255,11 @@ impl Convictions {
         c
     }
 
-    /// The median time to the first violation, in seconds (the lower middle of an even
-    /// count).
+    /// The median time to the first violation, in seconds (of an even count, the mean
+    /// of the two middle times).
     pub fn median_s(&self) -> Option<f64> {
         let n = self.times_s.len();
-        (n > 0).then(|| self.times_s[(n - 1) / 2])
+        (n > 0).then(|| (self.times_s[(n - 1) / 2] + self.times_s[n / 2]) / 2.0)
     }
 }
 
@@ -405,6 +405,17 @@ mod tests {
             c.to_string(),
             "dual-write: convicted in 3 of 5 seeds (60 %); first violation after 20.0 s (median; 10.0–30.0 s)"
         );
+        // An even count: the mean of the two middle times, not the lower one.
+        let even = Convictions::of(
+            "kafka-tx",
+            [
+                ("invalid", Some(1.0)),
+                ("invalid", Some(5.9)),
+                ("invalid", Some(15.6)),
+                ("invalid", Some(50.0)),
+            ],
+        );
+        assert_eq!(even.median_s(), Some(10.75));
         let none = Convictions::of("outbox", [("valid", None)]);
         assert_eq!(none.to_string(), "outbox: convicted in 0 of 1 seeds (0 %)");
     }
