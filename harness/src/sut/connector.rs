@@ -90,8 +90,12 @@ impl Connector {
     ) -> Result<Connector, (&'static str, String)> {
         let file = base.join(raw.config.get_ref());
         let shown = file.display().to_string();
-        let text = std::fs::read_to_string(&file)
-            .map_err(|e| ("config", format!("connector file {shown}: cannot read it: {e}")))?;
+        let text = std::fs::read_to_string(&file).map_err(|e| {
+            (
+                "config",
+                format!("connector file {shown}: cannot read it: {e}"),
+            )
+        })?;
         let json: Value = serde_json::from_str(&text).map_err(|e| {
             (
                 "config",
@@ -183,10 +187,7 @@ impl Connector {
                 let dir = dir.canonicalize().map_err(|e| {
                     (
                         "plugins",
-                        format!(
-                            "connector {name:?}: plugin folder {}: {e}",
-                            dir.display()
-                        ),
+                        format!("connector {name:?}: plugin folder {}: {e}", dir.display()),
                     )
                 })?;
                 if !dir.is_dir() {
@@ -258,8 +259,9 @@ pub fn values(
 ) -> anyhow::Result<BTreeMap<&'static str, String>> {
     let mut out = BTreeMap::new();
     for (bank, url) in [("A", bank_a), ("B", bank_b)] {
-        let parts = url_parts(url)
-            .ok_or_else(|| anyhow::anyhow!("bank {bank}'s URL {url:?} is not scheme://user:password@host:port/db"))?;
+        let parts = url_parts(url).ok_or_else(|| {
+            anyhow::anyhow!("bank {bank}'s URL {url:?} is not scheme://user:password@host:port/db")
+        })?;
         let names: [&'static str; 5] = if bank == "A" {
             [
                 "BANK_A_HOST",

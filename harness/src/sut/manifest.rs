@@ -353,8 +353,7 @@ impl Manifest {
             if broker != Broker::Kafka {
                 return Err(err(
                     Some(line),
-                    "a [[connector]] needs broker = \"kafka\" (Kafka Connect runs on Kafka)"
-                        .into(),
+                    "a [[connector]] needs broker = \"kafka\" (Kafka Connect runs on Kafka)".into(),
                 ));
             }
             if connectors.iter().any(|o| o.name == connector.name) {
@@ -514,10 +513,8 @@ command = ["transfers"]
 
     impl Folder {
         fn new(tag: &str) -> Folder {
-            let dir = std::env::temp_dir().join(format!(
-                "chaosbank-manifest-{tag}-{}",
-                std::process::id()
-            ));
+            let dir = std::env::temp_dir()
+                .join(format!("chaosbank-manifest-{tag}-{}", std::process::id()));
             let _ = std::fs::remove_dir_all(&dir);
             std::fs::create_dir_all(dir.join("connect/plugins")).unwrap();
             Folder(dir)
@@ -644,7 +641,10 @@ command = ["transfers"]
         assert!(f.parse(&named).is_ok());
         let e = f.parse(&format!("{named}{table}")).unwrap_err();
         assert_eq!(e.line, Some(5));
-        assert!(e.to_string().contains("Kafka Connect worker's node name"), "{e}");
+        assert!(
+            e.to_string().contains("Kafka Connect worker's node name"),
+            "{e}"
+        );
     }
 
     #[test]
