@@ -10,8 +10,8 @@
 #   bash .ci/gitlab-offline.sh                      # dual-write, seeds 1..4, 10 s runs
 #   SYSTEMS=dual-write,outbox SEEDS=1..8 bash .ci/gitlab-offline.sh
 #
-# Needs Node 20 (gitlab-ci-local 4.60.0; later versions need Node 22), git, Docker
-# (bash docker/setup.sh), and cargo.
+# Needs Node 20 (gitlab-ci-local 4.60.0; later versions need Node 22), git, rsync
+# (installed with apt-get when missing), Docker (bash docker/setup.sh), and cargo.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 GCL_VERSION=4.60.0
@@ -28,7 +28,17 @@ if [ "$("$gcl" --version 2>/dev/null || true)" != "$GCL_VERSION" ]; then
   npm install -g --silent --prefix "$prefix" "gitlab-ci-local@$GCL_VERSION"
 fi
 
-work=$(mktemp -d /tmp/chaosbank-gitlab-offline.XXXXXX)
+# gitlab-ci-local copies the project with rsync.
+if ! command -v rsync >/dev/null; then
+  log "apt-get install rsync"
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq rsync >/dev/null
+fi
+
+# A fixed folder, so that the build job's crates keep their paths and a second run
+# finds them built in CARGO_TARGET_DIR; removed when the script ends.
+work=/tmp/chaosbank-gitlab-offline
+rm -rf "$work"
+mkdir -p "$work"
 trap 'rm -rf "$work"' EXIT
 git clone -q "$PWD" "$work/project"
 cd "$work/project"

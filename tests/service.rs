@@ -6,10 +6,11 @@
 //! cleared under kill, pause and partition of their own processes and of the engines;
 //! their broken variants (the relay marks rows sent before the broker acknowledged them;
 //! the check-back commits half messages it has no record of) are convicted, the
-//! transfers named in the verdict; the broken `examples/services/python-cdc` (Debezium
-//! publishing through the manifest's `[[connector]]`, a consumer without dedup) is
-//! convicted of duplicates when its Kafka Connect worker is killed; and a manifest mistake or a process that dies at
-//! start is named before anything is left running.
+//! transfers named in the verdict; every variant manifest is its service with one
+//! switch (no engine); the broken `examples/services/python-cdc` (Debezium publishing
+//! through the manifest's `[[connector]]`, a consumer without dedup) is convicted of
+//! duplicates when its Kafka Connect worker is killed; and a manifest mistake or a
+//! process that dies at start is named before anything is left running.
 //!
 //! Runs are serialized (one cluster at a time).
 
@@ -332,6 +333,109 @@ async fn the_broken_python_cdc_is_convicted_of_duplicates_when_debezium_replays(
         checkers::render::summary(&report.verdict, 10)
     );
     assert!(report.verdict.anomalies["duplicated"][0].transfer.is_some());
+
+/// The service's source files under `dir` (`.py` and `.java`), concatenated.
+fn sources(dir: &Path) -> String {
+    let mut text = String::new();
+    for entry in std::fs::read_dir(dir)
+        .expect("the example's folder")
+        .flatten()
+    {
+        let path = entry.path();
+        if path.is_dir() && path.file_name().is_some_and(|n| n != "target") {
+            text += &sources(&path);
+        } else if path.extension().is_some_and(|e| e == "py" || e == "java") {
+            text += &std::fs::read_to_string(&path).expect("a source file");
+        }
+    }
+    text
+}
+
+/// Every variant manifest of an example (each `.toml` beside its `chaosbank.toml`) is the
+/// correct service with one mistake switched on: it parses, is named after the service,
+/// has the same broker and processes (images, commands, serving port) and adds exactly
+/// one environment variable, `*_BROKEN`, the same in every process, whose value the
+/// service's code tests for (a misspelt switch would run the correct service and clear
+/// it). No engine is started: a few milliseconds.
+#[test]
+fn every_broken_variant_is_its_service_with_one_switch() {
+    use chaosbank::sut::manifest::Manifest;
+    let examples = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/services");
+    let mut variants = Vec::new();
+    for folder in ["python-outbox", "python-cdc", "java-txmsg"] {
+        let dir = examples.join(folder);
+        let correct = Manifest::load(&dir).unwrap_or_else(|e| panic!("{e}"));
+        let code = sources(&dir);
+        let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+            .expect("the example's folder")
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| p.extension().is_some_and(|e| e == "toml"))
+            .filter(|p| p.file_name().is_some_and(|n| n != "chaosbank.toml"))
+            .collect();
+        files.sort();
+        for file in files {
+            let m = Manifest::load(&file).unwrap_or_else(|e| panic!("{e}"));
+            assert!(
+                m.name.starts_with(&format!("{}-", correct.name)),
+                "{}: name {:?} is not {:?} and a suffix",
+                file.display(),
+                m.name,
+                correct.name
+            );
+            assert_eq!(m.broker, correct.broker, "{}", file.display());
+            assert_eq!(m.connectors, correct.connectors, "{}", file.display());
+            assert_eq!(
+                m.processes.len(),
+                correct.processes.len(),
+                "{}",
+                file.display()
+            );
+            let mut switch = None;
+            for (p, c) in m.processes.iter().zip(&correct.processes) {
+                let at = format!("{} process {}", file.display(), p.name);
+                assert_eq!(
+                    (&p.name, p.serve, &p.source, &p.command),
+                    (&c.name, c.serve, &c.source, &c.command),
+                    "{at}"
+                );
+                let added: Vec<_> = p
+                    .env
+                    .iter()
+                    .filter(|(k, _)| !c.env.contains_key(*k))
+                    .collect();
+                assert_eq!(added.len(), 1, "{at}: adds {added:?}, not one switch");
+                let (key, value) = added[0];
+                assert!(
+                    key.ends_with("_BROKEN") && !value.is_empty(),
+                    "{at}: {key}={value}"
+                );
+                assert_eq!(
+                    *switch.get_or_insert((key, value)),
+                    (key, value),
+                    "{at}: not the switch of the other processes"
+                );
+            }
+            let (key, value) = switch.expect("a process");
+            assert!(
+                code.contains(&format!("\"{value}\"")),
+                "{}: {key}={value} is not a switch the service's code knows",
+                file.display()
+            );
+            variants.push(m.name);
+        }
+    }
+    variants.sort();
+    assert_eq!(
+        variants,
+        [
+            "java-txmsg-broken",
+            "java-txmsg-state-apart",
+            "python-cdc-broken",
+            "python-outbox-broken",
+            "python-outbox-dedup-apart"
+        ]
+    );
 }
 
 #[tokio::test]

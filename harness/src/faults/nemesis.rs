@@ -281,6 +281,9 @@ impl Event {
 #[derive(Clone, Debug)]
 pub struct Nemesis {
     inner: Arc<Inner>,
+    /// The replies each process has received in this run, kept across its restarts (a
+    /// restarted node counts from zero): what an aimed fault is drawn among.
+    replies: Arc<std::sync::Mutex<std::collections::HashMap<String, Vec<aim::ReplyCount>>>>,
 }
 
 impl crate::cluster::Cluster {
@@ -292,7 +295,19 @@ impl crate::cluster::Cluster {
 
 impl Nemesis {
     pub(crate) fn new(inner: Arc<Inner>) -> Nemesis {
-        Nemesis { inner }
+        Nemesis {
+            inner,
+            replies: Arc::default(),
+        }
+    }
+
+    /// `fresh` (what `node` answers now) joined with what it answered before a restart;
+    /// remembered for the next aim.
+    fn remember(&self, node: &str, fresh: Vec<aim::ReplyCount>) -> Vec<aim::ReplyCount> {
+        let mut seen = self.replies.lock().unwrap_or_else(|e| e.into_inner());
+        let known = seen.entry(node.to_string()).or_default();
+        *known = join_counts(known, &fresh);
+        known.clone()
     }
 
     /// Starts a fault.
@@ -525,11 +540,20 @@ impl Nemesis {
                 "{fault}: did not fire: {node} does not answer: {e:#}"
             ))
         })?;
-        let aim = resolve(aim, &counts, draw, avoid);
+        let counts = self.remember(node, counts);
+        let Some(aim) = resolve(aim, &counts, draw, avoid) else {
+            return Err(Error::NotFired(format!(
+                "{fault}: did not fire: {node} has received no reply yet from an engine other than {}",
+                avoid.join(", ")
+            )));
+        };
         workloads::node::arm(&addr, &aim)
             .await
             .map_err(|e| Error::Config(format!("arming {node}: {e:#}")))?;
         let deadline = Instant::now() + AIM_WAIT;
+        // Disarmed at the deadline; `unsure` when the node did not answer the disarm (a
+        // crash that fired just then: its exit code decides).
+        let (mut disarmed, mut unsure) = (false, false);
         let observed = loop {
             let seen = match action {
                 Action::Crash => match self.exit_code(&c).await? {
@@ -554,21 +578,31 @@ impl Nemesis {
                 break seen;
             }
             if Instant::now() >= deadline + Duration::from_secs(5) {
+                if unsure {
+                    return Err(Error::NotFired(format!(
+                        "{node}: {aim}: did not fire within {AIM_WAIT:?} ({node} did not answer the disarm, and still runs)"
+                    )));
+                }
                 return Err(Error::Config(format!(
                     "{node}: {aim}: fired, but {node} still runs {:?} later",
                     AIM_WAIT + Duration::from_secs(5)
                 )));
             }
-            if Instant::now() >= deadline {
+            if Instant::now() >= deadline && !disarmed {
                 // Disarm; a crash may have fired in the meantime.
-                let late = workloads::node::fired(&addr, true).await.ok().flatten();
-                if let (Some(f), Action::Cut) = (&late, action) {
-                    break format!("{node}: {f}");
-                }
-                if late.is_none() {
-                    return Err(Error::NotFired(format!(
-                        "{node}: {aim}: did not fire within {AIM_WAIT:?} (no such reply reached {node})"
-                    )));
+                disarmed = true;
+                match (workloads::node::fired(&addr, true).await, action) {
+                    (Ok(Some(f)), Action::Cut) => break format!("{node}: {f}"),
+                    // Fired: the exit comes.
+                    (Ok(Some(_)), Action::Crash) => {}
+                    // The node just exited (a crash right at the deadline), or hangs:
+                    // its exit code, polled above, decides.
+                    (Err(_), Action::Crash) => unsure = true,
+                    (Ok(None), _) | (Err(_), Action::Cut) => {
+                        return Err(Error::NotFired(format!(
+                            "{node}: {aim}: did not fire within {AIM_WAIT:?} (no such reply reached {node})"
+                        )));
+                    }
                 }
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
@@ -960,10 +994,11 @@ fn what(aim: &Aim) -> String {
 /// Fills in an aim's engine and reply left out: the `draw`-th (mod their number) of the
 /// (engine, reply) pairs of an aimed kind the process has received, engines in `avoid`
 /// left out, commits counted twice; failing those, any reply from an engine not
-/// avoided; failing that, as given.
-pub fn resolve(aim: Aim, counts: &[aim::ReplyCount], draw: u32, avoid: &[String]) -> Aim {
+/// avoided; failing that, as given when nothing is to be avoided, else `None` (any
+/// reply could come from an engine another fault holds down).
+pub fn resolve(aim: Aim, counts: &[aim::ReplyCount], draw: u32, avoid: &[String]) -> Option<Aim> {
     if aim.engine.is_some() && aim.reply.is_some() {
-        return aim;
+        return Some(aim);
     }
     let fits = |c: &&aim::ReplyCount| {
         c.count > 0
@@ -988,22 +1023,39 @@ pub fn resolve(aim: Aim, counts: &[aim::ReplyCount], draw: u32, avoid: &[String]
         .collect();
     pairs.extend(commits);
     if let Some((engine, reply)) = pairs.get(draw as usize % pairs.len().max(1)) {
-        return Aim {
+        return Some(Aim {
             engine: Some(engine.clone()),
             reply: Some(*reply),
             ..aim
-        };
+        });
     }
     let mut engines: Vec<&String> = counts.iter().filter(fits).map(|c| &c.engine).collect();
     engines.sort();
     engines.dedup();
     match engines.get(draw as usize % engines.len().max(1)) {
-        Some(engine) => Aim {
+        Some(engine) => Some(Aim {
             engine: Some((*engine).clone()),
             ..aim
-        },
-        None => aim,
+        }),
+        None if avoid.is_empty() || aim.engine.is_some() => Some(aim),
+        None => None,
     }
+}
+
+/// What a process has received over the run: `known` (before its restarts) joined with
+/// `fresh` (since its last start), the larger count of each (engine, reply).
+pub fn join_counts(known: &[aim::ReplyCount], fresh: &[aim::ReplyCount]) -> Vec<aim::ReplyCount> {
+    let mut all: Vec<aim::ReplyCount> = known.to_vec();
+    for f in fresh {
+        match all
+            .iter_mut()
+            .find(|k| k.engine == f.engine && k.reply == f.reply)
+        {
+            Some(k) => k.count = k.count.max(f.count),
+            None => all.push(f.clone()),
+        }
+    }
+    all
 }
 
 /// Runs iptables in the network namespace of `pid`.
@@ -1046,7 +1098,7 @@ mod tests {
         ];
         let mut drawn = std::collections::BTreeMap::new();
         for draw in 0..60 {
-            let a = resolve(any(Action::Crash), &counts, draw, &[]);
+            let a = resolve(any(Action::Crash), &counts, draw, &[]).unwrap();
             assert_eq!((a.nth, a.action), (2, Action::Crash));
             *drawn
                 .entry((a.engine.unwrap(), a.reply.unwrap()))
@@ -1059,18 +1111,62 @@ mod tests {
         assert_eq!(drawn[&("mariadb".to_string(), Reply::Commit)], 24);
         // An engine held down is avoided; what is given is kept.
         for draw in 0..10 {
-            let a = resolve(any(Action::Cut), &counts, draw, &["postgres".into()]);
+            let a = resolve(any(Action::Cut), &counts, draw, &["postgres".into()]).unwrap();
             assert_ne!(a.engine.as_deref(), Some("postgres"));
         }
         let given = Aim {
             engine: Some("kafka".into()),
             ..any(Action::Cut)
         };
-        assert_eq!(resolve(given, &counts, 3, &[]).reply, Some(Reply::Produce));
+        assert_eq!(
+            resolve(given, &counts, 3, &[]).unwrap().reply,
+            Some(Reply::Produce)
+        );
         // Nothing recognised yet: any reply from an engine seen; nothing at all: as given.
         let only_other = [seen("postgres", Reply::Other, 4)];
-        let a = resolve(any(Action::Crash), &only_other, 7, &[]);
+        let a = resolve(any(Action::Crash), &only_other, 7, &[]).unwrap();
         assert_eq!((a.engine.as_deref(), a.reply), (Some("postgres"), None));
-        assert_eq!(resolve(any(Action::Crash), &[], 7, &[]), any(Action::Crash));
+        assert_eq!(
+            resolve(any(Action::Crash), &[], 7, &[]),
+            Some(any(Action::Crash))
+        );
+        // Nothing but an engine to avoid: no aim at all, never "any reply" from it.
+        let held = [seen("kafka", Reply::Produce, 3)];
+        assert_eq!(
+            resolve(any(Action::Crash), &held, 1, &["kafka".into()]),
+            None
+        );
+        assert_eq!(resolve(any(Action::Crash), &[], 1, &["kafka".into()]), None);
+    }
+
+    #[test]
+    fn replies_are_remembered_across_a_restart() {
+        // Before a restart the consumer had credited (mariadb commits) and committed
+        // offsets; after it, it has only fetched so far.
+        let before = [
+            seen("mariadb", Reply::Commit, 40),
+            seen("kafka", Reply::Offset, 12),
+        ];
+        let after = [
+            seen("kafka", Reply::Other, 3),
+            seen("kafka", Reply::Offset, 1),
+        ];
+        let joined = join_counts(&before, &after);
+        assert_eq!(
+            joined,
+            vec![
+                seen("mariadb", Reply::Commit, 40),
+                seen("kafka", Reply::Offset, 12),
+                seen("kafka", Reply::Other, 3),
+            ]
+        );
+        // So an aim after the restart is still drawn among commits and offsets, not
+        // "any reply" from kafka.
+        for draw in 0..6 {
+            let a = resolve(any(Action::Crash), &joined, draw, &[]).unwrap();
+            assert!(a.reply.is_some(), "{a:?}");
+        }
+        let fresh_only = resolve(any(Action::Crash), &after, 0, &[]).unwrap();
+        assert_eq!(fresh_only.reply, Some(Reply::Offset));
     }
 }

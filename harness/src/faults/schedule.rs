@@ -725,6 +725,10 @@ fn aimed_lane(
     }
     let mut round: Vec<String> = Vec::new();
     let mut aimed_at = std::collections::BTreeSet::new();
+    // Until when each process may still be held by its last fault (waiting for its
+    // reply, held, restarted): no second fault on it before, so no fault lands on a
+    // process another one has stopped or paused.
+    let mut busy: std::collections::HashMap<String, Duration> = Default::default();
     let mut t = jitter(rng, cfg.interval) / 2;
     loop {
         // Every process gets an aimed fault before any plain one is drawn.
@@ -764,15 +768,17 @@ fn aimed_lane(
                 .iter()
                 .any(|f| matches!(f, Fault::Cut { .. }) && f.nodes().contains(&p.as_str()))
         };
-        if !round.iter().any(|p| !cut_off(p)) {
-            round = processes.iter().filter(|p| !cut_off(p)).cloned().collect();
+        let free = |p: &String| !cut_off(p) && busy.get(p).is_none_or(|until| *until <= t);
+        if !round.iter().any(free) {
+            round = processes.iter().filter(|p| free(p)).cloned().collect();
             round.shuffle(rng);
         }
-        let Some(i) = round.iter().position(|p| !cut_off(p)) else {
+        let Some(i) = round.iter().position(free) else {
             t += hold + gap;
             continue;
         };
         let node = round.remove(i);
+        busy.insert(node.clone(), t + AIM_WAIT + hold + PROCESS_RESTART);
         let avoid: Vec<String> = during
             .iter()
             .flat_map(|f| f.nodes())
@@ -794,6 +800,10 @@ fn aimed_lane(
     }
     steps
 }
+
+/// Time allowed for a process to be started again after a fault on it is reverted,
+/// before the aimed lane may pick it again.
+const PROCESS_RESTART: Duration = Duration::from_secs(1);
 
 /// An aimed fault of `kind` on `node`: the 1st to 5th matching reply, the reply drawn
 /// when the fault is applied (by `draw`) among those the process gets, `avoid` left out.
@@ -1106,6 +1116,26 @@ mod aimed_tests {
                 }
             }
             assert_eq!(aimed_on.len(), 3, "seed {seed}: {aimed_on:?}\n{s}");
+        }
+    }
+
+    #[test]
+    fn no_process_gets_a_second_fault_while_the_first_may_hold_it() {
+        for seed in 0..200 {
+            let s = Schedule::generate(&cfg(seed, 60));
+            let mut last: std::collections::HashMap<&str, Duration> = Default::default();
+            for st in s.steps.iter().filter(|st| st.hold < LONG_MIN) {
+                let node = st.fault.nodes()[0];
+                if let Some(until) = last.get(node) {
+                    assert!(
+                        st.at >= *until,
+                        "seed {seed}: {} at {:?} while {node} may be held until {until:?}\n{s}",
+                        st.fault,
+                        st.at
+                    );
+                }
+                last.insert(node, st.at + AIM_WAIT + st.hold + PROCESS_RESTART);
+            }
         }
     }
 

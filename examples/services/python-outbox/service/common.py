@@ -12,8 +12,10 @@ from urllib.parse import unquote, urlsplit
 
 PROCESS = os.environ.get("CHAOSBANK_PROCESS") or os.path.splitext(os.path.basename(sys.argv[0]))[0]
 
-# OUTBOX_BROKEN=mark-before-ack: the relay marks outbox rows sent before the broker
-# acknowledged them (the deliberately wrong variant, see broken.toml).
+# The deliberately wrong variants: OUTBOX_BROKEN=mark-before-ack, the relay marks outbox
+# rows sent before the broker acknowledged them (broken.toml); OUTBOX_BROKEN=dedup-apart,
+# the consumer records a message's id in `dedup` in a second transaction after the
+# credit's (dedup-apart.toml).
 BROKEN = os.environ.get("OUTBOX_BROKEN", "").strip()
 
 # Set by SIGTERM / SIGINT; every loop of every process watches it.

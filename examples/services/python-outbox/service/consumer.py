@@ -8,6 +8,11 @@ commit is the message's offset committed to Kafka (synchronously), so a crash be
 the two replays the message and the dedup row drops it. A database error never skips a
 message: the same message is retried, on a fresh connection, until it goes through.
 
+OUTBOX_BROKEN=dedup-apart splits that transaction in two on purpose: the credit (after a
+look-up of the dedup table) commits first, and the id goes into `dedup` in a second
+transaction right after. A consumer that dies between the two commits, or whose first
+commit's answer is lost, applies the redelivered message again: a duplicated credit.
+
 The offsets of the messages one consume() call returned (up to 100, usually one or a
 few) are committed in one synchronous commit after the last of them is applied: the
 same guarantee as a commit after every message — no offset is committed before its
@@ -64,6 +69,7 @@ class Credits:
         self.bootstrap = common.env("CHAOSBANK_KAFKA_BOOTSTRAP")
         self.topic = common.env("CHAOSBANK_TOPIC")
         self.group = common.env("CHAOSBANK_GROUP")
+        self.broken = common.BROKEN == "dedup-apart"
         self.conn = None
         self.db_failed = False
         self.consumer = None
@@ -96,13 +102,20 @@ class Credits:
         conn = self.db()
         try:
             with conn.cursor() as cur:
-                try:
-                    cur.execute("INSERT INTO dedup (transfer_id) VALUES (%s)", (tid,))
-                except pymysql.err.IntegrityError as exc:
-                    if exc.args and exc.args[0] == ER_DUP_ENTRY:
+                if self.broken:
+                    # dedup-apart: only look the id up here; record() inserts it later.
+                    cur.execute("SELECT 1 FROM dedup WHERE transfer_id = %s", (tid,))
+                    if cur.fetchone() is not None:
                         conn.rollback()
                         return "duplicate"
-                    raise
+                else:
+                    try:
+                        cur.execute("INSERT INTO dedup (transfer_id) VALUES (%s)", (tid,))
+                    except pymysql.err.IntegrityError as exc:
+                        if exc.args and exc.args[0] == ER_DUP_ENTRY:
+                            conn.rollback()
+                            return "duplicate"
+                        raise
                 outcome = "credited"
                 if why is None:
                     changed = cur.execute(
@@ -126,16 +139,35 @@ class Credits:
             self.conn = None
             raise
 
+    def record(self, tid):
+        """dedup-apart only: the id into `dedup`, in a transaction of its own after the
+        credit's (the deliberate bug: a crash between the two commits forgets it)."""
+        conn = self.db()
+        try:
+            with conn.cursor() as cur:
+                cur.execute("INSERT IGNORE INTO dedup (transfer_id) VALUES (%s)", (tid,))
+            conn.commit()
+        except Exception:
+            close_quietly(conn)
+            self.conn = None
+            raise
+
     def apply(self, msg):
         """Applies one message, retrying it until bank B takes it. None on a stop."""
         tid, dst, amount, why = parse(msg)
         backoff = 0.2
+        outcome = None  # dedup-apart: the credit's outcome, once it committed
         while not common.STOP.is_set():
             try:
-                outcome = self.credit(tid, dst, amount, why)
-                if outcome == "parked":
-                    self.throttle.log("parked", "parked transfer %s for manual intervention: %s"
-                                      % (tid, why or "no such account: %s" % dst))
+                if outcome is None:
+                    outcome = self.credit(tid, dst, amount, why)
+                    if outcome == "parked":
+                        self.throttle.log("parked", "parked transfer %s for manual "
+                                          "intervention: %s"
+                                          % (tid, why or "no such account: %s" % dst))
+                if self.broken and outcome != "duplicate":
+                    # Only the dedup row is retried after an error: the credit is in.
+                    self.record(tid)
                 return outcome
             except Exception as exc:
                 self.db_failed = True
@@ -212,8 +244,9 @@ class Credits:
                     "%(parked)d parked" % self.counts)
 
     def loop(self):
-        log("start: topic %s group %s at %s → bank B %s" % (
-            self.topic, self.group, self.bootstrap, common.parse_url(self.bank_b_url)["host"]))
+        log("start: topic %s group %s at %s → bank B %s%s" % (
+            self.topic, self.group, self.bootstrap, common.parse_url(self.bank_b_url)["host"],
+            " [BROKEN: dedup-apart]" if self.broken else ""))
         while not common.STOP.is_set():
             self.progress()
             if self.consumer is None:

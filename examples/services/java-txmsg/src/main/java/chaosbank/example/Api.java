@@ -38,6 +38,10 @@ import org.apache.rocketmq.common.message.MessageExt;
  * applied) or UNKNOW (the commit's outcome is unknown) and 503 for errors. When the
  * producer's verdict never reaches the broker, the broker asks back
  * ({@link #checkLocalTransaction}): the {@code tx_state} row is the answer.
+ *
+ * <p>Two deliberately wrong variants: {@code TXMSG_BROKEN=commit-unknown} (errors left to
+ * the check-back, which commits without a row) and {@code TXMSG_BROKEN=state-apart} (the
+ * {@code tx_state} row is written in a second bank A transaction after the debit's).
  */
 final class Api implements TransactionListener {
     /** A half message without a tx_state row is rolled back only once it is this old. */
@@ -52,6 +56,8 @@ final class Api implements TransactionListener {
     private final String group = Main.env("CHAOSBANK_GROUP") + "-producer";
     private final int port = Integer.parseInt(Main.env("CHAOSBANK_PORT"));
     private final boolean broken = Main.BROKEN.equals("commit-unknown");
+    /** The tx_state row in its own transaction, after the debit's commit (BROKEN). */
+    private final boolean stateApart = Main.BROKEN.equals("state-apart");
     private final Main.Throttle throttle = new Main.Throttle();
 
     private volatile boolean schemaReady;
@@ -94,7 +100,7 @@ final class Api implements TransactionListener {
     void run() throws InterruptedException {
         Main.log("start: serving on 0.0.0.0:" + port + ", bank A " + bankA.host + ", name server "
                 + namesrv + ", topic " + topic + ", group " + group
-                + (broken ? " [BROKEN: commit-unknown]" : ""));
+                + (Main.BROKEN.isEmpty() ? "" : " [BROKEN: " + Main.BROKEN + "]"));
         listen();
         Thread schema = new Thread(this::prepareSchema, "schema");
         schema.setDaemon(true);
@@ -375,15 +381,31 @@ final class Api implements TransactionListener {
             boolean committing = false;
             try {
                 Connection c = bankA.get();
-                // Claim the id first: a retry of the same transfer waits here for the first
-                // one's transaction, then finds its row.
-                try (PreparedStatement st = c.prepareStatement("INSERT INTO tx_state (transfer_id, state) "
-                        + "VALUES (?, 'committed') ON CONFLICT (transfer_id) DO NOTHING")) {
-                    st.setString(1, t.id);
-                    if (st.executeUpdate() == 0) {
-                        c.rollback();
-                        t.outcome = Outcome.DUPLICATE; // committed by an earlier request
-                        return LocalTransactionState.ROLLBACK_MESSAGE;
+                if (stateApart) {
+                    // state-apart: only look the id up here; recordState writes the row
+                    // after the commit.
+                    try (PreparedStatement st = c.prepareStatement(
+                            "SELECT 1 FROM tx_state WHERE transfer_id = ?")) {
+                        st.setString(1, t.id);
+                        try (ResultSet rs = st.executeQuery()) {
+                            if (rs.next()) {
+                                c.rollback();
+                                t.outcome = Outcome.DUPLICATE; // committed by an earlier request
+                                return LocalTransactionState.ROLLBACK_MESSAGE;
+                            }
+                        }
+                    }
+                } else {
+                    // Claim the id first: a retry of the same transfer waits here for the
+                    // first one's transaction, then finds its row.
+                    try (PreparedStatement st = c.prepareStatement("INSERT INTO tx_state (transfer_id, state) "
+                            + "VALUES (?, 'committed') ON CONFLICT (transfer_id) DO NOTHING")) {
+                        st.setString(1, t.id);
+                        if (st.executeUpdate() == 0) {
+                            c.rollback();
+                            t.outcome = Outcome.DUPLICATE; // committed by an earlier request
+                            return LocalTransactionState.ROLLBACK_MESSAGE;
+                        }
                     }
                 }
                 try (PreparedStatement st = c.prepareStatement(
@@ -412,6 +434,10 @@ final class Api implements TransactionListener {
                 }
                 committing = true;
                 c.commit();
+                if (stateApart && !recordState(t)) {
+                    t.outcome = Outcome.UNKNOWN; // debited, but no row for the check-back
+                    return LocalTransactionState.UNKNOW;
+                }
                 t.outcome = Outcome.COMMITTED;
                 return LocalTransactionState.COMMIT_MESSAGE;
             } catch (SQLException | RuntimeException e) {
@@ -435,6 +461,33 @@ final class Api implements TransactionListener {
                 // commits, finding no row): the half message of a debit that never
                 // happened is delivered.
                 return broken ? LocalTransactionState.UNKNOW : LocalTransactionState.ROLLBACK_MESSAGE;
+            }
+        }
+    }
+
+    /**
+     * state-apart only: the {@code tx_state} row in a bank A transaction of its own, after
+     * the debit's commit (the deliberate bug: a process that dies between the two commits
+     * leaves a debit the check-back finds no row for, and rolls back). Retried on a fresh
+     * connection until the commit deadline; false if it never went through.
+     */
+    private boolean recordState(Transfer t) {
+        while (true) {
+            try {
+                Connection c = bankA.get();
+                try (PreparedStatement st = c.prepareStatement("INSERT INTO tx_state (transfer_id, state) "
+                        + "VALUES (?, 'committed') ON CONFLICT (transfer_id) DO NOTHING")) {
+                    st.setString(1, t.id);
+                    st.executeUpdate();
+                }
+                c.commit();
+                return true;
+            } catch (SQLException | RuntimeException e) {
+                bankA.drop();
+                if (System.currentTimeMillis() - t.sentAt > COMMIT_DEADLINE_MS || !Main.sleep(200)) {
+                    t.error = "debited, but the tx_state row was not written: " + Main.describe(e);
+                    return false;
+                }
             }
         }
     }

@@ -12,7 +12,12 @@ import java.util.concurrent.TimeUnit;
  * flag set by SIGTERM, and a shutdown that never takes longer than {@link #STOP_BUDGET_MS}.
  */
 public final class Main {
-    /** TXMSG_BROKEN=commit-unknown: the check-back commits a half message it has no record of. */
+    /**
+     * The deliberately wrong variants: TXMSG_BROKEN=commit-unknown, the check-back commits a
+     * half message it has no record of (broken.toml); TXMSG_BROKEN=state-apart, the
+     * tx_state row is written in a second bank A transaction after the debit's
+     * (state-apart.toml).
+     */
     static final String BROKEN = System.getenv().getOrDefault("TXMSG_BROKEN", "").trim();
     static final String PROCESS = System.getenv().getOrDefault("CHAOSBANK_PROCESS", "java-txmsg");
     /** Counted down by the shutdown hook: every loop watches it. */
