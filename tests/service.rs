@@ -7,8 +7,10 @@
 //! their broken variants (the relay marks rows sent before the broker acknowledged them;
 //! the check-back commits half messages it has no record of) are convicted, the
 //! transfers named in the verdict; every variant manifest is its service with one
-//! switch (no engine); and a manifest mistake or a process that dies at start is named
-//! before anything is left running.
+//! switch (no engine); the broken `examples/services/python-cdc` (Debezium publishing
+//! through the manifest's `[[connector]]`, a consumer without dedup) is convicted of
+//! duplicates when its Kafka Connect worker is killed; and a manifest mistake or a
+//! process that dies at start is named before anything is left running.
 //!
 //! Runs are serialized (one cluster at a time).
 
@@ -282,6 +284,57 @@ async fn the_broken_java_txmsg_is_convicted_of_phantom_credits() {
     );
 }
 
+/// The python-cdc example's manifest `file`.
+fn cdc_example(file: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../examples/services/python-cdc")
+        .join(file)
+}
+
+/// A service's own Debezium pipeline (`[[connector]]`): the broken python-cdc, whose
+/// consumer credits without its dedup table, is convicted of duplicated transfers when
+/// its Kafka Connect worker (node `connect`) is killed twice between offset flushes
+/// and replays what it had published since the last one. One short run with a scripted
+/// schedule: its cost is the cluster, the worker's start and 25 s of load (about 2 min
+/// on 2 cores; the correct python-cdc is left to `chaosbank run`, see its README).
+#[tokio::test(flavor = "multi_thread")]
+async fn the_broken_python_cdc_is_convicted_of_duplicates_when_debezium_replays() {
+    use chaosbank::schedule::{Schedule, Step};
+    let _one = SERIAL.lock().await;
+    let out = tempdir("cdc-broken");
+    let kill = |at: u64| Step {
+        at: Duration::from_secs(at),
+        fault: chaosbank::Fault::Kill {
+            node: "connect".to_string(),
+        },
+        hold: Duration::from_secs(4),
+    };
+    let cfg = RunConfig {
+        schedule: Some(Schedule {
+            seed: 31,
+            steps: vec![kill(7), kill(16)],
+        }),
+        faults: vec![FaultKind::Kill],
+        targets: vec!["connect".to_string()],
+        time_limit: Duration::from_secs(25),
+        ..config(&cdc_example("broken.toml"), 31, &out)
+    };
+    let report = run_one(&cfg).await;
+    let hit = hit(&report);
+    let _ = std::fs::remove_dir_all(&out);
+    assert_eq!(report.name, "python-cdc-broken");
+    assert_eq!(report.faults, 2, "both kills of connect took effect");
+    assert!(hit.contains("connect"), "{hit:?}");
+    assert!(report.drained, "{}", report.summary());
+    let duplicated = report.verdict.count(checkers::AnomalyKind::Duplicated);
+    assert!(
+        duplicated > 0,
+        "Debezium's replays were not credited twice: {}",
+        checkers::render::summary(&report.verdict, 10)
+    );
+    assert!(report.verdict.anomalies["duplicated"][0].transfer.is_some());
+}
+
 /// The service's source files under `dir` (`.py` and `.java`), concatenated.
 fn sources(dir: &Path) -> String {
     let mut text = String::new();
@@ -310,7 +363,7 @@ fn every_broken_variant_is_its_service_with_one_switch() {
     use chaosbank::sut::manifest::Manifest;
     let examples = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/services");
     let mut variants = Vec::new();
-    for folder in ["python-outbox", "java-txmsg"] {
+    for folder in ["python-outbox", "python-cdc", "java-txmsg"] {
         let dir = examples.join(folder);
         let correct = Manifest::load(&dir).unwrap_or_else(|e| panic!("{e}"));
         let code = sources(&dir);
@@ -332,6 +385,20 @@ fn every_broken_variant_is_its_service_with_one_switch() {
                 correct.name
             );
             assert_eq!(m.broker, correct.broker, "{}", file.display());
+            let connectors = |m: &Manifest| -> Vec<_> {
+                m.connectors
+                    .iter()
+                    .map(|c| {
+                        (
+                            c.name.clone(),
+                            c.file.clone(),
+                            c.config.clone(),
+                            c.plugins.clone(),
+                        )
+                    })
+                    .collect()
+            };
+            assert_eq!(connectors(&m), connectors(&correct), "{}", file.display());
             assert_eq!(
                 m.processes.len(),
                 correct.processes.len(),
@@ -378,6 +445,7 @@ fn every_broken_variant_is_its_service_with_one_switch() {
         [
             "java-txmsg-broken",
             "java-txmsg-state-apart",
+            "python-cdc-broken",
             "python-outbox-broken",
             "python-outbox-dedup-apart"
         ]

@@ -43,6 +43,8 @@ key.converter=org.apache.kafka.connect.storage.StringConverter
 value.converter=org.apache.kafka.connect.storage.StringConverter
 plugin.discovery=only_scan
 PROPS
+# Plugin folders a service brings (mounted by chaosbank), beside the classpath's Debezium.
+if [ -n "${CONNECT_PLUGIN_PATH:-}" ]; then echo "plugin.path=$CONNECT_PLUGIN_PATH" >>"$conf"; fi
 echo "entrypoint: Kafka Connect worker (group $CONNECT_GROUP) on $CONNECT_BOOTSTRAP, REST 0.0.0.0:$CONNECT_REST_PORT, offset flush every ${CONNECT_OFFSET_FLUSH_MS} ms"
 exec java -server $CONNECT_HEAP_OPTS -XX:+UseG1GC -XX:MaxGCPauseMillis=20 \
   -XX:+ExitOnOutOfMemoryError -Djava.awt.headless=true \

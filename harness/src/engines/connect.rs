@@ -30,6 +30,22 @@ pub const OFFSET_FLUSH_MS: u64 = 5000;
 /// and waits until it answers; returns how the harness reaches its REST API and how
 /// the worker reaches bank A.
 pub async fn start(cluster: &Cluster, binary: &Path) -> Result<ConnectLink> {
+    start_with_plugins(cluster, binary, &[]).await
+}
+
+/// Where the `i`th plugin folder a service brings is mounted in the worker.
+pub fn plugin_mount(i: usize) -> String {
+    format!("/opt/connect/plugins/{i}")
+}
+
+/// [`start`], with `plugins` (folders a service brings) mounted read-only at
+/// [`plugin_mount`] and named in the worker's `plugin.path` (`CONNECT_PLUGIN_PATH`),
+/// next to the image's own Debezium.
+pub async fn start_with_plugins(
+    cluster: &Cluster,
+    binary: &Path,
+    plugins: &[std::path::PathBuf],
+) -> Result<ConnectLink> {
     let image = match std::env::var("CHAOSBANK_IMAGE_CONNECT")
         .ok()
         .filter(|v| !v.is_empty())
@@ -63,12 +79,22 @@ pub async fn start(cluster: &Cluster, binary: &Path) -> Result<ConnectLink> {
         format!("CONNECT_REST_PORT={REST_PORT}"),
         format!("CONNECT_OFFSET_FLUSH_MS={OFFSET_FLUSH_MS}"),
     ];
+    let binds: Vec<String> = plugins
+        .iter()
+        .enumerate()
+        .map(|(i, dir)| format!("{}:{}:ro", dir.display(), plugin_mount(i)))
+        .collect();
+    let mut env = env;
+    if !plugins.is_empty() {
+        let path: Vec<String> = (0..plugins.len()).map(plugin_mount).collect();
+        env.push(format!("CONNECT_PLUGIN_PATH={}", path.join(",")));
+    }
     let spec = ServiceProcess {
         name: NODE.to_string(),
         image,
         config: serde_json::to_string(&config)?,
         env,
-        binds: Vec::new(),
+        binds,
         serve: Some(REST_PORT),
     };
     let node = cluster

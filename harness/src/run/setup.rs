@@ -48,9 +48,14 @@ pub fn preflight(cfg: &RunConfig) -> Result<Plan> {
         );
     }
     // The targets are names chaosbank knows, and a run asked for faults has some left.
-    let processes: Option<Vec<String>> = manifest
-        .as_ref()
-        .map(|m| m.processes.iter().map(|p| p.name.clone()).collect());
+    // A service's processes, and the Kafka Connect worker of one with connectors.
+    let processes: Option<Vec<String>> = manifest.as_ref().map(|m| {
+        let mut names: Vec<String> = m.processes.iter().map(|p| p.name.clone()).collect();
+        if !m.connectors.is_empty() {
+            names.push(crate::sut::CONNECT_NODE.to_string());
+        }
+        names
+    });
     crate::faults::targets::resolve(
         &cfg.targets,
         &cfg.faults,
@@ -82,7 +87,10 @@ pub fn cluster(cfg: &RunConfig, manifest: Option<&Manifest>) -> ClusterBuilder {
     let builder = Cluster::builder()
         .engines(cfg.engines)
         .clock_faults(cfg.moves_clocks())
-        .logical_wal(manifest.is_none() && cfg.system.uses_connect())
+        .logical_wal(match manifest {
+            Some(m) => !m.connectors.is_empty(),
+            None => cfg.system.uses_connect(),
+        })
         .postgres()
         .mariadb();
     let uses_kafka = match manifest {

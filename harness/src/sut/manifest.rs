@@ -10,6 +10,8 @@ use std::time::Duration;
 use serde::Deserialize;
 use toml::Spanned;
 
+use super::connector::{Connector, RawConnector};
+
 /// The file a service folder's manifest is in.
 pub const FILE_NAME: &str = "chaosbank.toml";
 
@@ -94,9 +96,17 @@ pub struct Manifest {
     /// still uncredited is lost (an extension: `settle = "90s"`; default
     /// [`DEFAULT_SETTLE`]). A service whose retries back off for longer says so here.
     pub settle: Duration,
+    /// Kafka Connect connectors the service declares (`[[connector]]`, an extension):
+    /// when there are any, bank A runs with `wal_level=logical` and chaosbank starts a
+    /// Connect worker (node [`CONNECT_NODE`]) and registers them.
+    pub connectors: Vec<Connector>,
     /// The manifest file.
     pub path: PathBuf,
 }
+
+/// The node name of the Kafka Connect worker a service with connectors gets (a fault
+/// target; a process of such a service may not take it).
+pub const CONNECT_NODE: &str = "connect";
 
 /// A manifest that cannot be used: the file, the line when known, and why.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -129,6 +139,8 @@ struct RawManifest {
     settle: Option<Spanned<String>>,
     #[serde(default)]
     process: Vec<Spanned<RawProcess>>,
+    #[serde(default)]
+    connector: Vec<Spanned<RawConnector>>,
 }
 
 #[derive(Deserialize)]
@@ -327,11 +339,48 @@ impl Manifest {
                 ))
             }
         }
+        let mut connectors: Vec<Connector> = Vec::new();
+        for c in &raw.connector {
+            let line = line_of(c.span().start);
+            let raw_c = c.get_ref();
+            let connector = Connector::load(raw_c, base, line).map_err(|(field, message)| {
+                let span = match field {
+                    "plugins" => raw_c.plugins.as_ref().map(|p| p.span()),
+                    _ => Some(raw_c.config.span()),
+                };
+                err(span.and_then(at).or(Some(line)), message)
+            })?;
+            if broker != Broker::Kafka {
+                return Err(err(
+                    Some(line),
+                    "a [[connector]] needs broker = \"kafka\" (Kafka Connect runs on Kafka)".into(),
+                ));
+            }
+            if connectors.iter().any(|o| o.name == connector.name) {
+                return Err(err(
+                    at(raw_c.config.span()),
+                    format!("two connectors are named {:?}", connector.name),
+                ));
+            }
+            connectors.push(connector);
+        }
+        if !connectors.is_empty() {
+            if let Some(p) = processes.iter().find(|p| p.name == CONNECT_NODE) {
+                return Err(err(
+                    Some(p.line),
+                    format!(
+                        "process name {CONNECT_NODE:?} is the Kafka Connect worker's node name \
+                         in a service with connectors; choose another"
+                    ),
+                ));
+            }
+        }
         Ok(Manifest {
             name,
             broker,
             settle,
             processes,
+            connectors,
             path: path.to_path_buf(),
         })
     }
@@ -457,6 +506,145 @@ command = ["transfers"]
             assert!(e.to_string().contains(want), "{e} lacks {want:?}");
             assert!(e.to_string().starts_with("/tmp/chaosbank.toml"), "{e}");
         }
+    }
+
+    /// A folder of its own under the system's temporary folder, removed on drop.
+    struct Folder(PathBuf);
+
+    impl Folder {
+        fn new(tag: &str) -> Folder {
+            let dir = std::env::temp_dir()
+                .join(format!("chaosbank-manifest-{tag}-{}", std::process::id()));
+            let _ = std::fs::remove_dir_all(&dir);
+            std::fs::create_dir_all(dir.join("connect/plugins")).unwrap();
+            Folder(dir)
+        }
+
+        fn write(&self, name: &str, text: &str) {
+            std::fs::write(self.0.join(name), text).unwrap();
+        }
+
+        fn parse(&self, text: &str) -> Result<Manifest, ManifestError> {
+            Manifest::parse(text, &self.0.join(FILE_NAME))
+        }
+    }
+
+    impl Drop for Folder {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+
+    const OUTBOX_JSON: &str = r#"{"name": "outbox-a", "config": {
+        "connector.class": "io.debezium.connector.postgresql.PostgresConnector",
+        "database.hostname": "${BANK_A_HOST}", "database.port": "${BANK_A_PORT}",
+        "transforms.outbox.route.topic.replacement": "${routedByValue}",
+        "tasks.max": 1}}"#;
+
+    #[test]
+    fn connectors_are_optional_and_read_from_their_files() {
+        assert!(parse(SMALLEST).unwrap().connectors.is_empty());
+        let f = Folder::new("ok");
+        f.write("connect/outbox.json", OUTBOX_JSON);
+        let text = format!(
+            "{SMALLEST}\n[[connector]]\nconfig = \"connect/outbox.json\"\nplugins = \"connect/plugins\"\n"
+        );
+        let m = f.parse(&text).unwrap();
+        assert_eq!(m.connectors.len(), 1);
+        let c = &m.connectors[0];
+        assert_eq!(c.name, "outbox-a");
+        assert_eq!(c.line, 11);
+        assert_eq!(c.config["database.hostname"], "${BANK_A_HOST}");
+        assert!(c.plugins.as_ref().unwrap().ends_with("connect/plugins"));
+        assert!(c.file.ends_with("connect/outbox.json"));
+    }
+
+    #[test]
+    fn each_connector_mistake_names_the_manifest_line_and_the_file() {
+        let f = Folder::new("bad");
+        let table = "\n[[connector]]\nconfig = \"connect/c.json\"\n";
+        let cases = [
+            (None, table.to_string(), 12, "cannot read it"),
+            (
+                Some("{\"name\": \"x\",\n \"config\": {,}}"),
+                table.to_string(),
+                12,
+                "c.json:2:",
+            ),
+            (
+                Some("{\"config\": {\"connector.class\": \"x\"}}"),
+                table.to_string(),
+                12,
+                "has no \"name\"",
+            ),
+            (Some("{\"name\": \"x\"}"), table.to_string(), 12, "no \"config\" object"),
+            (
+                Some("{\"name\": \"a b\", \"config\": {\"connector.class\": \"x\"}}"),
+                table.to_string(),
+                12,
+                "name \"a b\"",
+            ),
+            (
+                Some("{\"name\": \"x\", \"config\": {\"tasks.max\": \"1\"}}"),
+                table.to_string(),
+                12,
+                "no \"connector.class\"",
+            ),
+            (
+                Some("{\"name\": \"x\", \"config\": {\"connector.class\": \"x\", \"h\": \"${BANK_A_HST}\"}}"),
+                table.to_string(),
+                12,
+                "${BANK_A_HST}, which chaosbank does not fill",
+            ),
+            (
+                Some("{\"name\": \"x\", \"config\": {\"connector.class\": \"x\", \"h\": [1]}}"),
+                table.to_string(),
+                12,
+                "must be a string",
+            ),
+            (
+                Some(OUTBOX_JSON),
+                format!("{table}plugins = \"nowhere\"\n"),
+                13,
+                "plugin folder",
+            ),
+            (
+                Some(OUTBOX_JSON),
+                format!("{table}{table}"),
+                15,
+                "two connectors are named \"outbox-a\"",
+            ),
+            (
+                Some(OUTBOX_JSON),
+                format!("{table}colour = 1\n"),
+                13,
+                "unknown field `colour`",
+            ),
+        ];
+        for (json, extra, line, want) in cases {
+            let _ = std::fs::remove_file(f.0.join("connect/c.json"));
+            if let Some(json) = json {
+                f.write("connect/c.json", json);
+            }
+            let text = format!("{SMALLEST}{extra}");
+            let e = f.parse(&text).expect_err(&text);
+            assert_eq!(e.line.unwrap_or(0), line, "{e} in\n{text}");
+            assert!(e.to_string().contains(want), "{e} lacks {want:?}");
+            assert!(e.to_string().contains(FILE_NAME), "{e}");
+        }
+        f.write("connect/c.json", OUTBOX_JSON);
+        let rocket = format!("{SMALLEST}{table}").replace("\"kafka\"", "\"rocketmq\"");
+        let e = f.parse(&rocket).unwrap_err();
+        assert!(e.to_string().contains("needs broker = \"kafka\""), "{e}");
+        // A process may be called `connect` unless the service has connectors.
+        let named = SMALLEST.replace("name = \"api\"", "name = \"connect\"");
+        assert!(f.parse(&named).is_ok());
+        let e = f.parse(&format!("{named}{table}")).unwrap_err();
+        assert_eq!(e.line, Some(5));
+        assert!(
+            e.to_string().contains("Kafka Connect worker's node name"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -5,6 +5,7 @@
 //! (`GET /health` for the serving one). The run then drives the returned
 //! [`ServiceSystem`] like any scheme.
 
+pub mod connector;
 pub mod manifest;
 
 use std::collections::BTreeMap;
@@ -20,7 +21,8 @@ use workloads::system::{Endpoints, Options, System};
 use crate::cluster::Cluster;
 use crate::config::RunConfig;
 use crate::images;
-pub use manifest::{Broker, Manifest, ManifestError, Process, Runtime, Source};
+pub use connector::Connector;
+pub use manifest::{Broker, Manifest, ManifestError, Process, Runtime, Source, CONNECT_NODE};
 
 /// The topic chaosbank creates for a service (`CHAOSBANK_TOPIC`).
 pub const TOPIC: &str = "transfers";
@@ -203,6 +205,18 @@ pub async fn deploy(
             api = Some(format!("127.0.0.1:{port}"));
         }
     }
+    // The Kafka Connect worker of a service with connectors boots while its processes do.
+    let connect = if manifest.connectors.is_empty() {
+        None
+    } else {
+        let mut plugins: Vec<std::path::PathBuf> = Vec::new();
+        for dir in manifest.connectors.iter().filter_map(|c| c.plugins.clone()) {
+            if !plugins.contains(&dir) {
+                plugins.push(dir);
+            }
+        }
+        Some(crate::engines::connect::start_with_plugins(cluster, binary, &plugins).await?)
+    };
     let waits = manifest.processes.iter().map(|p| async move {
         let Err(e) = cluster.wait_ready(&p.name).await else {
             return Ok(());
@@ -224,13 +238,52 @@ pub async fn deploy(
         r?;
     }
     let api = api.context("the serving process published no port")?;
-    Ok(Arc::new(ServiceSystem::new(
-        &manifest.name,
-        host,
-        options,
-        api,
-        manifest.settle,
-    )?))
+    let system = ServiceSystem::new(&manifest.name, host, options, api, manifest.settle)?;
+    if let Some(link) = connect {
+        register_connectors(manifest, &link.rest, &inside, cluster.run_id()).await?;
+        let names: Vec<String> = manifest.connectors.iter().map(|c| c.name.clone()).collect();
+        system.supervise_connectors(&link.rest, &names);
+    }
+    Ok(Arc::new(system))
+}
+
+/// How long a service's connector has to be `RUNNING` after it is registered.
+const CONNECTOR_RUNNING_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(120);
+
+/// Registers each of the manifest's connectors with the worker at `rest`, its
+/// placeholders filled with the engines as the worker reaches them (`inside`), and waits
+/// until its tasks are `RUNNING`.
+async fn register_connectors(
+    manifest: &Manifest,
+    rest: &str,
+    inside: &Endpoints,
+    run: &str,
+) -> Result<()> {
+    let bootstrap = inside
+        .kafka
+        .as_deref()
+        .context("a service with connectors needs the Kafka broker")?;
+    let values = connector::values(&inside.bank_a, &inside.bank_b, bootstrap, TOPIC, run)?;
+    let client = workloads::connect::Connect::new(rest);
+    for c in &manifest.connectors {
+        let at = format!(
+            "{}:{}: connector {} ({})",
+            manifest.path.display(),
+            c.line,
+            c.name,
+            c.file.display()
+        );
+        client
+            .register(&c.name, &c.render(&values))
+            .await
+            .with_context(|| format!("{at}: registering it"))?;
+        let status = client
+            .wait_running(&c.name, CONNECTOR_RUNNING_TIMEOUT)
+            .await
+            .with_context(|| format!("{at}: waiting for its tasks to run"))?;
+        tracing::info!("connector {} running: {status:?}", c.name);
+    }
+    Ok(())
 }
 
 /// An image's own entrypoint and command, for a process that names none.

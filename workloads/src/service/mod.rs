@@ -36,9 +36,11 @@ pub struct ServiceSystem {
     last_change: std::sync::Mutex<Option<((usize, usize), std::time::Instant)>>,
     banks: [ContractBank; 2],
     client: HttpClient,
-    /// Unused by a service (its processes are its own); kept for the [`System`]
-    /// protocol's shared options.
+    /// Unused by a service (its processes are its own) but for the supervisors of its
+    /// Kafka Connect connectors; kept for the [`System`] protocol's shared options.
     common: Common,
+    /// The FAILED connector tasks the supervisors restarted.
+    restarts: std::sync::Arc<std::sync::Mutex<Vec<crate::connect::Restart>>>,
 }
 
 impl ServiceSystem {
@@ -64,7 +66,36 @@ impl ServiceSystem {
             ],
             client: HttpClient::new(api),
             common: Common::with_broker(endpoints, options, String::new())?,
+            restarts: Default::default(),
         })
+    }
+
+    /// Supervises the service's connectors `names` on the Kafka Connect worker whose
+    /// REST API is at `rest` (`host:port`) until the run tears down: a FAILED task is
+    /// restarted and kept ([`crate::connect::supervise`]; Connect never restarts one).
+    pub fn supervise_connectors(&self, rest: &str, names: &[String]) {
+        for name in names {
+            let (rest, name) = (rest.to_string(), name.clone());
+            let restarts = self.restarts.clone();
+            let stop = self.common.stop_signal();
+            self.common
+                .spawn(format!("supervisor of connector {name}"), move || {
+                    crate::connect::supervise(
+                        crate::connect::Connect::new(&rest),
+                        name.clone(),
+                        restarts.clone(),
+                        stop.clone(),
+                    )
+                });
+        }
+    }
+
+    /// The FAILED connector tasks restarted so far.
+    pub fn connector_restarts(&self) -> Vec<crate::connect::Restart> {
+        self.restarts
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     fn bank(&self, id: BankId) -> &ContractBank {
@@ -148,6 +179,8 @@ impl Processes for ServiceSystem {
     async fn stop(&self) {}
 
     async fn teardown(&self) {
+        // The connectors' supervisors, if any.
+        self.common.stop().await;
         for bank in &self.banks {
             bank.close().await;
         }
