@@ -146,6 +146,17 @@ pub struct ScheduleConfig {
 /// The node a [`FaultKind::SlotLoss`] hits: bank A's PostgreSQL.
 pub const SLOT_NODE: &str = "postgres";
 
+/// The covering round's turn for a slot loss (not a node name).
+const SLOT_TURN: &str = "\u{0}slot-loss";
+
+/// The slot loss of `outbox-cdc`: its slot on [`SLOT_NODE`].
+fn slot_loss() -> Fault {
+    Fault::SlotLoss {
+        node: SLOT_NODE.to_string(),
+        slot: crate::faults::slot::OUTBOX_SLOT.to_string(),
+    }
+}
+
 /// The shortest hold of a covering schedule: longer than the dual-write's 2 s publish
 /// timeout, so a send that timed out may still arrive after the client gave up.
 pub const COVER_MIN_HOLD: Duration = Duration::from_secs(3);
@@ -225,6 +236,12 @@ impl Schedule {
             let mut r = cfg.targets.clone();
             r.shuffle(&mut rng);
             r.reverse();
+            // A slot loss asked for gets a turn of its own in the round, at a seeded
+            // place (no randomness drawn unless asked: other schedules replay).
+            if kinds.contains(&FaultKind::SlotLoss) {
+                let at = rng.gen_range(0..=r.len());
+                r.insert(at, SLOT_TURN.to_string());
+            }
             r
         } else {
             Vec::new()
@@ -237,6 +254,16 @@ impl Schedule {
             }
             if t + hold > cfg.duration {
                 break;
+            }
+            if round.last().is_some_and(|s| s == SLOT_TURN) {
+                round.pop();
+                steps.push(Step {
+                    at: t,
+                    fault: slot_loss(),
+                    hold,
+                });
+                t += hold + jitter(&mut rng, cfg.interval).max(Duration::from_millis(1));
+                continue;
             }
             // A covering step draws only kinds that can hit its subject (a clock fault
             // cannot hit an engine); with no clock faults this is every kind.
@@ -580,10 +607,7 @@ fn draw(
             if !targets.iter().any(|t| t == SLOT_NODE) {
                 return None;
             }
-            Fault::SlotLoss {
-                node: SLOT_NODE.to_string(),
-                slot: crate::faults::slot::OUTBOX_SLOT.to_string(),
-            }
+            slot_loss()
         }
         FaultKind::Clock => {
             let movable: Vec<&String> = targets
@@ -677,10 +701,7 @@ fn outages(
     // A slot loss, when asked for, takes its turn among the engines' outages (no
     // randomness drawn unless asked: other schedules replay as they were).
     if kinds.contains(&FaultKind::SlotLoss) && engines.iter().any(|e| e == SLOT_NODE) {
-        faults.push(Fault::SlotLoss {
-            node: SLOT_NODE.to_string(),
-            slot: crate::faults::slot::OUTBOX_SLOT.to_string(),
-        });
+        faults.push(slot_loss());
     }
     let partitions = kinds
         .iter()
@@ -905,7 +926,11 @@ mod tests {
                 v["kind"] == kind.name()
             });
             // slot-loss is drawn only when asked for.
-            assert_eq!(drawn, kind != FaultKind::SlotLoss, "{kind:?} drawn: {drawn}");
+            assert_eq!(
+                drawn,
+                kind != FaultKind::SlotLoss,
+                "{kind:?} drawn: {drawn}"
+            );
         }
         for st in &s.steps {
             if let Fault::Halves { a, b } = &st.fault {
@@ -1036,13 +1061,22 @@ mod tests {
     fn a_slot_loss_is_drawn_on_postgres_only_and_only_when_asked() {
         let asked = ScheduleConfig {
             faults: vec![FaultKind::SlotLoss, FaultKind::Kill],
-            targets: ["connect", "kafka", "postgres"]
-                .map(String::from)
-                .to_vec(),
+            targets: ["connect", "kafka", "postgres"].map(String::from).to_vec(),
             ..cfg(3)
         };
         for seed in 0..20 {
-            let s = Schedule::generate(&ScheduleConfig { seed, ..asked.clone() });
+            // The covering round gives it a turn of its own: never missed by chance.
+            let s = Schedule::generate(&ScheduleConfig {
+                seed,
+                duration: Duration::from_secs(100),
+                interval: Duration::from_secs(2),
+                targets: [
+                    "connect", "kafka", "postgres", "mariadb", "relay", "consumer",
+                ]
+                .map(String::from)
+                .to_vec(),
+                ..asked.clone()
+            });
             let losses: Vec<&Fault> = s
                 .steps
                 .iter()
@@ -1079,13 +1113,19 @@ mod tests {
             ..cfg(5)
         };
         let s = Schedule::generate(&aimed);
-        assert!(s.steps.iter().any(|st| st.fault.kind() == "slot-loss"), "{s}");
+        assert!(
+            s.steps.iter().any(|st| st.fault.kind() == "slot-loss"),
+            "{s}"
+        );
         // A slot loss reads as what it does and names its slot in its event.
         let f = Fault::SlotLoss {
             node: "postgres".into(),
             slot: "chaosbank_outbox_a".into(),
         };
-        assert_eq!(f.to_string(), "drop postgres's replication slot chaosbank_outbox_a");
+        assert_eq!(
+            f.to_string(),
+            "drop postgres's replication slot chaosbank_outbox_a"
+        );
         assert_eq!(f.names(), ("slot-loss", "heal"));
         let v: Fault =
             serde_json::from_value(serde_json::json!({"kind": "slot-loss", "node": "postgres"}))

@@ -150,9 +150,9 @@ pub async fn drop_slot(container: &str, user: &str, slot: &str) -> Result<String
     };
     match psql(drop_sql(slot).map_err(bad)?).await {
         Ok(_) => Ok(state.describe(slot)),
-        Err(e) if e.to_string().contains("no replication slot") => Err(Error::NotFired(
-            format!("slot-loss: replication slot {slot} vanished before it was dropped"),
-        )),
+        Err(e) if e.to_string().contains("no replication slot") => Err(Error::NotFired(format!(
+            "slot-loss: replication slot {slot} vanished before it was dropped"
+        ))),
         Err(e) => Err(e),
     }
 }

@@ -473,7 +473,11 @@ mod tests {
         assert_eq!(v.valid, Validity::Unknown);
         assert_eq!(v.warnings.len(), 1, "{:?}", v.warnings);
         assert!(v.warnings[0].contains("stayed FAILED"), "{:?}", v.warnings);
-        assert!(v.warnings[0].contains("slot ahead of offset"), "{:?}", v.warnings);
+        assert!(
+            v.warnings[0].contains("slot ahead of offset"),
+            "{:?}",
+            v.warnings
+        );
         // A violation found stays found; unknown stays unknown, the error said.
         for valid in [Validity::Invalid, Validity::Unknown] {
             let v = judge(verdict(valid), &facts);
@@ -481,7 +485,9 @@ mod tests {
             assert!(v.warnings[0].contains("slot ahead of offset"));
         }
         // No failed connector, nothing said.
-        assert!(judge(verdict(Validity::Valid), &clean()).warnings.is_empty());
+        assert!(judge(verdict(Validity::Valid), &clean())
+            .warnings
+            .is_empty());
     }
 
     #[test]

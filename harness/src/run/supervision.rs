@@ -115,7 +115,10 @@ mod tests {
     fn a_failure_and_what_the_supervisor_did_are_two_ops() {
         let [(f, v, e), (g, w, e2)] = ops(&restart(2, None));
         assert_eq!((f, g), ("task-failed", "task-restart"));
-        assert_eq!(v["trace"], "org.apache.kafka.connect.errors.ConnectException: slot gone");
+        assert_eq!(
+            v["trace"],
+            "org.apache.kafka.connect.errors.ConnectException: slot gone"
+        );
         assert_eq!(v["connector"], "chaosbank_outbox_a");
         assert_eq!(w["attempt"], 2);
         assert_eq!((e, e2), (None, None));
