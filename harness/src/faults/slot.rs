@@ -141,7 +141,18 @@ pub async fn drop_slot(container: &str, user: &str, slot: &str) -> Result<String
             .await
         }
     };
-    let state = psql(state_sql(slot).map_err(bad)?).await?;
+    let state = match psql(state_sql(slot).map_err(bad)?).await {
+        Ok(out) => out,
+        // PostgreSQL down (another fault holds it, or it is starting again): nothing
+        // was done, so the fault did not fire rather than failed.
+        Err(e) if down(&e.to_string()) => {
+            return Err(Error::NotFired(format!(
+                "slot-loss: postgres does not take connections ({}): nothing dropped",
+                e.to_string().lines().last().unwrap_or("").trim()
+            )))
+        }
+        Err(e) => return Err(e),
+    };
     let Some(state) = parse_state(&state) else {
         return Err(Error::NotFired(format!(
             "slot-loss: postgres has no replication slot {slot} (not made again since it \
@@ -155,6 +166,18 @@ pub async fn drop_slot(container: &str, user: &str, slot: &str) -> Result<String
         ))),
         Err(e) => Err(e),
     }
+}
+
+/// Whether a failed `docker exec psql` says PostgreSQL was down rather than refused.
+fn down(error: &str) -> bool {
+    [
+        "is not running",
+        "is paused",
+        "connection to server",
+        "the database system is",
+    ]
+    .iter()
+    .any(|m| error.contains(m))
 }
 
 #[cfg(test)]
@@ -186,6 +209,11 @@ mod tests {
         assert_eq!(idle.active_pid, None);
         assert!(idle.describe("s").contains("no walsender held it"));
         assert!(idle.describe("s").contains("confirmed_flush_lsn none"));
+        assert!(down("psql: error: connection to server on socket \"/x\" failed: FATAL:  the database system is starting up"));
+        assert!(down(
+            "Error response from daemon: container abc is not running"
+        ));
+        assert!(!down("ERROR:  permission denied"));
         assert_eq!(parse_state("\n"), None);
         assert_eq!(parse_state(""), None);
     }

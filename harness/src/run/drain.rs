@@ -106,6 +106,7 @@ pub async fn drain(sys: &dyn System, timeout: Duration, recorder: &Recorder) -> 
             _ => None,
         },
         backlog: rule.last().cloned(),
+        connectors_failed: Vec::new(),
     };
     tracing::info!(
         "drain: {} after {:.1?}{}",
@@ -222,6 +223,7 @@ mod tests {
                 uncredited: 2,
                 ..Backlog::default()
             }),
+            ..DrainEnd::default()
         };
         let v = drain_value(&end);
         assert_eq!(v["drained"], true);

@@ -38,6 +38,9 @@ pub struct DrainEnd {
     pub settled: Option<Duration>,
     /// What was left when the wait ended (`None`: never read).
     pub backlog: Option<Backlog>,
+    /// Connectors whose task was FAILED when the wait ended and stayed so, each named
+    /// with its error (read by the run after the wait).
+    pub connectors_failed: Vec<String>,
 }
 
 /// What the run did, beside its history: everything the judge weighs.
@@ -418,6 +421,7 @@ mod tests {
                 lag: 3,
                 ..Backlog::default()
             }),
+            ..DrainEnd::default()
         };
         let facts = Facts {
             drain: Some(gave_up),
@@ -450,6 +454,7 @@ mod tests {
                     uncredited: 4,
                     ..Backlog::default()
                 }),
+                ..DrainEnd::default()
             }),
             ..clean()
         };

@@ -147,23 +147,22 @@ async fn drive(
         )
         .await?;
         play::heal(cluster, &nemesis, &recorder).await?;
-        let drain = drain::drain(sys.as_ref(), cfg.drain_timeout, &recorder).await?;
+        let mut drain = drain::drain(sys.as_ref(), cfg.drain_timeout, &recorder).await?;
         // Read while the supervisor still runs: a task it would restart is not stuck.
-        let stuck = sys.failed_connectors().await;
+        drain.connectors_failed = sys.failed_connectors().await;
         supervision::record(sys.as_ref(), &recorder)?;
         sys.stop().await;
         crate::deploy::stop_nodes(cluster).await;
         let state = end::record_end(sys.as_ref(), &recorder).await?;
-        anyhow::Ok((played, drain, state, stuck))
+        anyhow::Ok((played, drain, state))
     }
     .await;
     supervisor.stop().await;
     let history = recorder.path().to_path_buf();
     drop(recorder);
     match ran {
-        Ok((played, drain, state, stuck)) => {
-            let mut report =
-                conclude(cfg, plan, cluster, &history, played, drain, &state, stuck).await?;
+        Ok((played, drain, state)) => {
+            let mut report = conclude(cfg, plan, cluster, &history, played, drain, &state).await?;
             report.schedule = Some(schedule);
             Ok(report)
         }
@@ -210,7 +209,6 @@ async fn conclude(
     played: Play,
     drain: DrainEnd,
     state: &workloads::system::FinalState,
-    connectors_failed: Vec<String>,
 ) -> Result<RunReport> {
     let measured = write::measure(cfg, cluster).await;
     let facts = Facts {
@@ -221,7 +219,7 @@ async fn conclude(
         acknowledged: Some(played.counts.ok),
         drain: Some(drain.clone()),
         stopped: None,
-        connectors_failed,
+        connectors_failed: drain.connectors_failed.clone(),
     };
     let verdict = judge::judge(write::check(history)?, &facts);
     let first_violation = crate::conviction::first_violation(&verdict, history)
