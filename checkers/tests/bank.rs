@@ -508,3 +508,42 @@ fn ledger_entries_before_the_invoke_are_judged_with_it() {
     h.push(transfer(0, "ok", "t1", "A/0", "B/0", 5));
     assert_eq!(ids(&check(&h), "lost"), vec![json!("t1")]);
 }
+
+#[test]
+fn connector_supervisor_ops_are_events_not_transfers() {
+    // outbox-cdc's supervisor writes a FAILED task and its restart as info ops of its
+    // own process, with or without an error: they change no verdict.
+    let supervisor = || {
+        vec![
+            op(
+                json!("connect-supervisor"),
+                "info",
+                "task-failed",
+                json!({"connector": "chaosbank_outbox_a", "task": 0, "trace": "x"}),
+            ),
+            op(
+                json!("connect-supervisor"),
+                "info",
+                "task-restart",
+                json!({"connector": "chaosbank_outbox_a", "task": 0, "attempt": 1}),
+            ),
+            op(
+                json!("connect-supervisor"),
+                "info",
+                "task-left-failed",
+                json!({"connector": "chaosbank_outbox_a", "task": 0}),
+            ),
+        ]
+    };
+    for (entries, valid) in [(BOTH, Validity::Valid), (DEBIT, Validity::Invalid)] {
+        let mut h = start();
+        h.push(transfer(0, "invoke", "t1", "A/0", "B/0", 5));
+        h.extend(supervisor());
+        h.push(transfer(0, "ok", "t1", "A/0", "B/0", 5));
+        h.extend(supervisor());
+        let v = check(&with(h, ledgers(entries)));
+        assert_eq!(v.valid, valid, "{:?}", v.anomalies);
+    }
+    // Alone, they are nothing checkable.
+    assert_eq!(check(&supervisor()).valid, Validity::Unknown);
+}

@@ -58,8 +58,9 @@ pub struct RunConfig {
     /// Faults to draw from, comma-separated: kill, pause, partition, loss, latency,
     /// clock (the wall clock of the scheme's or service's own containers moved ±1–10
     /// min), crash-after (a process killed right after a commit, produce or offset
-    /// reply reaches it), cut-before (its connection reset before such a reply) (also
-    /// isolate, halves, cut, delay), or none.
+    /// reply reaches it), cut-before (its connection reset before such a reply),
+    /// slot-loss (bank A's replication slot dropped: outbox-cdc only, never by default)
+    /// (also isolate, halves, cut, delay), or none.
     #[arg(
         long = "nemesis",
         id = "nemesis",

@@ -2,7 +2,11 @@
 //! PostgreSQL connector with the Outbox Event Router, wait until its task is `RUNNING`,
 //! and supervise it. Connect never restarts a task that ended `FAILED`; the
 //! [`supervise`] loop does, through `POST /connectors/<name>/tasks/<id>/restart`, and
-//! keeps a [`Restart`] for each one so a run can report them.
+//! keeps a [`Restart`] for each one so a run can report them (the harness writes each as
+//! `info` ops of process `connect-supervisor` in the history). It restarts a task at most
+//! [`MAX_RESTARTS`] times, waiting longer each time (1 s, 2 s, 4 s, then 8 s); a task
+//! that fails again after that is left `FAILED`, and a run that ends so is judged
+//! unknown, naming the connector's error.
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -17,6 +21,10 @@ use crate::service::HttpClient;
 const CALL_TIMEOUT: Duration = Duration::from_secs(10);
 /// How often the supervisor reads the connector's status.
 const SUPERVISE_EVERY: Duration = Duration::from_secs(1);
+/// How many times the supervisor restarts one task; it leaves the task FAILED after.
+pub const MAX_RESTARTS: u32 = 8;
+/// The longest wait between two restarts of one task (1 s, doubled each time, up to this).
+const MAX_BACKOFF: Duration = Duration::from_secs(8);
 
 pub use crate::scheme::{ConnectLink, SlotMismatch};
 
@@ -145,15 +153,58 @@ impl Status {
     }
 }
 
-/// A FAILED task the supervisor restarted.
+/// A FAILED task the supervisor saw, and what it did: restarted it, or (its restarts
+/// spent) left it FAILED.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
 pub struct Restart {
+    /// The connector.
+    pub connector: String,
     /// The task.
     pub task: i64,
     /// Why it had failed (the first line of its trace).
     pub reason: String,
-    /// Whether the restart request was accepted.
+    /// Whether the restart request was accepted (false when refused or not made).
     pub accepted: bool,
+    /// This task's restart number (1, 2, …); 0 when none was made: the
+    /// [`MAX_RESTARTS`] were spent and the task is left FAILED.
+    pub attempt: u32,
+    /// Why no restart happened, when none did (the worker refused it, or the budget
+    /// was spent).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refused: Option<String>,
+}
+
+impl Restart {
+    /// True when the supervisor gave up on the task (its restarts spent).
+    pub fn gave_up(&self) -> bool {
+        self.attempt == 0
+    }
+}
+
+/// The supervisor's memory of one task.
+#[derive(Clone, Debug, Default)]
+struct Budget {
+    attempts: u32,
+    next: Option<Instant>,
+    gave_up: bool,
+}
+
+impl Budget {
+    /// What to do about the task seen FAILED `now`: `Some(attempt)` to restart it
+    /// (attempt 0: give up, once), `None` to wait.
+    fn on_failed(&mut self, now: Instant) -> Option<u32> {
+        if self.gave_up || self.next.is_some_and(|n| now < n) {
+            return None;
+        }
+        if self.attempts >= MAX_RESTARTS {
+            self.gave_up = true;
+            return Some(0);
+        }
+        self.attempts += 1;
+        let wait = (Duration::from_secs(1) * (1 << (self.attempts - 1).min(4))).min(MAX_BACKOFF);
+        self.next = Some(now + wait);
+        Some(self.attempts)
+    }
 }
 
 /// A client of one Connect worker's REST API.
@@ -234,33 +285,56 @@ impl Connect {
 }
 
 /// Restarts every FAILED task of connector `name` until `stop`, recording each restart
-/// in `restarts` and logging it (Connect itself never restarts a failed task).
+/// in `restarts` and logging it (Connect itself never restarts a failed task); at most
+/// [`MAX_RESTARTS`] times per task, backing off, after which the task is left FAILED
+/// (recorded once, with `attempt` 0).
 pub async fn supervise(
     connect: Connect,
     name: String,
     restarts: Arc<Mutex<Vec<Restart>>>,
     mut stop: watch::Receiver<bool>,
 ) -> Result<()> {
+    let mut budgets: std::collections::BTreeMap<i64, Budget> = Default::default();
     loop {
         if *stop.borrow() {
             return Ok(());
         }
         if let Ok(status) = connect.status(&name).await {
             for t in status.tasks.iter().filter(|t| t.state == "FAILED") {
+                let Some(attempt) = budgets.entry(t.id).or_default().on_failed(Instant::now())
+                else {
+                    continue;
+                };
                 let reason = t.trace.clone().unwrap_or_else(|| "no trace".to_string());
-                let accepted = connect.restart_task(&name, t.id).await.is_ok();
+                let refused = if attempt == 0 {
+                    Some(format!(
+                        "not restarted: its {MAX_RESTARTS} restarts are spent, left FAILED"
+                    ))
+                } else {
+                    connect
+                        .restart_task(&name, t.id)
+                        .await
+                        .err()
+                        .map(|e| format!("{e:#}"))
+                };
                 tracing::warn!(
-                    "connector {name}: task {} FAILED ({reason}); restart {}",
+                    "connector {name}: task {} FAILED ({reason}); {}",
                     t.id,
-                    if accepted { "requested" } else { "refused" }
+                    match &refused {
+                        None => format!("restart {attempt} requested"),
+                        Some(why) => why.clone(),
+                    }
                 );
                 restarts
                     .lock()
                     .unwrap_or_else(|e| e.into_inner())
                     .push(Restart {
+                        connector: name.clone(),
                         task: t.id,
                         reason,
-                        accepted,
+                        accepted: refused.is_none(),
+                        attempt,
+                        refused,
                     });
             }
         }
@@ -296,6 +370,38 @@ mod tests {
             Some(SlotMismatch::TrustOffset)
         );
         assert_eq!(SlotMismatch::parse("fail"), None);
+    }
+
+    #[test]
+    fn a_task_is_restarted_with_growing_waits_then_left_failed() {
+        let mut b = Budget::default();
+        let t0 = Instant::now();
+        assert_eq!(b.on_failed(t0), Some(1));
+        // Within the 1 s wait: nothing.
+        assert_eq!(b.on_failed(t0 + Duration::from_millis(500)), None);
+        assert_eq!(b.on_failed(t0 + Duration::from_secs(1)), Some(2));
+        // Then 2 s.
+        assert_eq!(b.on_failed(t0 + Duration::from_secs(2)), None);
+        assert_eq!(b.on_failed(t0 + Duration::from_secs(3)), Some(3));
+        let mut t = t0 + Duration::from_secs(3);
+        let mut attempts = vec![];
+        for _ in 0..200 {
+            t += Duration::from_secs(1);
+            if let Some(a) = b.on_failed(t) {
+                attempts.push(a);
+            }
+        }
+        // The rest of the budget, then one give-up, then silence.
+        assert_eq!(attempts, vec![4, 5, 6, 7, 8, 0]);
+        let given_up = Restart {
+            connector: "c".into(),
+            task: 0,
+            reason: "x".into(),
+            accepted: false,
+            attempt: 0,
+            refused: Some("spent".into()),
+        };
+        assert!(given_up.gave_up());
     }
 
     #[test]

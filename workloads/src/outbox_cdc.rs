@@ -31,12 +31,23 @@ use crate::system::{
 
 /// How long the connector has to be `RUNNING` after it is registered.
 const RUNNING_TIMEOUT: Duration = Duration::from_secs(120);
+/// The drain's settle rule: once healed, a backlog unchanged this long while the
+/// connector's task runs has settled, and what is uncredited then is judged lost (rows a
+/// lost slot skipped are never read). Past Debezium's 10 s wait before it reconnects
+/// and a Connect worker's restart and rebalance. While a task is not RUNNING the rule
+/// waits ([`Backlog::stalled`]).
+const SETTLE_AFTER: Duration = Duration::from_secs(45);
+/// How many times the end-of-run check reads a FAILED connector, 5 s apart, before it
+/// says the connector stays FAILED.
+const FAILED_READS: u32 = 3;
 
 /// The outbox-cdc scheme.
 pub struct OutboxCdc {
     common: Common,
     link: Option<ConnectLink>,
     restarts: Arc<Mutex<Vec<Restart>>>,
+    /// How many of `restarts` [`Ledgers::connector_events`] has handed out.
+    taken: Mutex<usize>,
 }
 
 impl OutboxCdc {
@@ -47,6 +58,7 @@ impl OutboxCdc {
             common: Common::new(endpoints, options)?,
             link: endpoints.connect.clone(),
             restarts: Arc::new(Mutex::new(Vec::new())),
+            taken: Mutex::new(0),
         })
     }
 
@@ -141,12 +153,66 @@ impl Ledgers for OutboxCdc {
             .iter()
             .filter(|t| !credited.contains(t) && !parked.contains(t))
             .count() as i64;
+        let running = match &self.link {
+            Some(link) => Connect::new(&link.rest)
+                .status(CONNECTOR)
+                .await
+                .is_ok_and(|s| s.running()),
+            None => false,
+        };
         Ok(Backlog {
             outbox: b.unsent().await?,
             lag: self.common.lag().await?,
             uncredited,
+            stalled: i64::from(!running),
             ..Backlog::default()
         })
+    }
+
+    fn settle_after(&self) -> Option<Duration> {
+        Some(SETTLE_AFTER)
+    }
+
+    fn connector_events(&self) -> Vec<Restart> {
+        let all = self.restarts.lock().unwrap_or_else(|e| e.into_inner());
+        let mut taken = self.taken.lock().unwrap_or_else(|e| e.into_inner());
+        let new = all.get(*taken..).unwrap_or_default().to_vec();
+        *taken = all.len();
+        new
+    }
+
+    async fn failed_connectors(&self) -> Vec<String> {
+        let Some(link) = &self.link else {
+            return Vec::new();
+        };
+        let client = Connect::new(&link.rest);
+        let mut failed = Vec::new();
+        for read in 0..FAILED_READS {
+            if read > 0 {
+                tokio::time::sleep(Duration::from_secs(5)).await;
+            }
+            let Ok(status) = client.status(CONNECTOR).await else {
+                // The worker does not answer: nothing to say of its tasks.
+                return Vec::new();
+            };
+            failed = status
+                .tasks
+                .iter()
+                .filter(|t| t.state == "FAILED")
+                .map(|t| {
+                    format!(
+                        "connector {CONNECTOR} task {} FAILED: {}",
+                        t.id,
+                        t.trace.as_deref().unwrap_or("no trace")
+                    )
+                })
+                .collect();
+            let gave_up = self.restarts().iter().any(Restart::gave_up);
+            if failed.is_empty() || gave_up {
+                break;
+            }
+        }
+        failed
     }
 
     fn topics(&self) -> Vec<TopicSpec> {

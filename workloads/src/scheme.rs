@@ -65,6 +65,10 @@ pub struct Backlog {
     /// late check-back commits is not missed by a drain that ended too soon), else 0.
     #[serde(skip_serializing_if = "is_zero")]
     pub ledgers_moving: i64,
+    /// Connector tasks not `RUNNING` (a Debezium scheme): what they have not published
+    /// is held, not settled, so the settle rule waits while this is not 0.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub stalled: i64,
 }
 
 fn is_zero(n: &i64) -> bool {
@@ -91,6 +95,7 @@ impl fmt::Display for Backlog {
             (self.producing, "unacknowledged sends"),
             (self.uncredited, "debits neither credited nor parked"),
             (self.ledgers_moving, "ledgers still changing"),
+            (self.stalled, "connector tasks not running"),
         ]
         .iter()
         .filter(|(n, _)| *n != 0)
@@ -314,6 +319,16 @@ pub trait Ledgers: Scheme {
     /// The logs of [`Ledgers::topics`], read whole after the drain.
     async fn topic_logs(&self) -> Result<Vec<TopicLog>> {
         self.common().topic_logs(&self.topics()).await
+    }
+    /// What the connector supervisor saw and did since the last call (a Debezium
+    /// scheme's FAILED tasks and their restarts), for the history; none by default.
+    fn connector_events(&self) -> Vec<crate::connect::Restart> {
+        Vec::new()
+    }
+    /// The connectors whose tasks are FAILED at the end of the run and stay so, each
+    /// named with its error; none by default.
+    async fn failed_connectors(&self) -> Vec<String> {
+        Vec::new()
     }
 }
 

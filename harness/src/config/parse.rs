@@ -63,8 +63,9 @@ pub fn parse_targets(s: &str) -> Result<Vec<String>, String> {
 
 /// Maps the CLI's nemesis names to fault kinds: `kill`, `pause`, `partition` (a node
 /// isolated from everyone, the host included), `loss`, `latency` (= `delay`), plus the
-/// schedule's own names (`isolate`, `halves`, `cut`), and `clock` (the wall clock of the
-/// scheme's or the service's own containers moved); `none` for no faults.
+/// schedule's own names (`isolate`, `halves`, `cut`), `clock` (the wall clock of the
+/// scheme's or the service's own containers moved), and `slot-loss` (bank A's
+/// replication slot dropped, for systems read by Debezium); `none` for no faults.
 pub fn parse_nemesis(list: &str) -> anyhow::Result<Vec<FaultKind>> {
     let mut kinds = Vec::new();
     for name in list.split(',').map(str::trim).filter(|s| !s.is_empty()) {
@@ -74,7 +75,7 @@ pub fn parse_nemesis(list: &str) -> anyhow::Result<Vec<FaultKind>> {
             "latency" => kinds.push(FaultKind::Delay),
             other => match FaultKind::parse(other) {
                 Some(k) => kinds.push(k),
-                None => bail!("unknown nemesis {other:?} (kill, pause, partition, loss, latency, clock, crash-after, cut-before, isolate, halves, cut, delay, none)"),
+                None => bail!("unknown nemesis {other:?} (kill, pause, partition, loss, latency, clock, crash-after, cut-before, slot-loss, isolate, halves, cut, delay, none)"),
             },
         }
     }

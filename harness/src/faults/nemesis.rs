@@ -135,6 +135,21 @@ pub enum Fault {
         /// Seconds, either way.
         offset_s: i64,
     },
+    /// Drop a logical replication slot on a PostgreSQL node (its walsender terminated
+    /// first), as a failover to a replica without the slot does: the `slot-loss` fault
+    /// of systems read by Debezium (see [`crate::faults::slot`]). Nothing to revert: the
+    /// connector makes the slot again when its task restarts.
+    SlotLoss {
+        /// The PostgreSQL node (`postgres`: bank A).
+        node: String,
+        /// The slot dropped.
+        #[serde(default = "outbox_slot")]
+        slot: String,
+    },
+}
+
+fn outbox_slot() -> String {
+    crate::faults::slot::OUTBOX_SLOT.to_string()
 }
 
 impl Fault {
@@ -151,6 +166,7 @@ impl Fault {
             Fault::Clock { .. } => ("clock", "heal"),
             Fault::CrashAfter { .. } => ("crash", "restart"),
             Fault::CutBefore { .. } => ("cut-reply", "heal"),
+            Fault::SlotLoss { .. } => ("slot-loss", "heal"),
         }
     }
 
@@ -168,6 +184,7 @@ impl Fault {
             Fault::Clock { .. } => "clock",
             Fault::CrashAfter { .. } => "crash-after",
             Fault::CutBefore { .. } => "cut-before",
+            Fault::SlotLoss { .. } => "slot-loss",
         }
     }
 
@@ -211,7 +228,8 @@ impl Fault {
             | Fault::Delay { node, .. }
             | Fault::Clock { node, .. }
             | Fault::CrashAfter { node, .. }
-            | Fault::CutBefore { node, .. } => vec![node.as_str()],
+            | Fault::CutBefore { node, .. }
+            | Fault::SlotLoss { node, .. } => vec![node.as_str()],
             Fault::Cut { a, b } => vec![a.as_str(), b.as_str()],
             Fault::Halves { a, b } => a.iter().chain(b).map(String::as_str).collect(),
         }
@@ -228,7 +246,8 @@ impl Fault {
             | Fault::Delay { .. }
             | Fault::Clock { .. }
             | Fault::CrashAfter { .. }
-            | Fault::CutBefore { .. } => Vec::new(),
+            | Fault::CutBefore { .. }
+            | Fault::SlotLoss { .. } => Vec::new(),
         }
     }
 }
@@ -244,6 +263,7 @@ impl std::fmt::Display for Fault {
             Fault::Loss { node, p } => write!(f, "drop {:.0}% of {node}'s packets", p * 100.0),
             Fault::Delay { node, ms } => write!(f, "delay {node}'s links by {ms} ms"),
             Fault::Clock { node, offset_s } => write!(f, "move {node}'s clock {offset_s:+} s"),
+            Fault::SlotLoss { node, slot } => write!(f, "drop {node}'s replication slot {slot}"),
             Fault::CrashAfter { .. } | Fault::CutBefore { .. } => {
                 let Some((_, node, aim, _, _)) = self.aim() else {
                     return Ok(());
@@ -388,6 +408,18 @@ impl Nemesis {
             Fault::Clock { node, offset_s } => {
                 self.set_clock(node, *offset_s).await?;
             }
+            Fault::SlotLoss { node, slot } => {
+                // The drop is its own observation: it either dropped the slot or failed.
+                let c = self.container(node)?;
+                let dropped =
+                    crate::faults::slot::drop_slot(&c, crate::service::SQL_USER, slot).await?;
+                tracing::info!("nemesis: {fault} ({:.0?}): {dropped}", started.elapsed());
+                let mut ev = Event::new(fault.names().0, fault);
+                if let serde_json::Value::Object(m) = &mut ev.value {
+                    m.insert("observed".to_string(), dropped.into());
+                }
+                return Ok(ev);
+            }
             Fault::CrashAfter { .. } | Fault::CutBefore { .. } => {}
         }
         let observed = self.observe(fault).await?;
@@ -464,7 +496,7 @@ impl Nemesis {
     /// Ends a fault: restart, resume, or flush the rules on the nodes it touched.
     pub async fn revert(&self, fault: &Fault) -> Result<Event> {
         match fault {
-            Fault::CutBefore { .. } => {}
+            Fault::CutBefore { .. } | Fault::SlotLoss { .. } => {}
             Fault::Kill { node } | Fault::CrashAfter { node, .. } => {
                 let c = self.container(node)?;
                 self.inner

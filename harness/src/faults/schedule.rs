@@ -46,11 +46,14 @@ pub enum FaultKind {
     CrashAfter,
     /// [`Fault::CutBefore`] (processes only: drawn on [`ScheduleConfig::aim_targets`]).
     CutBefore,
+    /// [`Fault::SlotLoss`] (on `postgres` only, for systems read by Debezium: drawn only
+    /// when asked for, never by default).
+    SlotLoss,
 }
 
 impl FaultKind {
     /// Every kind.
-    pub const ALL: [FaultKind; 10] = [
+    pub const ALL: [FaultKind; 11] = [
         FaultKind::Kill,
         FaultKind::Pause,
         FaultKind::Isolate,
@@ -61,10 +64,11 @@ impl FaultKind {
         FaultKind::Clock,
         FaultKind::CrashAfter,
         FaultKind::CutBefore,
+        FaultKind::SlotLoss,
     ];
 
     /// Parses `kill`, `pause`, `isolate`, `halves`, `cut`, `loss`, `delay`, `clock`,
-    /// `crash-after` or `cut-before`.
+    /// `crash-after`, `cut-before` or `slot-loss`.
     pub fn parse(s: &str) -> Option<FaultKind> {
         FaultKind::ALL.into_iter().find(|k| k.name() == s)
     }
@@ -82,6 +86,7 @@ impl FaultKind {
             FaultKind::Clock => "clock",
             FaultKind::CrashAfter => "crash-after",
             FaultKind::CutBefore => "cut-before",
+            FaultKind::SlotLoss => "slot-loss",
         }
     }
 
@@ -138,19 +143,37 @@ pub struct ScheduleConfig {
     pub aimed: bool,
 }
 
+/// The node a [`FaultKind::SlotLoss`] hits: bank A's PostgreSQL.
+pub const SLOT_NODE: &str = "postgres";
+
+/// The covering round's turn for a slot loss (not a node name).
+const SLOT_TURN: &str = "\u{0}slot-loss";
+
+/// The slot loss of `outbox-cdc`: its slot on [`SLOT_NODE`].
+fn slot_loss() -> Fault {
+    Fault::SlotLoss {
+        node: SLOT_NODE.to_string(),
+        slot: crate::faults::slot::OUTBOX_SLOT.to_string(),
+    }
+}
+
 /// The shortest hold of a covering schedule: longer than the dual-write's 2 s publish
 /// timeout, so a send that timed out may still arrive after the client gave up.
 pub const COVER_MIN_HOLD: Duration = Duration::from_secs(3);
 
 impl ScheduleConfig {
-    /// Every kind of fault on `targets`, a fault every ~10 s holding ~5 s, for `duration`.
+    /// Every kind of fault but `slot-loss` (drawn only when asked for) on `targets`, a
+    /// fault every ~10 s holding ~5 s, for `duration`.
     pub fn new(seed: u64, duration: Duration, targets: &[&str]) -> ScheduleConfig {
         ScheduleConfig {
             seed,
             duration,
             interval: Duration::from_secs(10),
             hold: Duration::from_secs(5),
-            faults: FaultKind::ALL.to_vec(),
+            faults: FaultKind::ALL
+                .into_iter()
+                .filter(|k| *k != FaultKind::SlotLoss)
+                .collect(),
             targets: targets.iter().map(|t| t.to_string()).collect(),
             cover: true,
             overlap: 0.0,
@@ -193,6 +216,7 @@ impl Schedule {
             .filter(|k| cfg.targets.len() >= 2 || !matches!(k, FaultKind::Halves | FaultKind::Cut))
             .filter(|k| *k != FaultKind::Clock || !cfg.clock_targets.is_empty())
             .filter(|k| !k.is_aimed() || cfg.targets.iter().any(|t| cfg.aim_targets.contains(t)))
+            .filter(|k| *k != FaultKind::SlotLoss || cfg.targets.iter().any(|t| t == SLOT_NODE))
             .collect();
         let mut steps = Vec::new();
         if kinds.is_empty() || cfg.targets.is_empty() {
@@ -212,6 +236,12 @@ impl Schedule {
             let mut r = cfg.targets.clone();
             r.shuffle(&mut rng);
             r.reverse();
+            // A slot loss asked for gets a turn of its own in the round, at a seeded
+            // place (no randomness drawn unless asked: other schedules replay).
+            if kinds.contains(&FaultKind::SlotLoss) {
+                let at = rng.gen_range(0..=r.len());
+                r.insert(at, SLOT_TURN.to_string());
+            }
             r
         } else {
             Vec::new()
@@ -225,6 +255,16 @@ impl Schedule {
             if t + hold > cfg.duration {
                 break;
             }
+            if round.last().is_some_and(|s| s == SLOT_TURN) {
+                round.pop();
+                steps.push(Step {
+                    at: t,
+                    fault: slot_loss(),
+                    hold,
+                });
+                t += hold + jitter(&mut rng, cfg.interval).max(Duration::from_millis(1));
+                continue;
+            }
             // A covering step draws only kinds that can hit its subject (a clock fault
             // cannot hit an engine); with no clock faults this is every kind.
             let usable: Vec<FaultKind> = match round.last() {
@@ -233,6 +273,7 @@ impl Schedule {
                     .copied()
                     .filter(|k| *k != FaultKind::Clock || cfg.clock_targets.contains(subject))
                     .filter(|k| !k.is_aimed() || cfg.aim_targets.contains(subject))
+                    .filter(|k| *k != FaultKind::SlotLoss || subject == SLOT_NODE)
                     .collect(),
                 None => kinds.clone(),
             };
@@ -506,11 +547,13 @@ fn draw_on(rng: &mut ChaCha8Rng, kind: FaultKind, cfg: &ScheduleConfig, subject:
             }
         }
         halves @ Fault::Halves { .. } => halves,
+        // Callers draw it on postgres only.
+        slot @ Fault::SlotLoss { .. } => slot,
     }
 }
 
 /// A fault of `kind` on `targets` (a clock fault on those of them whose clock can be
-/// moved: `None` when there are none).
+/// moved, a slot loss on `postgres`: `None` when there are none).
 fn draw(
     rng: &mut ChaCha8Rng,
     kind: FaultKind,
@@ -559,6 +602,12 @@ fn draw(
             }
             let node = aimable[rng.gen_range(0..aimable.len())].clone();
             aimed_fault(rng, kind, node, Vec::new())
+        }
+        FaultKind::SlotLoss => {
+            if !targets.iter().any(|t| t == SLOT_NODE) {
+                return None;
+            }
+            slot_loss()
         }
         FaultKind::Clock => {
             let movable: Vec<&String> = targets
@@ -649,6 +698,11 @@ fn outages(
             });
         }
     }
+    // A slot loss, when asked for, takes its turn among the engines' outages (no
+    // randomness drawn unless asked: other schedules replay as they were).
+    if kinds.contains(&FaultKind::SlotLoss) && engines.iter().any(|e| e == SLOT_NODE) {
+        faults.push(slot_loss());
+    }
     let partitions = kinds
         .iter()
         .any(|k| matches!(k, FaultKind::Isolate | FaultKind::Cut | FaultKind::Halves));
@@ -716,7 +770,9 @@ fn aimed_lane(
     let others: Vec<FaultKind> = kinds
         .iter()
         .copied()
-        .filter(|k| !k.is_aimed() && !matches!(k, FaultKind::Halves | FaultKind::Cut))
+        .filter(|k| {
+            !k.is_aimed() && !matches!(k, FaultKind::Halves | FaultKind::Cut | FaultKind::SlotLoss)
+        })
         .filter(|k| *k != FaultKind::Clock || !cfg.clock_targets.is_empty())
         .collect();
     let mut steps = Vec::new();
@@ -875,12 +931,15 @@ mod tests {
             }
         }
         for kind in FaultKind::ALL {
-            assert!(
-                s.steps.iter().any(|st| {
-                    let v = serde_json::to_value(&st.fault).unwrap();
-                    v["kind"] == kind.name()
-                }),
-                "{kind:?} never drawn"
+            let drawn = s.steps.iter().any(|st| {
+                let v = serde_json::to_value(&st.fault).unwrap();
+                v["kind"] == kind.name()
+            });
+            // slot-loss is drawn only when asked for.
+            assert_eq!(
+                drawn,
+                kind != FaultKind::SlotLoss,
+                "{kind:?} drawn: {drawn}"
             );
         }
         for st in &s.steps {
@@ -1006,6 +1065,83 @@ mod tests {
             ..ScheduleConfig::new(1, Duration::from_secs(60), &targets)
         });
         assert!(none.steps.is_empty(), "{none}");
+    }
+
+    #[test]
+    fn a_slot_loss_is_drawn_on_postgres_only_and_only_when_asked() {
+        let asked = ScheduleConfig {
+            faults: vec![FaultKind::SlotLoss, FaultKind::Kill],
+            targets: ["connect", "kafka", "postgres"].map(String::from).to_vec(),
+            ..cfg(3)
+        };
+        for seed in 0..20 {
+            // The covering round gives it a turn of its own: never missed by chance.
+            let s = Schedule::generate(&ScheduleConfig {
+                seed,
+                duration: Duration::from_secs(100),
+                interval: Duration::from_secs(2),
+                targets: [
+                    "connect", "kafka", "postgres", "mariadb", "relay", "consumer",
+                ]
+                .map(String::from)
+                .to_vec(),
+                ..asked.clone()
+            });
+            let losses: Vec<&Fault> = s
+                .steps
+                .iter()
+                .map(|st| &st.fault)
+                .filter(|f| f.kind() == "slot-loss")
+                .collect();
+            assert!(!losses.is_empty(), "{s}");
+            for f in losses {
+                assert_eq!(
+                    f,
+                    &Fault::SlotLoss {
+                        node: "postgres".into(),
+                        slot: "chaosbank_outbox_a".into()
+                    }
+                );
+            }
+        }
+        // Without postgres among the targets there is nothing to drop.
+        let s = Schedule::generate(&ScheduleConfig {
+            targets: vec!["connect".into(), "kafka".into()],
+            ..asked.clone()
+        });
+        assert!(s.steps.iter().all(|st| st.fault.kind() == "kill"), "{s}");
+        // Not among the default kinds.
+        assert!(!ScheduleConfig::new(1, Duration::from_secs(1), &[])
+            .faults
+            .contains(&FaultKind::SlotLoss));
+        // The aimed schedule gives it a turn among the engines' outages.
+        let aimed = ScheduleConfig {
+            faults: vec![FaultKind::SlotLoss, FaultKind::Kill, FaultKind::CrashAfter],
+            targets: ["postgres", "kafka", "consumer"].map(String::from).to_vec(),
+            aim_targets: vec!["consumer".into()],
+            aimed: true,
+            ..cfg(5)
+        };
+        let s = Schedule::generate(&aimed);
+        assert!(
+            s.steps.iter().any(|st| st.fault.kind() == "slot-loss"),
+            "{s}"
+        );
+        // A slot loss reads as what it does and names its slot in its event.
+        let f = Fault::SlotLoss {
+            node: "postgres".into(),
+            slot: "chaosbank_outbox_a".into(),
+        };
+        assert_eq!(
+            f.to_string(),
+            "drop postgres's replication slot chaosbank_outbox_a"
+        );
+        assert_eq!(f.names(), ("slot-loss", "heal"));
+        let v: Fault =
+            serde_json::from_value(serde_json::json!({"kind": "slot-loss", "node": "postgres"}))
+                .unwrap();
+        assert_eq!(v, f);
+        assert_eq!(FaultKind::parse("slot-loss"), Some(FaultKind::SlotLoss));
     }
 
     #[test]

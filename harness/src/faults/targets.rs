@@ -79,6 +79,7 @@ pub fn resolve(
     faults: &[FaultKind],
     run: &RunNodes<'_>,
 ) -> Result<Vec<String>> {
+    slot_loss(targets, faults, run)?;
     let known = run.known();
     let unknown: Vec<&String> = targets.iter().filter(|t| !known.contains(t)).collect();
     if !unknown.is_empty() {
@@ -135,6 +136,35 @@ pub fn resolve(
     Ok(kept)
 }
 
+/// A `slot-loss` needs a replication slot to drop: only a system read by Debezium
+/// through Kafka Connect (`outbox-cdc`) has one, on `postgres`, which the targets must
+/// name.
+fn slot_loss(targets: &[String], faults: &[FaultKind], run: &RunNodes<'_>) -> Result<()> {
+    if !faults.contains(&FaultKind::SlotLoss) {
+        return Ok(());
+    }
+    if run.processes.is_some() || !run.system.uses_connect() {
+        bail!(
+            "the slot-loss fault drops the replication slot Debezium reads bank A through, and \
+             {} has none: only a system that uses Kafka Connect has one (--system outbox-cdc); \
+             drop slot-loss from --nemesis",
+            if run.processes.is_some() {
+                "a service under test".to_string()
+            } else {
+                format!("--system {}", run.system.name())
+            }
+        );
+    }
+    if !targets.iter().any(|t| t == crate::schedule::SLOT_NODE) {
+        bail!(
+            "the slot-loss fault hits postgres (bank A's replication slot), and --targets {} \
+             leaves it out: add postgres, or drop slot-loss from --nemesis",
+            targets.join(",")
+        );
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -187,6 +217,36 @@ mod tests {
             Vec::<String>::new()
         );
         assert!(resolve(&[], FAULTS, &txmsg).is_err());
+    }
+
+    #[test]
+    fn a_slot_loss_is_refused_where_no_connector_reads_a_slot() {
+        let faults = [FaultKind::SlotLoss, FaultKind::Kill];
+        let all = v(&["postgres", "connect", "kafka"]);
+        assert_eq!(
+            resolve(&all, &faults, &scheme(SystemKind::OutboxCdc)).unwrap(),
+            all
+        );
+        let e = resolve(&all, &faults, &scheme(SystemKind::Outbox))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("--system outbox has none"), "{e}");
+        assert!(e.contains("--system outbox-cdc"), "{e}");
+        let ps = v(&["api"]);
+        let svc = RunNodes {
+            processes: Some(&ps),
+            ..scheme(SystemKind::OutboxCdc)
+        };
+        let e = resolve(&v(&["postgres"]), &faults, &svc)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("a service under test has none"), "{e}");
+        let e = resolve(&v(&["connect"]), &faults, &scheme(SystemKind::OutboxCdc))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("leaves it out"), "{e}");
+        // Not asked for: nothing to check.
+        assert!(resolve(&all, FAULTS, &scheme(SystemKind::Outbox)).is_ok());
     }
 
     #[test]

@@ -76,6 +76,7 @@ fn reverts(end: &str) -> Option<&'static [&'static str]> {
             "delay",
             "clock",
             "cut-reply",
+            "slot-loss",
             "start-partition",
         ],
         "stop" | "stop-partition" => &["start", "start-partition"],
@@ -99,6 +100,7 @@ fn is_start(f: &str) -> bool {
             | "delay"
             | "clock"
             | "cut-reply"
+            | "slot-loss"
             | "start"
             | "start-partition"
     )

@@ -406,7 +406,8 @@ impl Scan {
             self.op_facts.insert(op.index, (Some(t), client));
         }
         match &op.process {
-            Process::Named(name) if name == "nemesis" => {
+            // The connector supervisor's ops are events of the same timeline.
+            Process::Named(name) if name == "nemesis" || name == "connect-supervisor" => {
                 if op.op_type.is_completion() {
                     let v: Value = op.value_as().unwrap_or(Value::Null);
                     self.faults

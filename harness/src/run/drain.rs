@@ -4,8 +4,9 @@
 //! When to stop is [`Settle`], a rule over the backlogs seen and their times, without a
 //! clock of its own (so it is unit-tested): an empty backlog has drained; a system seen
 //! only through its ledgers (a service, [`System::settle_after`]) has settled once its
-//! backlog stops changing for its quiet time; otherwise the wait gives up at the drain
-//! timeout.
+//! backlog stops changing for its quiet time — never while a connector's task is not
+//! running ([`Backlog::stalled`]): what it holds is not settled; otherwise the wait
+//! gives up at the drain timeout.
 
 use anyhow::Result;
 use checkers::history::OpType;
@@ -58,7 +59,8 @@ impl Settle {
                 self.last = Some(b);
                 return Some(Ending::Drained);
             }
-            if self.last.as_ref() != Some(&b) {
+            // A stalled connector holds what it has not published: no quiet time runs.
+            if self.last.as_ref() != Some(&b) || b.stalled > 0 {
                 self.unchanged_since = at;
             }
             self.last = Some(b);
@@ -104,6 +106,7 @@ pub async fn drain(sys: &dyn System, timeout: Duration, recorder: &Recorder) -> 
             _ => None,
         },
         backlog: rule.last().cloned(),
+        connectors_failed: Vec::new(),
     };
     tracing::info!(
         "drain: {} after {:.1?}{}",
@@ -189,6 +192,28 @@ mod tests {
     }
 
     #[test]
+    fn a_stalled_connector_never_settles() {
+        let stalled = |n: i64| {
+            Some(Backlog {
+                uncredited: 3,
+                stalled: n,
+                ..Backlog::default()
+            })
+        };
+        let mut rule = Settle::new(Some(s(5)), s(60));
+        for t in 0..60 {
+            assert_eq!(rule.observe(s(t), stalled(1)), None, "at {t} s");
+        }
+        assert_eq!(rule.observe(s(60), stalled(1)), Some(Ending::GaveUp));
+        // Running again, the quiet time starts.
+        let mut rule = Settle::new(Some(s(5)), s(60));
+        assert_eq!(rule.observe(s(0), stalled(1)), None);
+        assert_eq!(rule.observe(s(1), stalled(0)), None);
+        assert_eq!(rule.observe(s(5), stalled(0)), None);
+        assert_eq!(rule.observe(s(6), stalled(0)), Some(Ending::Settled(s(5))));
+    }
+
+    #[test]
     fn the_drain_op_says_how_it_ended() {
         let end = DrainEnd {
             drained: true,
@@ -198,6 +223,7 @@ mod tests {
                 uncredited: 2,
                 ..Backlog::default()
             }),
+            ..DrainEnd::default()
         };
         let v = drain_value(&end);
         assert_eq!(v["drained"], true);

@@ -16,7 +16,9 @@
 //!   are neither lost nor cleared: unknown (the checker says so; the judge names the
 //!   drain);
 //! - a drain ended by the settle rule judges what stayed uncredited as lost: said, not
-//!   lowered.
+//!   lowered;
+//! - a connector (Debezium's) whose task stayed FAILED to the end holds what it has not
+//!   published: unknown, naming the connector's error.
 
 use std::time::Duration;
 
@@ -36,6 +38,9 @@ pub struct DrainEnd {
     pub settled: Option<Duration>,
     /// What was left when the wait ended (`None`: never read).
     pub backlog: Option<Backlog>,
+    /// Connectors whose task was FAILED when the wait ended and stayed so, each named
+    /// with its error (read by the run after the wait).
+    pub connectors_failed: Vec<String>,
 }
 
 /// What the run did, beside its history: everything the judge weighs.
@@ -55,6 +60,8 @@ pub struct Facts {
     pub drain: Option<DrainEnd>,
     /// Why the run stopped before its end, when it did: no final ledgers were read.
     pub stopped: Option<String>,
+    /// Connectors whose task stayed FAILED to the end, each named with its error.
+    pub connectors_failed: Vec<String>,
 }
 
 impl Facts {
@@ -108,6 +115,7 @@ pub fn reasons(checked: &Verdict, facts: &Facts) -> Vec<Reason> {
         no_transfer(facts),
         drain_gave_up(checked, facts),
         settled(facts),
+        connector_failed(facts),
     ]
     .into_iter()
     .flatten()
@@ -215,6 +223,19 @@ fn settled(facts: &Facts) -> Option<Reason> {
          neither credited nor parked while the ledgers did not change for {quiet:?}, so \
          they are judged lost (a service whose retries wait longer sets `settle` in its \
          manifest)"
+    )))
+}
+
+/// A connector left FAILED: what it did not publish is neither delivered nor lost.
+fn connector_failed(facts: &Facts) -> Option<Reason> {
+    if facts.connectors_failed.is_empty() {
+        return None;
+    }
+    Some(Reason::caps(format!(
+        "a connector stayed FAILED to the end of the run ({}): what it did not publish is \
+         held, neither delivered nor lost (the history's connect-supervisor ops show its \
+         failures and restarts)",
+        facts.connectors_failed.join("; ")
     )))
 }
 
@@ -400,6 +421,7 @@ mod tests {
                 lag: 3,
                 ..Backlog::default()
             }),
+            ..DrainEnd::default()
         };
         let facts = Facts {
             drain: Some(gave_up),
@@ -432,6 +454,7 @@ mod tests {
                     uncredited: 4,
                     ..Backlog::default()
                 }),
+                ..DrainEnd::default()
             }),
             ..clean()
         };
@@ -439,6 +462,37 @@ mod tests {
         assert_eq!(v.valid, Validity::Valid);
         assert!(v.warnings[0].contains("4 debits stayed neither credited nor parked"));
         assert!(v.warnings[0].contains("15s"));
+    }
+
+    #[test]
+    fn a_connector_left_failed_is_unknown_naming_its_error() {
+        let facts = Facts {
+            connectors_failed: vec![
+                "connector chaosbank_outbox_a task 0 FAILED: io.debezium.DebeziumException: \
+                 slot ahead of offset"
+                    .into(),
+            ],
+            ..clean()
+        };
+        let v = judge(verdict(Validity::Valid), &facts);
+        assert_eq!(v.valid, Validity::Unknown);
+        assert_eq!(v.warnings.len(), 1, "{:?}", v.warnings);
+        assert!(v.warnings[0].contains("stayed FAILED"), "{:?}", v.warnings);
+        assert!(
+            v.warnings[0].contains("slot ahead of offset"),
+            "{:?}",
+            v.warnings
+        );
+        // A violation found stays found; unknown stays unknown, the error said.
+        for valid in [Validity::Invalid, Validity::Unknown] {
+            let v = judge(verdict(valid), &facts);
+            assert_eq!(v.valid, valid);
+            assert!(v.warnings[0].contains("slot ahead of offset"));
+        }
+        // No failed connector, nothing said.
+        assert!(judge(verdict(Validity::Valid), &clean())
+            .warnings
+            .is_empty());
     }
 
     #[test]

@@ -29,6 +29,7 @@ pub mod progress;
 pub mod recorder;
 pub mod setup;
 pub mod store;
+pub mod supervision;
 pub mod write;
 
 use anyhow::{Context, Result};
@@ -133,6 +134,7 @@ async fn drive(
         None => Schedule::generate(&play::schedule_config(cfg, targets, cluster)?),
     };
     let nemesis = cluster.nemesis();
+    let supervisor = supervision::watch(sys.clone(), recorder.clone());
     let ran = async {
         let played = play::play(
             cfg,
@@ -145,13 +147,17 @@ async fn drive(
         )
         .await?;
         play::heal(cluster, &nemesis, &recorder).await?;
-        let drain = drain::drain(sys.as_ref(), cfg.drain_timeout, &recorder).await?;
+        let mut drain = drain::drain(sys.as_ref(), cfg.drain_timeout, &recorder).await?;
+        // Read while the supervisor still runs: a task it would restart is not stuck.
+        drain.connectors_failed = sys.failed_connectors().await;
+        supervision::record(sys.as_ref(), &recorder)?;
         sys.stop().await;
         crate::deploy::stop_nodes(cluster).await;
         let state = end::record_end(sys.as_ref(), &recorder).await?;
         anyhow::Ok((played, drain, state))
     }
     .await;
+    supervisor.stop().await;
     let history = recorder.path().to_path_buf();
     drop(recorder);
     match ran {
@@ -213,6 +219,7 @@ async fn conclude(
         acknowledged: Some(played.counts.ok),
         drain: Some(drain.clone()),
         stopped: None,
+        connectors_failed: drain.connectors_failed.clone(),
     };
     let verdict = judge::judge(write::check(history)?, &facts);
     let first_violation = crate::conviction::first_violation(&verdict, history)

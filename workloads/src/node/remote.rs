@@ -149,6 +149,18 @@ impl Ledgers for Remote {
     async fn topic_logs(&self) -> Result<Vec<TopicLog>> {
         self.local.topic_logs().await
     }
+
+    fn settle_after(&self) -> Option<Duration> {
+        self.local.settle_after()
+    }
+
+    fn connector_events(&self) -> Vec<crate::connect::Restart> {
+        self.local.connector_events()
+    }
+
+    async fn failed_connectors(&self) -> Vec<String> {
+        self.local.failed_connectors().await
+    }
 }
 
 /// Fails unless `addr` answers as a node of `role`.
