@@ -15,7 +15,7 @@ use anyhow::{bail, Context, Result};
 use serde_json::{json, Value};
 use tokio::sync::watch;
 
-use crate::service::HttpClient;
+use crate::http::HttpClient;
 
 /// How long one REST call may take.
 const CALL_TIMEOUT: Duration = Duration::from_secs(10);
@@ -26,7 +26,7 @@ pub const MAX_RESTARTS: u32 = 8;
 /// The longest wait between two restarts of one task (1 s, doubled each time, up to this).
 const MAX_BACKOFF: Duration = Duration::from_secs(8);
 
-pub use crate::scheme::{ConnectLink, SlotMismatch};
+pub use crate::scheme::{ConnectLink, Restart, SlotMismatch};
 
 /// The name of the connector (and its replication slot and publication).
 pub const CONNECTOR: &str = "chaosbank_outbox_a";
@@ -150,34 +150,6 @@ impl Status {
         self.connector == "RUNNING"
             && !self.tasks.is_empty()
             && self.tasks.iter().all(|t| t.state == "RUNNING")
-    }
-}
-
-/// A FAILED task the supervisor saw, and what it did: restarted it, or (its restarts
-/// spent) left it FAILED.
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
-pub struct Restart {
-    /// The connector.
-    pub connector: String,
-    /// The task.
-    pub task: i64,
-    /// Why it had failed (the first line of its trace).
-    pub reason: String,
-    /// Whether the restart request was accepted (false when refused or not made).
-    pub accepted: bool,
-    /// This task's restart number (1, 2, …); 0 when none was made: the
-    /// [`MAX_RESTARTS`] were spent and the task is left FAILED.
-    pub attempt: u32,
-    /// Why no restart happened, when none did (the worker refused it, or the budget
-    /// was spent).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub refused: Option<String>,
-}
-
-impl Restart {
-    /// True when the supervisor gave up on the task (its restarts spent).
-    pub fn gave_up(&self) -> bool {
-        self.attempt == 0
     }
 }
 

@@ -13,6 +13,7 @@ pub mod clients;
 pub mod components;
 pub mod connect;
 pub mod dual_write;
+pub mod http;
 pub mod kafka_tx;
 pub mod node;
 pub mod outbox;

@@ -322,7 +322,7 @@ pub trait Ledgers: Scheme {
     }
     /// What the connector supervisor saw and did since the last call (a Debezium
     /// scheme's FAILED tasks and their restarts), for the history; none by default.
-    fn connector_events(&self) -> Vec<crate::connect::Restart> {
+    fn connector_events(&self) -> Vec<Restart> {
         Vec::new()
     }
     /// The connectors whose tasks are FAILED at the end of the run and stay so, each
@@ -907,5 +907,33 @@ mod tests {
             .filter(|k| k.uses_connect())
             .collect();
         assert_eq!(with_connect, vec![SystemKind::OutboxCdc]);
+    }
+}
+
+/// A FAILED task the supervisor saw, and what it did: restarted it, or (its restarts
+/// spent) left it FAILED.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct Restart {
+    /// The connector.
+    pub connector: String,
+    /// The task.
+    pub task: i64,
+    /// Why it had failed (the first line of its trace).
+    pub reason: String,
+    /// Whether the restart request was accepted (false when refused or not made).
+    pub accepted: bool,
+    /// This task's restart number (1, 2, …); 0 when none was made: the
+    /// [`crate::connect::MAX_RESTARTS`] were spent and the task is left FAILED.
+    pub attempt: u32,
+    /// Why no restart happened, when none did (the worker refused it, or the budget
+    /// was spent).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refused: Option<String>,
+}
+
+impl Restart {
+    /// True when the supervisor gave up on the task (its restarts spent).
+    pub fn gave_up(&self) -> bool {
+        self.attempt == 0
     }
 }

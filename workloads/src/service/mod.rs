@@ -6,7 +6,7 @@
 //! The harness deploys the service's processes; this is the [`System`] the run drives.
 
 pub mod api;
-pub mod http;
+pub use crate::http;
 pub mod tables;
 
 use std::collections::{BTreeMap, HashSet};
