@@ -100,6 +100,7 @@ fn bad_flags_exit_2_and_say_why() {
         0,
         "a run folder was made"
     );
+    let _ = std::fs::remove_dir_all(&out);
     for cmd in ["run", "bench"] {
         let o = chaosbank(&[cmd, "--accounts", "0"]);
         assert_eq!(o.status.code(), Some(2), "{cmd}");
