@@ -295,6 +295,14 @@ pub async fn shrink_stored<R: Runner>(
     summary.faults_after = Some(best.schedule.steps.len());
     summary.workload_s = Some(best.time_limit.as_secs_f64());
     summary.evidence = found.evidence.iter().find_map(|t| t.dir.clone());
+    // Why the search ended before it could try everything, if it did.
+    let unfinished = if found.stopped {
+        Some("stopped")
+    } else if found.exhausted {
+        Some("the budget ran out")
+    } else {
+        None
+    };
     let header = |rate: Option<Reproduced>, minutes: f64| {
         format!(
             "chaosbank shrink of {}\n{} of {} faults, workload {:.0} s; found in {} runs, \
@@ -305,13 +313,9 @@ pub async fn shrink_stored<R: Runner>(
             found.original_faults,
             best.time_limit.as_secs_f64(),
             found.runs,
-            if found.stopped {
-                " (stopped: smaller may exist)"
-            } else if found.exhausted {
-                " (the budget ran out: smaller may exist)"
-            } else {
-                ""
-            },
+            unfinished
+                .map(|why| format!(" ({why}: smaller may exist)"))
+                .unwrap_or_default(),
             rate.map(|r| format!("; {r}")).unwrap_or_default(),
             start.config.system.name(),
             start.config.seed,
@@ -334,13 +338,7 @@ pub async fn shrink_stored<R: Runner>(
         found.original_faults,
         best.time_limit.as_secs_f64(),
         found.runs,
-        if found.stopped {
-            "; stopped, smaller may exist"
-        } else if found.exhausted {
-            "; the budget ran out, smaller may exist"
-        } else {
-            ""
-        },
+        unfinished.map(|why| format!("; {why}, smaller may exist")).unwrap_or_default(),
         file.display(),
         best.schedule
     ));
