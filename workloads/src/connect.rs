@@ -153,6 +153,17 @@ impl Status {
     }
 }
 
+/// The supervisor's records added to `all` since the last call (`taken` counts those
+/// already handed out): what a scheme's [`crate::scheme::Ledgers::connector_events`]
+/// returns.
+pub fn take_new(all: &Mutex<Vec<Restart>>, taken: &Mutex<usize>) -> Vec<Restart> {
+    let all = all.lock().unwrap_or_else(|e| e.into_inner());
+    let mut taken = taken.lock().unwrap_or_else(|e| e.into_inner());
+    let new = all.get(*taken..).unwrap_or_default().to_vec();
+    *taken = all.len();
+    new
+}
+
 /// The supervisor's memory of one task.
 #[derive(Clone, Debug, Default)]
 struct Budget {

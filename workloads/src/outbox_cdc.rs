@@ -174,11 +174,7 @@ impl Ledgers for OutboxCdc {
     }
 
     fn connector_events(&self) -> Vec<Restart> {
-        let all = self.restarts.lock().unwrap_or_else(|e| e.into_inner());
-        let mut taken = self.taken.lock().unwrap_or_else(|e| e.into_inner());
-        let new = all.get(*taken..).unwrap_or_default().to_vec();
-        *taken = all.len();
-        new
+        connect::take_new(&self.restarts, &self.taken)
     }
 
     async fn failed_connectors(&self) -> Vec<String> {

@@ -41,6 +41,8 @@ pub struct ServiceSystem {
     common: Common,
     /// The FAILED connector tasks the supervisors restarted.
     restarts: std::sync::Arc<std::sync::Mutex<Vec<crate::connect::Restart>>>,
+    /// How many of `restarts` the history has already been given.
+    taken: std::sync::Mutex<usize>,
 }
 
 impl ServiceSystem {
@@ -67,6 +69,7 @@ impl ServiceSystem {
             client: HttpClient::new(api),
             common: Common::with_broker(endpoints, options, String::new())?,
             restarts: Default::default(),
+            taken: Default::default(),
         })
     }
 
@@ -88,14 +91,6 @@ impl ServiceSystem {
                     )
                 });
         }
-    }
-
-    /// The FAILED connector tasks restarted so far.
-    pub fn connector_restarts(&self) -> Vec<crate::connect::Restart> {
-        self.restarts
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
     }
 
     fn bank(&self, id: BankId) -> &ContractBank {
@@ -189,6 +184,12 @@ impl Processes for ServiceSystem {
 
 #[async_trait]
 impl Ledgers for ServiceSystem {
+    /// The supervisor's records of the service's connectors since the last call, for
+    /// the history (as outbox-cdc's).
+    fn connector_events(&self) -> Vec<crate::connect::Restart> {
+        crate::connect::take_new(&self.restarts, &self.taken)
+    }
+
     /// The contract's tables, created anew and seeded (topics are the harness's).
     async fn setup(&self, balances: &BTreeMap<String, i64>) -> Result<()> {
         for id in BankId::ALL {
