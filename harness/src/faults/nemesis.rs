@@ -1025,7 +1025,7 @@ fn what(aim: &Aim) -> String {
 
 /// Fills in an aim's engine and reply left out: the `draw`-th (mod their number) of the
 /// (engine, reply) pairs of an aimed kind the process has received, engines in `avoid`
-/// left out, commits counted twice; failing those, any reply from an engine not
+/// left out, commits counted three times; failing those, any reply from an engine not
 /// avoided; failing that, as given when nothing is to be avoided, else `None` (any
 /// reply could come from an engine another fault holds down).
 pub fn resolve(aim: Aim, counts: &[aim::ReplyCount], draw: u32, avoid: &[String]) -> Option<Aim> {
@@ -1047,12 +1047,14 @@ pub fn resolve(aim: Aim, counts: &[aim::ReplyCount], draw: u32, avoid: &[String]
     pairs.sort();
     pairs.dedup();
     // A commit is the boundary most designs get wrong (a database commit before a
-    // publish, a credit before its offset): drawn twice as often as the others.
+    // publish, a credit before its offset or its dedup row): drawn three times as often
+    // as the others.
     let commits: Vec<(String, Reply)> = pairs
         .iter()
         .filter(|(_, r)| *r == Reply::Commit)
         .cloned()
         .collect();
+    pairs.extend(commits.iter().cloned());
     pairs.extend(commits);
     if let Some((engine, reply)) = pairs.get(draw as usize % pairs.len().max(1)) {
         return Some(Aim {
@@ -1120,7 +1122,7 @@ mod tests {
     }
 
     #[test]
-    fn an_aim_is_drawn_among_the_replies_the_process_got_commits_twice() {
+    fn an_aim_is_drawn_among_the_replies_the_process_got_commits_three_times() {
         let counts = [
             seen("postgres", Reply::Commit, 5),
             seen("postgres", Reply::Other, 50),
@@ -1129,18 +1131,19 @@ mod tests {
             seen("mariadb", Reply::Commit, 3),
         ];
         let mut drawn = std::collections::BTreeMap::new();
-        for draw in 0..60 {
+        for draw in 0..70 {
             let a = resolve(any(Action::Crash), &counts, draw, &[]).unwrap();
             assert_eq!((a.nth, a.action), (2, Action::Crash));
             *drawn
                 .entry((a.engine.unwrap(), a.reply.unwrap()))
                 .or_insert(0) += 1;
         }
-        // kafka produce once, each commit twice, in a cycle of five; never a reply not
-        // yet seen, never an unrecognised one.
-        assert_eq!(drawn[&("kafka".to_string(), Reply::Produce)], 12);
-        assert_eq!(drawn[&("postgres".to_string(), Reply::Commit)], 24);
-        assert_eq!(drawn[&("mariadb".to_string(), Reply::Commit)], 24);
+        // kafka produce once, each commit three times, in a cycle of seven; never a
+        // reply not yet seen, never an unrecognised one.
+        assert_eq!(drawn[&("kafka".to_string(), Reply::Produce)], 10);
+        assert_eq!(drawn[&("postgres".to_string(), Reply::Commit)], 30);
+        assert_eq!(drawn[&("mariadb".to_string(), Reply::Commit)], 30);
+        assert_eq!(drawn.len(), 3);
         // An engine held down is avoided; what is given is kept.
         for draw in 0..10 {
             let a = resolve(any(Action::Cut), &counts, draw, &["postgres".into()]).unwrap();

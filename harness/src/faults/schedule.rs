@@ -631,11 +631,16 @@ fn draw(
 //
 // - **Outages** (the engines' lane): every engine — and the link between the broker and
 //   the consumer — is taken out once, in a seeded order, for a hold that outlasts the
-//   clients' timeouts: at least [`LONG_MIN`], at most [`LONG_MAX`], the time limit
-//   shared out evenly. A bug that only shows when an outage outlasts a timeout (a
-//   consumer that gives up on a message, a retry budget that runs out) is then
-//   exercised in every run, not by chance. Outages that do not fit the time limit at
-//   [`LONG_MIN`] are left out, the last of the seeded order first.
+//   clients' timeouts: at least [`LONG_MIN`], at most [`LONG_MAX`]. A bug that only
+//   shows when an outage outlasts a timeout (a consumer that gives up on a message, a
+//   retry budget that runs out) is then exercised in every run, not by chance. The
+//   outages come in windows, two or more at once on nodes no other outage of the
+//   window touches (a link cut never beside an outage of one of its ends), as many
+//   windows as fit half the time limit: the other half is free of outages, so the
+//   processes work — and drain each outage's backlog — while the aimed faults fire
+//   (outages back to back left a consumer with nothing to do for most of a run).
+//   Windows that do not fit the time limit at [`LONG_MIN`] are left out, the last of
+//   the seeded order first.
 // - **Aimed faults** (the processes' lane): one after another, round the processes in a
 //   seeded order, a fault aimed at the moment between two effects — mostly
 //   `crash-after` and `cut-before` a reply (three in four, and every process gets one
@@ -719,42 +724,101 @@ fn outages(
         faults.push(Fault::Cut { a, b });
     }
     faults.shuffle(rng);
-    // Short gaps (half the quiet time): the outages are the lane's point.
+    // Outages come in windows of two or more at once, on nodes no other outage of the
+    // window touches, so that half the run is free of them: the processes then work
+    // between outages (a consumer whose broker, link or bank is out has nothing to do,
+    // and the aimed faults need it busy), and drain each outage's backlog as the next
+    // aims fire. As many windows as fit half the time limit at the shortest hold (one
+    // at least), each holding up to the time limit's half shared out.
+    let half = cfg.duration / 2;
+    let most = (half.as_millis() / window_len(LONG_MIN).as_millis()).max(1) as usize;
+    let windows = group_outages(faults, most);
     let first = jitter(rng, cfg.interval / 2);
-    let gaps: Vec<Duration> = faults
-        .iter()
-        .map(|_| jitter(rng, cfg.interval / 2))
-        .collect();
-    // As many as fit at the shortest hold, the holds then sharing the time evenly.
-    let mut n = faults.len();
-    let fits = |n: usize| first + gaps[..n].iter().sum::<Duration>() + LONG_MIN * n as u32;
-    while n > 0 && fits(n) > cfg.duration {
+    // As many windows as fit at the shortest hold, the last of the seeded order left
+    // out first.
+    let mut n = windows.len();
+    while n > 0 && first + window_len(LONG_MIN) * n as u32 > cfg.duration {
         n -= 1;
     }
     if n == 0 {
         return Vec::new();
     }
-    let spare = cfg
+    // A window of `hold` lasts up to 5/4 of it.
+    let hold = (half / n as u32 * 4 / 5).clamp(LONG_MIN, LONG_MAX);
+    let hold = if first + window_len(hold) * n as u32 > cfg.duration {
+        LONG_MIN
+    } else {
+        hold
+    };
+    // The free time is shared out after each window: from half to all of its share.
+    let free = cfg
         .duration
-        .saturating_sub(first + gaps[..n].iter().sum::<Duration>());
-    let hold = (spare / n as u32).clamp(LONG_MIN, LONG_MAX);
+        .saturating_sub(first + window_len(hold) * n as u32);
+    let share = free / n as u32;
     let mut t = first;
     let mut steps = Vec::new();
-    for (fault, gap) in faults.into_iter().take(n).zip(gaps) {
-        // Whole milliseconds, up to a tenth shorter than the share, never under the floor.
-        let cut = rng.gen_range(0..=hold.as_millis() as u64 / 10);
-        let h = Duration::from_millis(hold.as_millis() as u64 - cut).max(LONG_MIN);
-        if t + h > cfg.duration {
-            break;
+    for window in windows.into_iter().take(n) {
+        let mut end = t;
+        for (i, fault) in window.into_iter().enumerate() {
+            // The first starts the window; the others within a quarter of the hold.
+            let late = if i == 0 {
+                0
+            } else {
+                rng.gen_range(0..=hold.as_millis() as u64 / 4)
+            };
+            // Whole milliseconds, up to a tenth shorter than the share, never under
+            // the floor.
+            let cut = rng.gen_range(0..=hold.as_millis() as u64 / 10);
+            let h = Duration::from_millis(hold.as_millis() as u64 - cut).max(LONG_MIN);
+            let at = t + Duration::from_millis(late);
+            if at + h > cfg.duration {
+                continue;
+            }
+            end = end.max(at + h);
+            steps.push(Step { at, fault, hold: h });
         }
-        steps.push(Step {
-            at: t,
-            fault,
-            hold: h,
-        });
-        t += h + gap;
+        let gap =
+            share / 2 + Duration::from_millis(rng.gen_range(0..=share.as_millis() as u64 / 2));
+        t = end + gap.max(Duration::from_millis(1));
     }
+    steps.sort_by_key(|s| s.at);
     steps
+}
+
+/// The longest a window of outages lasts whose hold is `hold`: its last outage may
+/// start a quarter of the hold after the first.
+fn window_len(hold: Duration) -> Duration {
+    hold + hold / 4
+}
+
+/// `faults` (in their seeded order) shared among `most` windows, each fault in the
+/// emptiest window none of whose faults touches its nodes (a link cut never beside an
+/// outage of one of its ends), those touching most others placed first; a fault that
+/// fits none opens a window of its own. Empty windows are dropped.
+fn group_outages(faults: Vec<Fault>, most: usize) -> Vec<Vec<Fault>> {
+    let touch = |a: &Fault, b: &Fault| a.nodes().iter().any(|n| b.nodes().contains(n));
+    // Those that cannot share a window with others are placed first (in their seeded
+    // order otherwise), so the rest fill the windows evenly.
+    let clashes: Vec<usize> = faults
+        .iter()
+        .map(|f| faults.iter().filter(|g| touch(f, g)).count())
+        .collect();
+    let mut order: Vec<(usize, Fault)> = clashes.into_iter().zip(faults).collect();
+    order.sort_by_key(|(c, _)| std::cmp::Reverse(*c));
+    let mut windows: Vec<Vec<Fault>> = vec![Vec::new(); most.max(1)];
+    for (_, fault) in order {
+        let fits = |w: &Vec<Fault>| w.iter().all(|o| !touch(o, &fault));
+        match windows
+            .iter_mut()
+            .filter(|w| fits(w))
+            .min_by_key(|w| w.len())
+        {
+            Some(w) => w.push(fault),
+            None => windows.push(vec![fault]),
+        }
+    }
+    windows.retain(|w| !w.is_empty());
+    windows
 }
 
 /// The processes' lane: aimed faults round the processes, avoiding what the outages
@@ -808,7 +872,14 @@ fn aimed_lane(
         } else {
             jitter(rng, AIMED_HOLD)
         };
-        let gap = jitter(rng, cfg.interval).max(Duration::from_millis(1));
+        // Aimed faults come twice as densely as plain ones: most fire within
+        // milliseconds, and each hits one process of several.
+        let gap = if plain {
+            jitter(rng, cfg.interval)
+        } else {
+            jitter(rng, cfg.interval / 2)
+        }
+        .max(Duration::from_millis(1));
         if t + hold > cfg.duration {
             break;
         }
@@ -1205,9 +1276,31 @@ mod aimed_tests {
                 ["consumer-kafka", "kafka", "mariadb", "postgres"],
                 "seed {seed}\n{s}"
             );
-            for w in out.windows(2) {
-                assert!(w[1].at >= w[0].at + w[0].hold, "outages overlap\n{s}");
+            // Outages held at once touch different nodes, and half the run is free.
+            for (i, a) in out.iter().enumerate() {
+                for b in &out[i + 1..] {
+                    if b.at < a.at + a.hold && a.at < b.at + b.hold {
+                        let an = a.fault.nodes();
+                        assert!(
+                            b.fault.nodes().iter().all(|n| !an.contains(n)),
+                            "seed {seed}: {} beside {}\n{s}",
+                            a.fault,
+                            b.fault
+                        );
+                    }
+                }
             }
+            let mut down = Duration::ZERO;
+            let mut until = Duration::ZERO;
+            for st in &out {
+                let (from, to) = (st.at.max(until), st.at + st.hold);
+                down += to.saturating_sub(from);
+                until = until.max(to);
+            }
+            assert!(
+                down <= Duration::from_secs(30),
+                "seed {seed}: {down:?} down\n{s}"
+            );
             for st in &s.steps {
                 assert!(st.at + st.hold <= Duration::from_secs(60), "{s}");
                 assert!(st.hold <= LONG_MAX, "{s}");
@@ -1285,9 +1378,15 @@ mod aimed_tests {
             Schedule::generate(&cfg(5, 60)),
             Schedule::generate(&cfg(6, 60))
         );
-        // 20 s: one outage fits; 8 s: none, but aimed faults still do.
+        // 20 s: one window of outages fits (what can be held at once); 8 s: none, but
+        // aimed faults still do.
         let s = Schedule::generate(&cfg(1, 20));
-        assert_eq!(long(&s).len(), 1, "{s}");
+        let out = long(&s);
+        assert!(!out.is_empty(), "{s}");
+        assert!(
+            out.iter().all(|st| st.at <= out[0].at + LONG_MIN / 4),
+            "{s}"
+        );
         let s = Schedule::generate(&cfg(1, 8));
         assert!(long(&s).is_empty(), "{s}");
         assert!(
