@@ -201,14 +201,14 @@ async fn node_containers_run_the_scheme_and_take_faults() {
     // dedup table keeps the credit single.
     drained(&sys, Duration::from_secs(60)).await;
     let before = balance(sys.read(workloads::bank::BankId::B).await, "B/0");
-    let crash = Fault::CrashAfter {
+    let crash = Fault::CrashAfter(chaosbank::nemesis::AimedAt {
         node: "consumer".into(),
         engine: Some("mariadb".into()),
         reply: Some(workloads::node::aim::Reply::Commit),
         nth: 1,
         draw: 0,
         avoid: Vec::new(),
-    };
+    });
     let armed = {
         let nemesis = nemesis.clone();
         let crash = crash.clone();
@@ -247,14 +247,14 @@ async fn node_containers_run_the_scheme_and_take_faults() {
     // An aimed cut: the producer's connection reset before bank A's commit reply: the
     // debit (and its outbox row) committed, the producer cannot know, the transfer is
     // not acknowledged — and is credited all the same.
-    let cut = Fault::CutBefore {
+    let cut = Fault::CutBefore(chaosbank::nemesis::AimedAt {
         node: "producer".into(),
         engine: Some("postgres".into()),
         reply: Some(workloads::node::aim::Reply::Commit),
         nth: 1,
         draw: 0,
         avoid: Vec::new(),
-    };
+    });
     let armed = {
         let nemesis = nemesis.clone();
         let cut = cut.clone();

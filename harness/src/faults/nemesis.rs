@@ -81,50 +81,13 @@ pub enum Fault {
         ms: u64,
     },
     /// Kill a process (a scheme's node or a service's process: SIGKILL-like, no
-    /// cleanup) right after the `nth` reply of kind `reply` from `engine` has reached it
-    /// through its forwarder, so it dies having learnt an outcome and before acting on
-    /// it; reverted by starting it again, as after [`Fault::Kill`]. A reply or engine
-    /// left out is drawn (by `draw`) among those the process has received so far,
-    /// avoiding the engines in `avoid`.
-    CrashAfter {
-        /// The process's node.
-        node: String,
-        /// The engine whose reply it waits for (drawn when absent).
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        engine: Option<String>,
-        /// The kind of reply (drawn when absent).
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        reply: Option<Reply>,
-        /// Which matching reply, from 1.
-        nth: u32,
-        /// The seeded draw that picks an engine and reply left out.
-        #[serde(default)]
-        draw: u32,
-        /// Engines not to aim at (those another fault holds down meanwhile).
-        #[serde(default, skip_serializing_if = "Vec::is_empty")]
-        avoid: Vec<String>,
-    },
-    /// Withhold the `nth` reply of kind `reply` from `engine` and reset the process's
-    /// connection instead: the engine did the work, the process can never know it
-    /// did. Nothing to revert. Engine and reply are drawn as for [`Fault::CrashAfter`].
-    CutBefore {
-        /// The process's node.
-        node: String,
-        /// The engine whose reply is withheld (drawn when absent).
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        engine: Option<String>,
-        /// The kind of reply (drawn when absent).
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        reply: Option<Reply>,
-        /// Which matching reply, from 1.
-        nth: u32,
-        /// The seeded draw that picks an engine and reply left out.
-        #[serde(default)]
-        draw: u32,
-        /// Engines not to aim at.
-        #[serde(default, skip_serializing_if = "Vec::is_empty")]
-        avoid: Vec<String>,
-    },
+    /// cleanup) right after the aimed reply has reached it through its forwarder, so it
+    /// dies having learnt an outcome and before acting on it; reverted by starting it
+    /// again, as after [`Fault::Kill`].
+    CrashAfter(AimedAt),
+    /// Withhold the aimed reply and reset the process's connection instead: the engine
+    /// did the work, the process can never know it did. Nothing to revert.
+    CutBefore(AimedAt),
     /// Move the wall clock of every process in a node container (a scheme's producer,
     /// relay or consumer, or a service's process) `offset_s` seconds from the real time
     /// (libfaketime; monotonic clocks are left alone); reverted by putting it back.
@@ -152,6 +115,30 @@ fn outbox_slot() -> String {
     crate::faults::slot::OUTBOX_SLOT.to_string()
 }
 
+/// Where an aimed fault ([`Fault::CrashAfter`], [`Fault::CutBefore`]) strikes: the
+/// `nth` reply of kind `reply` from `engine` reaching `node`. A reply or engine left out
+/// is drawn (by `draw`) when the fault is applied, among those the process has received
+/// so far, avoiding the engines in `avoid`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AimedAt {
+    /// The process's node.
+    pub node: String,
+    /// The engine whose reply is aimed at (drawn when absent).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub engine: Option<String>,
+    /// The kind of reply (drawn when absent).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reply: Option<Reply>,
+    /// Which matching reply, from 1.
+    pub nth: u32,
+    /// The seeded draw that picks an engine and reply left out.
+    #[serde(default)]
+    pub draw: u32,
+    /// Engines not to aim at (those another fault holds down meanwhile).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub avoid: Vec<String>,
+}
+
 impl Fault {
     /// The event names of this fault's start and end.
     pub fn names(&self) -> (&'static str, &'static str) {
@@ -164,8 +151,8 @@ impl Fault {
             Fault::Loss { .. } => ("loss", "heal"),
             Fault::Delay { .. } => ("delay", "heal"),
             Fault::Clock { .. } => ("clock", "heal"),
-            Fault::CrashAfter { .. } => ("crash", "restart"),
-            Fault::CutBefore { .. } => ("cut-reply", "heal"),
+            Fault::CrashAfter(_) => ("crash", "restart"),
+            Fault::CutBefore(_) => ("cut-reply", "heal"),
             Fault::SlotLoss { .. } => ("slot-loss", "heal"),
         }
     }
@@ -182,40 +169,26 @@ impl Fault {
             Fault::Loss { .. } => "loss",
             Fault::Delay { .. } => "delay",
             Fault::Clock { .. } => "clock",
-            Fault::CrashAfter { .. } => "crash-after",
-            Fault::CutBefore { .. } => "cut-before",
+            Fault::CrashAfter(_) => "crash-after",
+            Fault::CutBefore(_) => "cut-before",
             Fault::SlotLoss { .. } => "slot-loss",
         }
     }
 
     /// An aimed fault's aim as given (engine and reply as drawn, or `None`), else `None`.
     fn aim(&self) -> Option<(Action, &str, Aim, u32, &[String])> {
-        let (action, node, engine, reply, nth, draw, avoid) = match self {
-            Fault::CrashAfter {
-                node,
-                engine,
-                reply,
-                nth,
-                draw,
-                avoid,
-            } => (Action::Crash, node, engine, reply, nth, draw, avoid),
-            Fault::CutBefore {
-                node,
-                engine,
-                reply,
-                nth,
-                draw,
-                avoid,
-            } => (Action::Cut, node, engine, reply, nth, draw, avoid),
+        let (action, at) = match self {
+            Fault::CrashAfter(at) => (Action::Crash, at),
+            Fault::CutBefore(at) => (Action::Cut, at),
             _ => return None,
         };
         let aim = Aim {
             action,
-            engine: engine.clone(),
-            reply: *reply,
-            nth: *nth,
+            engine: at.engine.clone(),
+            reply: at.reply,
+            nth: at.nth,
         };
-        Some((action, node.as_str(), aim, *draw, avoid.as_slice()))
+        Some((action, at.node.as_str(), aim, at.draw, at.avoid.as_slice()))
     }
 
     /// Every node this fault hits, in the order it names them.
@@ -227,8 +200,8 @@ impl Fault {
             | Fault::Loss { node, .. }
             | Fault::Delay { node, .. }
             | Fault::Clock { node, .. }
-            | Fault::CrashAfter { node, .. }
-            | Fault::CutBefore { node, .. }
+            | Fault::CrashAfter(AimedAt { node, .. })
+            | Fault::CutBefore(AimedAt { node, .. })
             | Fault::SlotLoss { node, .. } => vec![node.as_str()],
             Fault::Cut { a, b } => vec![a.as_str(), b.as_str()],
             Fault::Halves { a, b } => a.iter().chain(b).map(String::as_str).collect(),
@@ -245,8 +218,8 @@ impl Fault {
             | Fault::Pause { .. }
             | Fault::Delay { .. }
             | Fault::Clock { .. }
-            | Fault::CrashAfter { .. }
-            | Fault::CutBefore { .. }
+            | Fault::CrashAfter(_)
+            | Fault::CutBefore(_)
             | Fault::SlotLoss { .. } => Vec::new(),
         }
     }
@@ -264,7 +237,7 @@ impl std::fmt::Display for Fault {
             Fault::Delay { node, ms } => write!(f, "delay {node}'s links by {ms} ms"),
             Fault::Clock { node, offset_s } => write!(f, "move {node}'s clock {offset_s:+} s"),
             Fault::SlotLoss { node, slot } => write!(f, "drop {node}'s replication slot {slot}"),
-            Fault::CrashAfter { .. } | Fault::CutBefore { .. } => {
+            Fault::CrashAfter(_) | Fault::CutBefore(_) => {
                 let Some((_, node, aim, _, _)) = self.aim() else {
                     return Ok(());
                 };
@@ -420,7 +393,7 @@ impl Nemesis {
                 }
                 return Ok(ev);
             }
-            Fault::CrashAfter { .. } | Fault::CutBefore { .. } => {}
+            Fault::CrashAfter(_) | Fault::CutBefore(_) => {}
         }
         let observed = self.observe(fault).await?;
         tracing::info!("nemesis: {fault} ({:.0?}): {observed}", started.elapsed());
@@ -496,8 +469,8 @@ impl Nemesis {
     /// Ends a fault: restart, resume, or flush the rules on the nodes it touched.
     pub async fn revert(&self, fault: &Fault) -> Result<Event> {
         match fault {
-            Fault::CutBefore { .. } | Fault::SlotLoss { .. } => {}
-            Fault::Kill { node } | Fault::CrashAfter { node, .. } => {
+            Fault::CutBefore(_) | Fault::SlotLoss { .. } => {}
+            Fault::Kill { node } | Fault::CrashAfter(AimedAt { node, .. }) => {
                 let c = self.container(node)?;
                 self.inner
                     .engine
@@ -1172,6 +1145,36 @@ mod tests {
             None
         );
         assert_eq!(resolve(any(Action::Crash), &[], 1, &["kafka".into()]), None);
+    }
+
+    #[test]
+    fn aimed_faults_read_and_write_the_stored_shape() {
+        // As run.json and schedule files have held them since aimed faults came.
+        let stored = r#"{"kind":"crash-after","node":"consumer","engine":"mariadb","reply":"commit","nth":2,"draw":7,"avoid":["kafka"]}"#;
+        let f: Fault = serde_json::from_str(stored).unwrap();
+        assert_eq!(f.nodes(), ["consumer"]);
+        assert_eq!(
+            f.to_string(),
+            "consumer: crash after the 2nd commit reply from mariadb"
+        );
+        assert_eq!(serde_json::to_string(&f).unwrap(), stored);
+        let drawn: Fault =
+            serde_json::from_str(r#"{"kind":"cut-before","node":"api","nth":1}"#).unwrap();
+        assert_eq!(
+            drawn,
+            Fault::CutBefore(AimedAt {
+                node: "api".into(),
+                engine: None,
+                reply: None,
+                nth: 1,
+                draw: 0,
+                avoid: Vec::new(),
+            })
+        );
+        assert_eq!(
+            serde_json::to_string(&drawn).unwrap(),
+            r#"{"kind":"cut-before","node":"api","nth":1,"draw":0}"#
+        );
     }
 
     #[test]

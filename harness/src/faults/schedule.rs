@@ -14,7 +14,7 @@
 //! (the dual-write's 2 s publish timeout) have fired. After the round, targets are drawn
 //! uniformly.
 
-use crate::nemesis::{Event, Fault, Nemesis, AIM_WAIT};
+use crate::nemesis::{AimedAt, Event, Fault, Nemesis, AIM_WAIT};
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -505,36 +505,14 @@ fn draw_on(rng: &mut ChaCha8Rng, kind: FaultKind, cfg: &ScheduleConfig, subject:
             node: subject.to_string(),
             offset_s,
         },
-        Fault::CrashAfter {
-            engine,
-            reply,
-            nth,
-            draw,
-            avoid,
-            ..
-        } => Fault::CrashAfter {
+        Fault::CrashAfter(at) => Fault::CrashAfter(AimedAt {
             node: subject.to_string(),
-            engine,
-            reply,
-            nth,
-            draw,
-            avoid,
-        },
-        Fault::CutBefore {
-            engine,
-            reply,
-            nth,
-            draw,
-            avoid,
-            ..
-        } => Fault::CutBefore {
+            ..at
+        }),
+        Fault::CutBefore(at) => Fault::CutBefore(AimedAt {
             node: subject.to_string(),
-            engine,
-            reply,
-            nth,
-            draw,
-            avoid,
-        },
+            ..at
+        }),
         Fault::Cut { a, b } => {
             if a == subject || b == subject {
                 Fault::Cut { a, b }
@@ -937,23 +915,17 @@ const PROCESS_RESTART: Duration = Duration::from_secs(1);
 fn aimed_fault(rng: &mut ChaCha8Rng, kind: FaultKind, node: String, avoid: Vec<String>) -> Fault {
     let nth = rng.gen_range(1..=5);
     let draw = rng.gen::<u32>();
+    let at = AimedAt {
+        node,
+        engine: None,
+        reply: None,
+        nth,
+        draw,
+        avoid,
+    };
     match kind {
-        FaultKind::CutBefore => Fault::CutBefore {
-            node,
-            engine: None,
-            reply: None,
-            nth,
-            draw,
-            avoid,
-        },
-        _ => Fault::CrashAfter {
-            node,
-            engine: None,
-            reply: None,
-            nth,
-            draw,
-            avoid,
-        },
+        FaultKind::CutBefore => Fault::CutBefore(at),
+        _ => Fault::CrashAfter(at),
     }
 }
 
@@ -1315,12 +1287,12 @@ mod aimed_tests {
             let outages = long(&s);
             let mut aimed_on = std::collections::BTreeSet::new();
             for st in &s.steps {
-                let (Fault::CrashAfter {
+                let (Fault::CrashAfter(AimedAt {
                     node, avoid, nth, ..
-                }
-                | Fault::CutBefore {
+                })
+                | Fault::CutBefore(AimedAt {
                     node, avoid, nth, ..
-                }) = &st.fault
+                })) = &st.fault
                 else {
                     continue;
                 };
@@ -1392,7 +1364,7 @@ mod aimed_tests {
         assert!(
             s.steps
                 .iter()
-                .any(|st| matches!(st.fault, Fault::CrashAfter { .. } | Fault::CutBefore { .. })),
+                .any(|st| matches!(st.fault, Fault::CrashAfter(_) | Fault::CutBefore(_))),
             "{s}"
         );
     }
@@ -1408,7 +1380,7 @@ mod aimed_tests {
         assert!(s
             .steps
             .iter()
-            .all(|st| !matches!(st.fault, Fault::CrashAfter { .. } | Fault::CutBefore { .. })));
+            .all(|st| !matches!(st.fault, Fault::CrashAfter(_) | Fault::CutBefore(_))));
         assert!(s.steps.iter().all(|st| st.hold < LONG_MIN), "{s}");
     }
 }
