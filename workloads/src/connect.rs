@@ -34,6 +34,9 @@ pub const CONNECTOR: &str = "chaosbank_outbox_a";
 /// The connector's configuration: bank A's `outbox` table through `pgoutput` into the
 /// Outbox Event Router, each row published to the topic its `topic` column names, keyed
 /// by its transfer id, its value the row's `payload` (the transfer as JSON) as it is.
+/// Before the router, Kafka's `HeaderFrom` copies the change's WAL position (`source.lsn`
+/// of Debezium's envelope) into the header [`crate::clients::kafka::LSN_HEADER`] (the
+/// router keeps a record's headers), so the topic logs say where each record came from.
 pub fn connector_config(bank_a: &str, mismatch: SlotMismatch) -> Result<Value> {
     let url = url_parts(bank_a)?;
     let mut cfg = json!({
@@ -53,7 +56,12 @@ pub fn connector_config(bank_a: &str, mismatch: SlotMismatch) -> Result<Value> {
         // The outbox is empty when the connector is registered: nothing to snapshot.
         "snapshot.mode": "no_data",
         "tombstones.on.delete": "false",
-        "transforms": "outbox",
+        "transforms": "lsn,outbox",
+        "transforms.lsn.type": "org.apache.kafka.connect.transforms.HeaderFrom$Value",
+        "transforms.lsn.fields": "source.lsn",
+        "transforms.lsn.headers": crate::clients::kafka::LSN_HEADER,
+        "transforms.lsn.operation": "copy",
+        "transforms.lsn.field.syntax.version": "V2",
         "transforms.outbox.type": "io.debezium.transforms.outbox.EventRouter",
         "transforms.outbox.table.field.event.id": "id",
         "transforms.outbox.table.field.event.key": "transfer",
@@ -343,6 +351,12 @@ mod tests {
         assert_eq!(cfg["database.port"], "15432");
         assert_eq!(cfg["database.password"], "pw");
         assert_eq!(cfg["transforms.outbox.route.by.field"], "topic");
+        // The WAL position is copied to a header before the router, which keeps it.
+        assert_eq!(cfg["transforms"], "lsn,outbox");
+        assert_eq!(
+            cfg["transforms.lsn.headers"],
+            crate::clients::kafka::LSN_HEADER
+        );
         assert_eq!(cfg["offset.mismatch.strategy"], "no_validation");
         let safe = connector_config("postgres://u:p@h:1/d", SlotMismatch::TrustOffset).unwrap();
         assert_eq!(safe["offset.mismatch.strategy"], "trust_offset");
