@@ -1250,7 +1250,8 @@ fn anomalies(s: &mut String, verdict: &Verdict, scan: &Scan, axis: &Axis, per: u
 /// from (CDC records), and what they say of a duplicate or a gap: copies of one WAL
 /// position are one change published twice (a replay); copies of several positions,
 /// the row written more than once; no record at all in a log whose records carry
-/// positions, a change never published.
+/// positions, a change never published; one record credited twice, a consumer that
+/// read it again.
 fn topic_records(s: &mut String, id: &str, kind: &str, scan: &Scan) {
     let records = scan.transfer_records.get(id).map_or(&[][..], Vec::as_slice);
     let cdc = scan.topic_logs.values().any(|has| *has);
@@ -1287,6 +1288,16 @@ fn topic_records(s: &mut String, id: &str, kind: &str, scan: &Scan) {
         )),
         (n, m) if n > 1 && m > 1 => Some(format!(
             "{n} records from {m} WAL positions: the outbox row was written more than once, or the change was read again from a new slot."
+        )),
+        (1, _) if kind == "duplicated" => Some(format!(
+            "One record ({} offset {}{}) was credited more than once: the consumer read it again (its offset commit was lost), the publisher did not send it twice.",
+            records[0].topic,
+            records[0].offset,
+            records[0]
+                .lsn
+                .as_deref()
+                .map(|l| format!(", LSN {l}"))
+                .unwrap_or_default()
         )),
         _ => None,
     };

@@ -259,9 +259,9 @@ impl Producer {
 pub const SOURCE_HEADER: &str = "chaosbank-source";
 
 /// The header in which a CDC record names the WAL position of the change it was made
-/// from: PostgreSQL's LSN as a decimal number (`source.lsn` of Debezium's envelope,
-/// copied by the outbox-cdc connector's `HeaderFrom` transform, see
-/// [`crate::connect::connector_config`]).
+/// from: Debezium's `source` block as JSON, whose `lsn` is PostgreSQL's LSN as a number
+/// (copied by the outbox-cdc connector's `HeaderFrom` transform, see
+/// [`crate::connect::connector_config`]), or that number alone.
 pub const LSN_HEADER: &str = "chaosbank-lsn";
 
 /// One record of a partition as read back whole by [`read_log`].
@@ -362,11 +362,22 @@ pub fn read_log(
                     offset: msg.offset(),
                     payload: msg.payload().map(<[u8]>::to_vec),
                     source: header(SOURCE_HEADER).as_deref().and_then(parse_position),
-                    lsn: header(LSN_HEADER).and_then(|v| v.trim().parse().ok()),
+                    lsn: header(LSN_HEADER).as_deref().and_then(parse_lsn),
                 });
             }
         }
     }
+}
+
+/// The LSN of an [`LSN_HEADER`] value: a number, or a JSON object's `lsn` number.
+fn parse_lsn(s: &str) -> Option<u64> {
+    let s = s.trim();
+    s.parse().ok().or_else(|| {
+        serde_json::from_str::<serde_json::Value>(s)
+            .ok()?
+            .get("lsn")?
+            .as_u64()
+    })
 }
 
 /// Parses `partition:offset`.
@@ -565,4 +576,22 @@ pub fn is_transient(err: &anyhow::Error) -> bool {
             ),
             None => false,
         })
+}
+
+#[cfg(test)]
+mod lsn_tests {
+    use super::parse_lsn;
+
+    #[test]
+    fn an_lsn_header_is_a_number_or_debeziums_source_block() {
+        assert_eq!(parse_lsn("26644608"), Some(26_644_608));
+        assert_eq!(
+            parse_lsn(
+                r#"{"version":"3.7.1.Final","txId":745,"lsn":26644608,"sequence":"[null,\"26644608\"]"}"#
+            ),
+            Some(26_644_608)
+        );
+        assert_eq!(parse_lsn(r#"{"txId":745}"#), None);
+        assert_eq!(parse_lsn("0/16B3D48"), None);
+    }
 }
