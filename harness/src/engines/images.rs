@@ -811,6 +811,38 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_variant_lays_its_own_files_over_the_shared_recipe() {
+        let recipes =
+            std::env::temp_dir().join(format!("chaosbank-variant-{}", std::process::id()));
+        let (shared, own) = (recipes.join("connect"), recipes.join("connect-3.2"));
+        std::fs::create_dir_all(&shared).unwrap();
+        std::fs::create_dir_all(&own).unwrap();
+        std::fs::write(shared.join("Dockerfile"), "FROM x\n").unwrap();
+        std::fs::write(shared.join("pom.xml"), "<new/>").unwrap();
+        std::fs::write(own.join("pom.xml"), "<old/>").unwrap();
+        let layers = recipe_layers(&recipes, "connect-3.2");
+        let refs: Vec<&Path> = layers.iter().map(PathBuf::as_path).collect();
+        let files = recipe_files(&refs).unwrap();
+        let names: Vec<_> = files
+            .iter()
+            .map(|(rel, f)| (rel.clone(), f.clone()))
+            .collect();
+        assert_eq!(
+            names,
+            vec![
+                (PathBuf::from("Dockerfile"), shared.join("Dockerfile")),
+                (PathBuf::from("pom.xml"), own.join("pom.xml")),
+            ]
+        );
+        // The shared image's hash is its folder's alone; the variant's differs.
+        let plain = recipe_hash(&shared, Some("b"), &[]).unwrap();
+        let laid = recipe_files(&[shared.as_path()]).unwrap();
+        assert_eq!(hash_files(&laid, Some("b"), &[]).unwrap(), plain);
+        assert_ne!(hash_files(&files, Some("b"), &[]).unwrap(), plain);
+        let _ = std::fs::remove_dir_all(&recipes);
+    }
+
+    #[test]
     fn references_split_into_name_tag_and_registry() {
         assert_eq!(split_reference("postgres:15"), ("postgres", "15"));
         assert_eq!(
