@@ -9,7 +9,8 @@
 //! transfers named in the verdict; every variant manifest is its service with one
 //! switch (no engine); the broken `examples/services/python-cdc` (Debezium publishing
 //! through the manifest's `[[connector]]`, a consumer without dedup) is convicted of
-//! duplicates when its Kafka Connect worker is killed; and a manifest mistake or a
+//! duplicates when its Kafka Connect worker is killed, and the correct one cleared under
+//! the same kills; and a manifest mistake or a
 //! process that dies at start is named before anything is left running.
 //!
 //! Runs are serialized (one cluster at a time).
@@ -291,17 +292,11 @@ fn cdc_example(file: &str) -> PathBuf {
         .join(file)
 }
 
-/// A service's own Debezium pipeline (`[[connector]]`): the broken python-cdc, whose
-/// consumer credits without its dedup table, is convicted of duplicated transfers when
-/// its Kafka Connect worker (node `connect`) is killed twice between offset flushes
-/// and replays what it had published since the last one. One short run with a scripted
-/// schedule: its cost is the cluster, the worker's start and 25 s of load (about 2 min
-/// on 2 cores; the correct python-cdc is left to `chaosbank run`, see its README).
-#[tokio::test(flavor = "multi_thread")]
-async fn the_broken_python_cdc_is_convicted_of_duplicates_when_debezium_replays() {
+/// python-cdc's run under its Kafka Connect worker (node `connect`) killed twice,
+/// 7 s and 16 s in, held 4 s each: a scripted schedule (seed 31) and 25 s of load, the
+/// same for both variants. `file` is the manifest, `out` the run store.
+async fn cdc_run_under_two_worker_kills(file: &str, out: &Path) -> RunReport {
     use chaosbank::schedule::{Schedule, Step};
-    let _one = SERIAL.lock().await;
-    let out = tempdir("cdc-broken");
     let kill = |at: u64| Step {
         at: Duration::from_secs(at),
         fault: chaosbank::Fault::Kill {
@@ -317,9 +312,22 @@ async fn the_broken_python_cdc_is_convicted_of_duplicates_when_debezium_replays(
         faults: vec![FaultKind::Kill],
         targets: vec!["connect".to_string()],
         time_limit: Duration::from_secs(25),
-        ..config(&cdc_example("broken.toml"), 31, &out)
+        ..config(&cdc_example(file), 31, out)
     };
-    let report = run_one(&cfg).await;
+    run_one(&cfg).await
+}
+
+/// A service's own Debezium pipeline (`[[connector]]`): the broken python-cdc, whose
+/// consumer credits without its dedup table, is convicted of duplicated transfers when
+/// its Kafka Connect worker (node `connect`) is killed twice between offset flushes
+/// and replays what it had published since the last one. One short run with a scripted
+/// schedule: its cost is the cluster, the worker's start and 25 s of load (about 2 min
+/// on 2 cores).
+#[tokio::test(flavor = "multi_thread")]
+async fn the_broken_python_cdc_is_convicted_of_duplicates_when_debezium_replays() {
+    let _one = SERIAL.lock().await;
+    let out = tempdir("cdc-broken");
+    let report = cdc_run_under_two_worker_kills("broken.toml", &out).await;
     let hit = hit(&report);
     let _ = std::fs::remove_dir_all(&out);
     assert_eq!(report.name, "python-cdc-broken");
@@ -333,6 +341,20 @@ async fn the_broken_python_cdc_is_convicted_of_duplicates_when_debezium_replays(
         checkers::render::summary(&report.verdict, 10)
     );
     assert!(report.verdict.anomalies["duplicated"][0].transfer.is_some());
+}
+
+/// The correct python-cdc, its consumer deduplicating by message id, is cleared under
+/// the very schedule that convicts the broken one (the replays come, and are absorbed).
+/// The same cost as the broken case: one more short run.
+#[tokio::test(flavor = "multi_thread")]
+async fn python_cdc_is_cleared_when_debezium_replays() {
+    let _one = SERIAL.lock().await;
+    let out = tempdir("cdc-correct");
+    let report = cdc_run_under_two_worker_kills("chaosbank.toml", &out).await;
+    let hit = hit(&report);
+    let _ = std::fs::remove_dir_all(&out);
+    assert_eq!(report.faults, 2, "both kills of connect took effect");
+    assert_cleared(&report, &hit, "python-cdc", &["connect"]);
 }
 
 /// The service's source files under `dir` (`.py` and `.java`), concatenated.

@@ -342,6 +342,16 @@ impl RunConfig {
         if self.service.is_some() && self.in_process {
             bail!("a service's processes run in containers: --in-process is for the reference schemes");
         }
+        if self.slot_mismatch != workloads::connect::SlotMismatch::NoValidation
+            && !self.engines.debezium.has_mismatch_strategy()
+        {
+            bail!(
+                "--slot-mismatch {} needs offset.mismatch.strategy, which Debezium {} does not have (it always streams from where the slot is): use --debezium {} or leave --slot-mismatch at no_validation",
+                self.slot_mismatch.value(),
+                self.engines.debezium.name(),
+                crate::engines::connect::Debezium::default().name()
+            );
+        }
         if self.service.is_none()
             && self.system == SystemKind::KafkaTx
             && self.engines.kafka == KafkaImpl::Tansu
@@ -473,6 +483,8 @@ mod tests {
             "rust",
             "--images",
             "official",
+            "--debezium",
+            "3.2",
             "--pgbench",
             "--out",
             "/tmp/r",
@@ -495,6 +507,7 @@ mod tests {
                 kafka: KafkaImpl::Tansu,
                 rocketmq: RocketMqImpl::Rust,
                 images: ImageSource::Official,
+                debezium: crate::engines::connect::Debezium::V3_2,
             }
         );
         assert_eq!(c.out, PathBuf::from("/tmp/r"));
@@ -511,6 +524,7 @@ mod tests {
             &["--rate=-3"],
             &["--fault-rate", "6", "--fault-interval", "2s"],
             &["--kafka", "redpanda"],
+            &["--debezium", "2.7"],
         ] {
             let e = parse(args)
                 .err()
@@ -534,6 +548,12 @@ mod tests {
             ..RunConfig::new(1)
         };
         assert!(c.check().unwrap_err().to_string().contains("time_limit"));
+        // Debezium 3.2 has no offset.mismatch.strategy: asking for one is refused.
+        let c = parse(&["--debezium", "3.2", "--slot-mismatch", "trust_offset"]).unwrap();
+        let e = c.check().unwrap_err().to_string();
+        assert!(e.contains("--slot-mismatch") && e.contains("3.2"), "{e}");
+        let c = parse(&["--debezium", "3.2", "--slot-mismatch", "no_validation"]).unwrap();
+        assert!(c.check().is_ok());
     }
 
     #[test]

@@ -34,6 +34,12 @@ pub const CONNECTOR: &str = "chaosbank_outbox_a";
 /// The connector's configuration: bank A's `outbox` table through `pgoutput` into the
 /// Outbox Event Router, each row published to the topic its `topic` column names, keyed
 /// by its transfer id, its value the row's `payload` (the transfer as JSON) as it is.
+/// Before the router, Kafka's `HeaderFrom` copies the `source` block of Debezium's
+/// envelope (its `lsn`, `txId`, …) into the header [`crate::clients::kafka::LSN_HEADER`]
+/// as JSON (the connector's header converter; the router keeps a record's headers), so
+/// the topic logs say which WAL position each record came from. The block is copied
+/// whole: `HeaderFrom`'s nested paths (`source.lsn`, `field.syntax.version=V2`) find the
+/// value but not its schema, and fail every record (Kafka Connect 4.3.1, measured).
 pub fn connector_config(bank_a: &str, mismatch: SlotMismatch) -> Result<Value> {
     let url = url_parts(bank_a)?;
     let mut cfg = json!({
@@ -53,7 +59,13 @@ pub fn connector_config(bank_a: &str, mismatch: SlotMismatch) -> Result<Value> {
         // The outbox is empty when the connector is registered: nothing to snapshot.
         "snapshot.mode": "no_data",
         "tombstones.on.delete": "false",
-        "transforms": "outbox",
+        "transforms": "lsn,outbox",
+        "transforms.lsn.type": "org.apache.kafka.connect.transforms.HeaderFrom$Value",
+        "transforms.lsn.fields": "source",
+        "transforms.lsn.headers": crate::clients::kafka::LSN_HEADER,
+        "transforms.lsn.operation": "copy",
+        "header.converter": "org.apache.kafka.connect.json.JsonConverter",
+        "header.converter.schemas.enable": "false",
         "transforms.outbox.type": "io.debezium.transforms.outbox.EventRouter",
         "transforms.outbox.table.field.event.id": "id",
         "transforms.outbox.table.field.event.key": "transfer",
@@ -343,6 +355,12 @@ mod tests {
         assert_eq!(cfg["database.port"], "15432");
         assert_eq!(cfg["database.password"], "pw");
         assert_eq!(cfg["transforms.outbox.route.by.field"], "topic");
+        // The WAL position is copied to a header before the router, which keeps it.
+        assert_eq!(cfg["transforms"], "lsn,outbox");
+        assert_eq!(
+            cfg["transforms.lsn.headers"],
+            crate::clients::kafka::LSN_HEADER
+        );
         assert_eq!(cfg["offset.mismatch.strategy"], "no_validation");
         let safe = connector_config("postgres://u:p@h:1/d", SlotMismatch::TrustOffset).unwrap();
         assert_eq!(safe["offset.mismatch.strategy"], "trust_offset");

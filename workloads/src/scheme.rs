@@ -187,6 +187,8 @@ pub struct TopicRecord {
     pub key: String,
     /// The source record's `(partition, offset)`.
     pub source: Option<(i32, i64)>,
+    /// For a CDC record, the WAL position (PostgreSQL LSN) of the change it was made from.
+    pub lsn: Option<u64>,
 }
 
 /// A topic partition's whole log as one isolation level showed it at the end of a run.
@@ -785,6 +787,7 @@ impl Common {
                         offset: r.offset,
                         key: transfer_key(r.payload.as_deref()),
                         source: r.source,
+                        lsn: r.lsn,
                     })
                     .collect();
                 Ok(TopicLog {

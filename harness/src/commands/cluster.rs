@@ -79,6 +79,7 @@ async fn up(args: UpArgs) -> anyhow::Result<ExitCode> {
             kafka: args.kafka,
             rocketmq: args.rocketmq,
             images: args.images,
+            ..Engines::default()
         })
         .keep(true)
         .ready_timeout(Duration::from_secs(args.ready_timeout));

@@ -26,7 +26,68 @@ pub const REST_PORT: u16 = 8083;
 /// 60 s; 5 s keeps a restart's replay small but present, so deduplication is exercised.
 pub const OFFSET_FLUSH_MS: u64 = 5000;
 
-/// Starts the worker as node [`NODE`] (building the `connect` image if it is missing)
+/// The Debezium release line the worker runs (`--debezium`): each has its own image,
+/// Debezium on the Kafka Connect it is built against (see `docker/CONTRACT.md`).
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize,
+)]
+pub enum Debezium {
+    /// 3.7 (3.7.1.Final on Kafka Connect 4.3.1), image `connect`: the newest served.
+    #[default]
+    #[serde(rename = "3.7")]
+    V3_7,
+    /// 3.2 (3.2.3.Final on Kafka Connect 3.9.1), image `connect-3.2`: an older line,
+    /// without `offset.mismatch.strategy`.
+    #[serde(rename = "3.2")]
+    V3_2,
+}
+
+impl Debezium {
+    /// Every line, newest first.
+    pub const ALL: [Debezium; 2] = [Debezium::V3_7, Debezium::V3_2];
+
+    /// Parses `3.7` or `3.2` (a full version of the line, `3.2.3.Final`, too).
+    pub fn parse(s: &str) -> Result<Debezium, String> {
+        Debezium::ALL
+            .into_iter()
+            .find(|d| s == d.name() || s.strip_prefix(d.name()).is_some_and(|r| r.starts_with('.')))
+            .ok_or_else(|| format!("unknown Debezium line {s:?}; use 3.7 or 3.2"))
+    }
+
+    /// `3.7` or `3.2`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Debezium::V3_7 => "3.7",
+            Debezium::V3_2 => "3.2",
+        }
+    }
+
+    /// The image (and recipe under `docker/`) that runs this line.
+    pub fn image(self) -> &'static str {
+        match self {
+            Debezium::V3_7 => "connect",
+            Debezium::V3_2 => "connect-3.2",
+        }
+    }
+
+    /// The environment variable naming a ready-made image for this line:
+    /// `CHAOSBANK_IMAGE_CONNECT`, `CHAOSBANK_IMAGE_CONNECT_3_2`.
+    pub fn image_env(self) -> String {
+        format!(
+            "CHAOSBANK_IMAGE_{}",
+            self.image().to_uppercase().replace(['-', '.'], "_")
+        )
+    }
+
+    /// True when the connector has `offset.mismatch.strategy` (absent from 3.2.3 and
+    /// 3.3.1, present in 3.7.1), so `--slot-mismatch trust_offset` means something.
+    pub fn has_mismatch_strategy(self) -> bool {
+        self == Debezium::V3_7
+    }
+}
+
+/// Starts the worker as node [`NODE`] (building the image of the cluster's Debezium
+/// line, [`crate::service::Engines::debezium`], if it is missing)
 /// and waits until it answers; returns how the harness reaches its REST API and how
 /// the worker reaches bank A.
 pub async fn start(cluster: &Cluster, binary: &Path) -> Result<ConnectLink> {
@@ -46,15 +107,16 @@ pub async fn start_with_plugins(
     binary: &Path,
     plugins: &[std::path::PathBuf],
 ) -> Result<ConnectLink> {
-    let image = match std::env::var("CHAOSBANK_IMAGE_CONNECT")
+    let debezium = cluster.engines().debezium;
+    let image = match std::env::var(debezium.image_env())
         .ok()
         .filter(|v| !v.is_empty())
     {
         Some(r) => r,
         None => {
-            images::ensure(cluster.engine(), "connect", &Default::default())
+            images::ensure(cluster.engine(), debezium.image(), &Default::default())
                 .await
-                .context("building the connect image")?
+                .with_context(|| format!("building the {} image", debezium.image()))?
                 .reference
         }
     };
@@ -115,4 +177,23 @@ pub async fn start_with_plugins(
         rest,
         bank_a: inside.bank_a,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debezium_lines_parse_and_name_their_images() {
+        assert_eq!(Debezium::parse("3.7"), Ok(Debezium::V3_7));
+        assert_eq!(Debezium::parse("3.2.3.Final"), Ok(Debezium::V3_2));
+        assert!(Debezium::parse("3.27").is_err());
+        assert!(Debezium::parse("2.7").is_err());
+        assert_eq!(Debezium::default().image(), "connect");
+        assert_eq!(Debezium::V3_2.image_env(), "CHAOSBANK_IMAGE_CONNECT_3_2");
+        assert_eq!(serde_json::to_string(&Debezium::V3_2).unwrap(), "\"3.2\"");
+        for d in Debezium::ALL {
+            assert!(crate::images::NAMES.contains(&d.image()), "{d:?}");
+        }
+    }
 }

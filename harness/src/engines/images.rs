@@ -13,6 +13,12 @@
 //! `pom.xml`, Maven resolves its dependencies on the host once into
 //! `$CHAOSBANK_CACHE/jars/<name>-<pom hash>/` (see [`jars`]), and the build context gets
 //! them as `lib/`. The pom is part of the recipe, so the tag names the jars too.
+//!
+//! A *variant* (see [`VARIANTS`]) is an image whose recipe folder holds only what differs
+//! from another recipe's: `docker/connect-3.2/` has its own `pom.xml` (an older Debezium
+//! line) and takes the rest from `docker/connect/`. Its files are the shared recipe's with
+//! its own laid over them, for the hash and for the build context alike, so the shared
+//! image's tag does not change when a variant is added or edited.
 
 use crate::docker::{tail, Engine};
 use crate::error::{Error, Result};
@@ -24,7 +30,7 @@ use std::time::{Duration, Instant, SystemTime};
 use tokio::io::{AsyncBufReadExt, BufReader};
 
 /// The images chaosbank builds, base first.
-pub const NAMES: [&str; 11] = [
+pub const NAMES: [&str; 12] = [
     "base",
     "postgres",
     "mariadb",
@@ -36,7 +42,12 @@ pub const NAMES: [&str; 11] = [
     "runtime-python",
     "runtime-java",
     "connect",
+    "connect-3.2",
 ];
+
+/// Images whose recipe folder holds only what differs from another recipe's, as
+/// `(image, the recipe it lays its files over)`.
+pub const VARIANTS: [(&str, &str); 1] = [("connect-3.2", "connect")];
 
 /// The images `chaosbank images` builds when none is named: the default engines (the
 /// Rust brokers' images need `docker/build-brokers.sh` and are built only when asked).
@@ -110,7 +121,7 @@ pub fn engine_version(node: &str, image: &str) -> Option<String> {
     let product = match name {
         "kafka" => Some("Apache Kafka"),
         "rocketmq" => Some("Apache RocketMQ"),
-        "connect" => Some("Kafka Connect with Debezium"),
+        "connect" | "connect-3.2" => Some("Kafka Connect with Debezium"),
         _ => None,
     };
     if let Some(product) = product {
@@ -244,12 +255,40 @@ pub async fn prune(engine: &Engine, keep: &[String]) -> Result<Vec<String>> {
 
 /// The recipe hash of image `name`: its files, the base image id, the binaries.
 pub fn recipe_hash(recipe: &Path, base_id: Option<&str>, bins: &[PathBuf]) -> Result<String> {
+    hash_files(&recipe_files(&[recipe])?, base_id, bins)
+}
+
+/// The files of a recipe laid out from `layers` (each later folder's files replace the
+/// earlier ones' of the same relative path), as `(relative path, file)` sorted by path.
+fn recipe_files(layers: &[&Path]) -> Result<Vec<(PathBuf, PathBuf)>> {
+    let mut by_rel = std::collections::BTreeMap::new();
+    for layer in layers {
+        let mut files = Vec::new();
+        walk(layer, &mut files)?;
+        for f in files {
+            let rel = f.strip_prefix(layer).unwrap_or(&f).to_path_buf();
+            by_rel.insert(rel, f);
+        }
+    }
+    Ok(by_rel.into_iter().collect())
+}
+
+/// The folders image `name`'s recipe is laid out from under `recipes`: its own, or for a
+/// [`VARIANTS`] image the shared recipe's and then its own.
+fn recipe_layers(recipes: &Path, name: &str) -> Vec<PathBuf> {
+    match VARIANTS.iter().find(|(variant, _)| *variant == name) {
+        Some((_, shared)) => vec![recipes.join(shared), recipes.join(name)],
+        None => vec![recipes.join(name)],
+    }
+}
+
+fn hash_files(
+    files: &[(PathBuf, PathBuf)],
+    base_id: Option<&str>,
+    bins: &[PathBuf],
+) -> Result<String> {
     let mut h = Sha256::new();
-    let mut files = Vec::new();
-    walk(recipe, &mut files)?;
-    files.sort();
-    for f in &files {
-        let rel = f.strip_prefix(recipe).unwrap_or(f);
+    for (rel, f) in files {
         h.update(rel.to_string_lossy().as_bytes());
         h.update([0]);
         h.update(std::fs::read(f).map_err(Error::io(format!("read {}", f.display())))?);
@@ -274,12 +313,17 @@ async fn ensure_locked(
     opts: &BuildOptions,
 ) -> Result<Image> {
     let recipe = recipes.join(name);
-    if !recipe.is_dir() {
-        return Err(Error::Config(format!(
-            "no recipe for image {name}: {} is missing",
-            recipe.display()
-        )));
+    let layers = recipe_layers(recipes, name);
+    for dir in &layers {
+        if !dir.is_dir() {
+            return Err(Error::Config(format!(
+                "no recipe for image {name}: {} is missing",
+                dir.display()
+            )));
+        }
     }
+    let layer_refs: Vec<&Path> = layers.iter().map(PathBuf::as_path).collect();
+    let files = recipe_files(&layer_refs)?;
     let tools = cache_dir().join("tools");
     let mut bins = Vec::new();
     for (file, rel) in binaries(name) {
@@ -292,8 +336,8 @@ async fn ensure_locked(
         }
         bins.push(path);
     }
-    let hash = recipe_hash(&recipe, base.map(|b| b.1), &bins)?;
-    let jars_dir = if recipe.join("pom.xml").is_file() {
+    let hash = hash_files(&files, base.map(|b| b.1), &bins)?;
+    let jars_dir = if files.iter().any(|(rel, _)| rel == Path::new("pom.xml")) {
         Some(recipe_jars(&recipe, name, opts.verbose).await?)
     } else {
         None
@@ -322,7 +366,7 @@ async fn ensure_locked(
         stream_command(name, "bash", &[&script, &reference], opts.verbose).await?;
     } else {
         let ctx = TempDir::new(&format!("chaosbank-build-{name}"))?;
-        copy_dir(&recipe, ctx.path())?;
+        copy_files(&files, ctx.path())?;
         std::fs::create_dir_all(ctx.path().join("bin")).map_err(Error::io("create bin/"))?;
         if let Some(jars) = &jars_dir {
             let lib = ctx.path().join("lib");
@@ -381,7 +425,11 @@ pub async fn jars(name: &str) -> Result<PathBuf> {
 }
 
 async fn recipe_jars(recipe: &Path, name: &str, verbose: bool) -> Result<PathBuf> {
-    let pom = recipe.join("pom.xml");
+    // A variant's own pom.xml, else the shared recipe's.
+    let pom = match recipe.join("pom.xml") {
+        own if own.is_file() => own,
+        _ => recipe_layers(recipe.parent().unwrap_or(recipe), name)[0].join("pom.xml"),
+    };
     let pom_hash = file_hash(&pom)?;
     let dir = cache_dir()
         .join("jars")
@@ -393,7 +441,8 @@ async fn recipe_jars(recipe: &Path, name: &str, verbose: bool) -> Result<PathBuf
         "resolving the jars of image {name} with Maven into {}",
         dir.display()
     );
-    let tmp = dir.with_extension("partial");
+    // `<dir>.partial` (not with_extension: `connect-3.2-<hash>` has a dot of its own).
+    let tmp = dir.with_file_name(format!("{name}-{}.partial", &pom_hash[..12]));
     let _ = std::fs::remove_dir_all(&tmp);
     std::fs::create_dir_all(&tmp).map_err(Error::io(format!("create {}", tmp.display())))?;
     let pom_arg = pom.to_string_lossy().into_owned();
@@ -715,17 +764,14 @@ fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
     Ok(())
 }
 
-fn copy_dir(from: &Path, to: &Path) -> Result<()> {
-    let mut files = Vec::new();
-    walk(from, &mut files)?;
-    for f in files {
-        let rel = f.strip_prefix(from).unwrap_or(&f);
+fn copy_files(files: &[(PathBuf, PathBuf)], to: &Path) -> Result<()> {
+    for (rel, f) in files {
         let dst = to.join(rel);
         if let Some(parent) = dst.parent() {
             std::fs::create_dir_all(parent)
                 .map_err(Error::io(format!("create {}", parent.display())))?;
         }
-        std::fs::copy(&f, &dst).map_err(Error::io(format!("copy {}", f.display())))?;
+        std::fs::copy(f, &dst).map_err(Error::io(format!("copy {}", f.display())))?;
     }
     Ok(())
 }
@@ -763,6 +809,38 @@ fn file_hash(path: &Path) -> Result<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_variant_lays_its_own_files_over_the_shared_recipe() {
+        let recipes =
+            std::env::temp_dir().join(format!("chaosbank-variant-{}", std::process::id()));
+        let (shared, own) = (recipes.join("connect"), recipes.join("connect-3.2"));
+        std::fs::create_dir_all(&shared).unwrap();
+        std::fs::create_dir_all(&own).unwrap();
+        std::fs::write(shared.join("Dockerfile"), "FROM x\n").unwrap();
+        std::fs::write(shared.join("pom.xml"), "<new/>").unwrap();
+        std::fs::write(own.join("pom.xml"), "<old/>").unwrap();
+        let layers = recipe_layers(&recipes, "connect-3.2");
+        let refs: Vec<&Path> = layers.iter().map(PathBuf::as_path).collect();
+        let files = recipe_files(&refs).unwrap();
+        let names: Vec<_> = files
+            .iter()
+            .map(|(rel, f)| (rel.clone(), f.clone()))
+            .collect();
+        assert_eq!(
+            names,
+            vec![
+                (PathBuf::from("Dockerfile"), shared.join("Dockerfile")),
+                (PathBuf::from("pom.xml"), own.join("pom.xml")),
+            ]
+        );
+        // The shared image's hash is its folder's alone; the variant's differs.
+        let plain = recipe_hash(&shared, Some("b"), &[]).unwrap();
+        let laid = recipe_files(&[shared.as_path()]).unwrap();
+        assert_eq!(hash_files(&laid, Some("b"), &[]).unwrap(), plain);
+        assert_ne!(hash_files(&files, Some("b"), &[]).unwrap(), plain);
+        let _ = std::fs::remove_dir_all(&recipes);
+    }
 
     #[test]
     fn references_split_into_name_tag_and_registry() {

@@ -139,6 +139,12 @@ pub struct Engines {
     #[serde(default)]
     #[arg(long, default_value = "built", value_parser = ImageSource::parse)]
     pub images: ImageSource,
+    /// The Debezium line of the Kafka Connect worker (outbox-cdc, and a service with
+    /// connectors): 3.7 (the default, the newest served) or 3.2 (an older line, without
+    /// offset.mismatch.strategy; `docker/setup.sh --debezium-matrix` resolves its jars).
+    #[serde(default)]
+    #[arg(long, default_value = "3.7", value_parser = crate::engines::connect::Debezium::parse)]
+    pub debezium: crate::engines::connect::Debezium,
 }
 
 impl Engines {

@@ -1223,7 +1223,7 @@ fn anomalies(s: &mut String, verdict: &Verdict, scan: &Scan, axis: &Axis, per: u
         );
         for (i, f) in list.iter().take(per).enumerate() {
             let id = format!("f-{name}-{i}");
-            finding(s, f, scan, axis, parked, &id);
+            finding(s, (name, f), scan, axis, parked, &id);
         }
         if list.len() > per {
             s.push_str("<ul>");
@@ -1246,7 +1246,74 @@ fn anomalies(s: &mut String, verdict: &Verdict, scan: &Scan, axis: &Axis, per: u
     s.push('\n');
 }
 
-fn finding(s: &mut String, f: &Finding, scan: &Scan, axis: &Axis, parked: bool, id: &str) {
+/// The records of transfer `id` in the topic logs, with the WAL position each was made
+/// from (CDC records), and what they say of a duplicate or a gap: copies of one WAL
+/// position are one change published twice (a replay); copies of several positions,
+/// the row written more than once; no record at all in a log whose records carry
+/// positions, a change never published; one record credited twice, a consumer that
+/// read it again.
+fn topic_records(s: &mut String, id: &str, kind: &str, scan: &Scan) {
+    let records = scan.transfer_records.get(id).map_or(&[][..], Vec::as_slice);
+    let cdc = scan.topic_logs.values().any(|has| *has);
+    if records.is_empty() {
+        if cdc && matches!(kind, "lost" | "in-flight") {
+            let topics: Vec<&str> = scan.topic_logs.keys().map(String::as_str).collect();
+            let _ = write!(
+                s,
+                "<p class=\"meta\">{}</p>",
+                escape(&format!(
+                    "No record of this transfer in the topic logs ({}): its outbox row's change was never published — a gap in what the connector read from the WAL.",
+                    topics.join(", ")
+                ))
+            );
+        }
+        return;
+    }
+    s.push_str("<table><tr><th>topic</th><th>offset</th><th>WAL position (LSN)</th></tr>");
+    for r in records {
+        let _ = write!(
+            s,
+            "<tr><td>{}</td><td class=\"n\">{}</td><td>{}</td></tr>",
+            escape(&r.topic),
+            r.offset,
+            escape(r.lsn.as_deref().unwrap_or("—"))
+        );
+    }
+    s.push_str("</table>");
+    let lsns: BTreeSet<&str> = records.iter().filter_map(|r| r.lsn.as_deref()).collect();
+    let note = match (records.len(), lsns.len()) {
+        (n, 1) if n > 1 => Some(format!(
+            "{n} records carry one WAL position ({}): one change published {n} times — the connector replayed it (after a restart, from its last flushed offset).",
+            lsns.iter().next().copied().unwrap_or_default()
+        )),
+        (n, m) if n > 1 && m > 1 => Some(format!(
+            "{n} records from {m} WAL positions: the outbox row was written more than once, or the change was read again from a new slot."
+        )),
+        (1, _) if kind == "duplicated" => Some(format!(
+            "One record ({} offset {}{}) was credited more than once: the consumer read it again (its offset commit was lost), the publisher did not send it twice.",
+            records[0].topic,
+            records[0].offset,
+            records[0]
+                .lsn
+                .as_deref()
+                .map(|l| format!(", LSN {l}"))
+                .unwrap_or_default()
+        )),
+        _ => None,
+    };
+    if let Some(note) = note {
+        let _ = write!(s, "<p class=\"meta\">{}</p>", escape(&note));
+    }
+}
+
+fn finding(
+    s: &mut String,
+    (kind, f): (&str, &Finding),
+    scan: &Scan,
+    axis: &Axis,
+    parked: bool,
+    id: &str,
+) {
     let _ = write!(
         s,
         "<div class=\"finding{}\" id=\"{}\"><p class=\"sentence\">{}</p>",
@@ -1348,6 +1415,9 @@ fn finding(s: &mut String, f: &Finding, scan: &Scan, axis: &Axis, parked: bool, 
                 s.push_str("<p class=\"meta\">No ledger entry names this transfer.</p>");
             }
         }
+    }
+    if let Some(id) = &id {
+        topic_records(s, id, kind, scan);
     }
     if let Some((a, b, _)) = span {
         let over: Vec<String> = scan

@@ -188,6 +188,17 @@ pub(crate) struct EntryLine {
     pub(crate) time: Option<u64>,
 }
 
+/// A record of a topic log (a `topic-log` op) carrying a transfer a finding names.
+#[derive(Debug, Clone)]
+pub(crate) struct TopicLine {
+    /// The topic.
+    pub(crate) topic: String,
+    /// Its offset (partition 0).
+    pub(crate) offset: i64,
+    /// The WAL position of the change it was made from (a CDC record), `X/Y`.
+    pub(crate) lsn: Option<String>,
+}
+
 /// When a transfer a finding names was in flight.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Span {
@@ -257,6 +268,16 @@ struct RawLedger {
 }
 
 #[derive(Deserialize)]
+struct RawTopicLog {
+    topic: Option<String>,
+    isolation: Option<String>,
+    #[serde(default)]
+    records: Vec<Value>,
+    #[serde(default)]
+    lsns: Vec<(i64, String)>,
+}
+
+#[derive(Deserialize)]
 struct RawTransfer {
     id: Option<Value>,
 }
@@ -317,6 +338,11 @@ pub(crate) struct Scan {
     pub(crate) transfer_ops: HashMap<String, Vec<u64>>,
     /// Ledger entries of each wanted transfer.
     pub(crate) transfer_entries: HashMap<String, Vec<EntryLine>>,
+    /// Records of each wanted transfer in the topic logs (committed reads).
+    pub(crate) transfer_records: HashMap<String, Vec<TopicLine>>,
+    /// The topics whose logs the history holds, and whether any record carried a WAL
+    /// position.
+    pub(crate) topic_logs: BTreeMap<String, bool>,
     /// When each wanted transfer was in flight.
     pub(crate) spans: HashMap<String, Span>,
     /// The [`Wanted::facts`] ops: their time (as drawn: the op's index in a history
@@ -346,6 +372,8 @@ impl Scan {
             slice_ops: BTreeMap::new(),
             transfer_ops: HashMap::new(),
             transfer_entries: HashMap::new(),
+            transfer_records: HashMap::new(),
+            topic_logs: BTreeMap::new(),
             spans: HashMap::new(),
             op_facts: HashMap::new(),
             wanted,
@@ -418,6 +446,8 @@ impl Scan {
                 self.final_time.get_or_insert(t);
                 if op.f == "final-ledger" {
                     self.ledger(op);
+                } else if op.f == "topic-log" {
+                    self.topic_log(op);
                 }
             }
             Process::Named(_) => {}
@@ -480,6 +510,48 @@ impl Scan {
                 process: p,
                 f: cut(&op.f, 24),
             });
+        }
+    }
+
+    /// Keeps the records of wanted transfers from a committed read of a topic, with
+    /// their WAL positions when the line lists them (`lsns`).
+    fn topic_log(&mut self, op: &Op) {
+        let Ok(l) = op.value_as::<RawTopicLog>() else {
+            return;
+        };
+        if l.isolation.as_deref() == Some("read_uncommitted") {
+            return;
+        }
+        let topic = l.topic.unwrap_or_default();
+        let has_lsns = self.topic_logs.entry(topic.clone()).or_default();
+        *has_lsns |= !l.lsns.is_empty();
+        if self.wanted.ids.is_empty() {
+            return;
+        }
+        let lsns: HashMap<i64, String> = l.lsns.into_iter().collect();
+        for r in &l.records {
+            let (Some(offset), Some(key)) = (
+                r.get(0).and_then(Value::as_i64),
+                r.get(1).and_then(Value::as_str),
+            ) else {
+                continue;
+            };
+            // Ids are kept as JSON text: `17` for a number, `"t-17"` for a string.
+            let quoted = Value::String(key.to_owned()).to_string();
+            let Some(id) = [key.to_owned(), quoted]
+                .into_iter()
+                .find(|id| self.wanted.ids.contains(id))
+            else {
+                continue;
+            };
+            let list = self.transfer_records.entry(id).or_default();
+            if list.len() < 20 {
+                list.push(TopicLine {
+                    topic: topic.clone(),
+                    offset,
+                    lsn: lsns.get(&offset).cloned(),
+                });
+            }
         }
     }
 

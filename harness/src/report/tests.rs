@@ -441,3 +441,58 @@ fn a_valid_run_says_no_fault_is_tied() {
         section(&page)
     );
 }
+
+/// A CDC run's duplicates and gap: transfer 1 credited twice from two records of one WAL
+/// position (a replay), transfer 3 twice from one record (a consumer's re-read), transfer
+/// 2 debited and never published (no record in a log that carries positions).
+#[test]
+fn cdc_records_explain_a_duplicate_and_a_gap_by_their_wal_position() {
+    let lines = [
+        json!({"process":"setup","type":"ok","f":"init","value":{"balances":{"A/0":100,"B/0":100}}}),
+        json!({"process":0,"type":"invoke","f":"transfer","value":{"id":1,"from":"A/0","to":"B/0","amount":5}}),
+        json!({"process":0,"type":"ok","f":"transfer","value":{"id":1,"from":"A/0","to":"B/0","amount":5}}),
+        json!({"process":0,"type":"invoke","f":"transfer","value":{"id":2,"from":"A/0","to":"B/0","amount":3}}),
+        json!({"process":0,"type":"ok","f":"transfer","value":{"id":2,"from":"A/0","to":"B/0","amount":3}}),
+        json!({"process":0,"type":"invoke","f":"transfer","value":{"id":3,"from":"A/0","to":"B/0","amount":1}}),
+        json!({"process":0,"type":"ok","f":"transfer","value":{"id":3,"from":"A/0","to":"B/0","amount":1}}),
+        json!({"process":"final","type":"ok","f":"final-ledger","value":{"bank":"A","entries":[
+            {"transfer":1,"account":"A/0","amount":-5},{"transfer":2,"account":"A/0","amount":-3},
+            {"transfer":3,"account":"A/0","amount":-1}],
+            "balances":{"A/0":91}}}),
+        json!({"process":"final","type":"ok","f":"final-ledger","value":{"bank":"B","entries":[
+            {"transfer":1,"account":"B/0","amount":5},{"transfer":1,"account":"B/0","amount":5},
+            {"transfer":3,"account":"B/0","amount":1},{"transfer":3,"account":"B/0","amount":1}],
+            "balances":{"B/0":112}}}),
+        json!({"process":"final","type":"ok","f":"topic-log","value":{"topic":"credits-b",
+            "partition":0,"isolation":"read_committed","delivery":"at-least-once","feeds":"B",
+            "records":[[0,"1"],[1,"1"],[2,"3"]],"lsns":[[0,"0/16B3D48"],[1,"0/16B3D48"],[2,"0/16B3F00"]],
+            "complete":true,"end_offset":2}}),
+    ];
+    let mut text = String::new();
+    for (i, mut l) in lines.into_iter().enumerate() {
+        l["index"] = json!(i);
+        l["time"] = json!(i as u64 * STEP);
+        text.push_str(&l.to_string());
+        text.push('\n');
+    }
+    let (verdict, page) = report(&text);
+    assert_eq!(
+        verdict.valid,
+        checkers::verdict::Validity::Invalid,
+        "{:?}",
+        verdict.anomalies.keys()
+    );
+    assert!(page.contains("0/16B3D48"), "the LSN is shown");
+    assert!(
+        page.contains("2 records carry one WAL position (0/16B3D48): one change published 2 times"),
+        "the duplicate is explained"
+    );
+    assert!(
+        page.contains("No record of this transfer in the topic logs (credits-b)"),
+        "the gap is explained"
+    );
+    assert!(
+        page.contains("One record (credits-b offset 2, LSN 0/16B3F00) was credited more than once: the consumer read it again"),
+        "a consumer's re-read is told from a replay"
+    );
+}

@@ -97,7 +97,9 @@ pub fn ledger_lines(state: &FinalState) -> Result<Vec<Value>> {
 
 /// The `topic-log` op values of one log (checkers/README.md, "Extensions"): records
 /// `[offset, key]`, or `[offset, key, source partition, source offset]`, split over lines
-/// of at most [`LINE_MAX`], the last marked `complete`.
+/// of at most [`LINE_MAX`], the last marked `complete`. Records that carry a WAL position
+/// (CDC records) are also listed in `lsns`, `[offset, "X/Y"]` with PostgreSQL's LSN
+/// notation, beside `records` (docs/history.md: a field older readers ignore).
 pub fn topic_log_lines(log: &TopicLog) -> Vec<Value> {
     let records: Vec<Value> = log
         .records
@@ -131,9 +133,22 @@ pub fn topic_log_lines(log: &TopicLog) -> Vec<Value> {
             if let Some(bank) = log.spec.feeds {
                 v["feeds"] = bank.name().into();
             }
+            let lsns: Vec<Value> = log.records[i * LINE_MAX..]
+                .iter()
+                .take(chunk.len())
+                .filter_map(|r| r.lsn.map(|l| serde_json::json!([r.offset, lsn_text(l)])))
+                .collect();
+            if !lsns.is_empty() {
+                v["lsns"] = lsns.into();
+            }
             v
         })
         .collect()
+}
+
+/// A WAL position as PostgreSQL writes it: `X/Y`, the high and low 32 bits in hex.
+pub fn lsn_text(lsn: u64) -> String {
+    format!("{:X}/{:X}", lsn >> 32, lsn & 0xFFFF_FFFF)
 }
 
 #[cfg(test)]
@@ -214,6 +229,7 @@ mod tests {
                     offset: i,
                     key: format!("{}", i * 2),
                     source: (i % 2 == 0).then_some((0, i / 2)),
+                    lsn: (i == 5001).then_some(0x1_0000_00AB),
                 })
                 .collect(),
             end_offset: 12_005,
@@ -236,6 +252,9 @@ mod tests {
         assert_eq!(first["end_offset"], 12_005);
         assert_eq!(first["records"][0], serde_json::json!([0, "0", 0, 0]));
         assert_eq!(first["records"][1], serde_json::json!([1, "2"]));
+        // The one record with a WAL position is listed in its own line's `lsns`.
+        assert!(first.get("lsns").is_none());
+        assert_eq!(lines[1]["lsns"], serde_json::json!([[5001, "1/AB"]]));
         // An empty log is one complete line with no records.
         let empty = TopicLog {
             records: Vec::new(),

@@ -258,6 +258,12 @@ impl Producer {
 /// its source record's position, `partition:offset`.
 pub const SOURCE_HEADER: &str = "chaosbank-source";
 
+/// The header in which a CDC record names the WAL position of the change it was made
+/// from: Debezium's `source` block as JSON, whose `lsn` is PostgreSQL's LSN as a number
+/// (copied by the outbox-cdc connector's `HeaderFrom` transform, see
+/// [`crate::connect::connector_config`]), or that number alone.
+pub const LSN_HEADER: &str = "chaosbank-lsn";
+
 /// One record of a partition as read back whole by [`read_log`].
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct LogRecord {
@@ -267,6 +273,8 @@ pub struct LogRecord {
     pub payload: Option<Vec<u8>>,
     /// The source record's position, from the [`SOURCE_HEADER`] header.
     pub source: Option<(i32, i64)>,
+    /// The WAL position of the change it was made from, from the [`LSN_HEADER`] header.
+    pub lsn: Option<u64>,
 }
 
 /// A partition's content from its start: the records `isolation` shows, and the end
@@ -341,21 +349,35 @@ pub fn read_log(
             }
             Some(Err(e)) => return Err(anyhow!(e).context(format!("reading {topic}/{partition}"))),
             Some(Ok(msg)) => {
-                let source = msg.headers().and_then(|h| {
-                    h.iter()
-                        .find(|h| h.key == SOURCE_HEADER)
-                        .and_then(|h| h.value)
-                        .and_then(|v| std::str::from_utf8(v).ok())
-                        .and_then(parse_position)
-                });
+                let header = |name: &str| {
+                    msg.headers().and_then(|h| {
+                        h.iter()
+                            .find(|h| h.key == name)
+                            .and_then(|h| h.value)
+                            .and_then(|v| std::str::from_utf8(v).ok())
+                            .map(str::to_owned)
+                    })
+                };
                 log.records.push(LogRecord {
                     offset: msg.offset(),
                     payload: msg.payload().map(<[u8]>::to_vec),
-                    source,
+                    source: header(SOURCE_HEADER).as_deref().and_then(parse_position),
+                    lsn: header(LSN_HEADER).as_deref().and_then(parse_lsn),
                 });
             }
         }
     }
+}
+
+/// The LSN of an [`LSN_HEADER`] value: a number, or a JSON object's `lsn` number.
+fn parse_lsn(s: &str) -> Option<u64> {
+    let s = s.trim();
+    s.parse().ok().or_else(|| {
+        serde_json::from_str::<serde_json::Value>(s)
+            .ok()?
+            .get("lsn")?
+            .as_u64()
+    })
 }
 
 /// Parses `partition:offset`.
@@ -554,4 +576,22 @@ pub fn is_transient(err: &anyhow::Error) -> bool {
             ),
             None => false,
         })
+}
+
+#[cfg(test)]
+mod lsn_tests {
+    use super::parse_lsn;
+
+    #[test]
+    fn an_lsn_header_is_a_number_or_debeziums_source_block() {
+        assert_eq!(parse_lsn("26644608"), Some(26_644_608));
+        assert_eq!(
+            parse_lsn(
+                r#"{"version":"3.7.1.Final","txId":745,"lsn":26644608,"sequence":"[null,\"26644608\"]"}"#
+            ),
+            Some(26_644_608)
+        );
+        assert_eq!(parse_lsn(r#"{"txId":745}"#), None);
+        assert_eq!(parse_lsn("0/16B3D48"), None);
+    }
 }
