@@ -143,8 +143,68 @@ pub struct Engines {
     /// connectors): 3.7 (the default, the newest served) or 3.2 (an older line, without
     /// offset.mismatch.strategy; `docker/setup.sh --debezium-matrix` resolves its jars).
     #[serde(default)]
-    #[arg(long, default_value = "3.7", value_parser = crate::engines::connect::Debezium::parse)]
-    pub debezium: crate::engines::connect::Debezium,
+    #[arg(long, default_value = "3.7", value_parser = Debezium::parse)]
+    pub debezium: Debezium,
+}
+
+/// The Debezium release line the worker runs (`--debezium`): each has its own image,
+/// Debezium on the Kafka Connect it is built against (see `docker/CONTRACT.md`).
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize,
+)]
+pub enum Debezium {
+    /// 3.7 (3.7.1.Final on Kafka Connect 4.3.1), image `connect`: the newest served.
+    #[default]
+    #[serde(rename = "3.7")]
+    V3_7,
+    /// 3.2 (3.2.3.Final on Kafka Connect 3.9.1), image `connect-3.2`: an older line,
+    /// without `offset.mismatch.strategy`.
+    #[serde(rename = "3.2")]
+    V3_2,
+}
+
+impl Debezium {
+    /// Every line, newest first.
+    pub const ALL: [Debezium; 2] = [Debezium::V3_7, Debezium::V3_2];
+
+    /// Parses `3.7` or `3.2` (a full version of the line, `3.2.3.Final`, too).
+    pub fn parse(s: &str) -> Result<Debezium, String> {
+        Debezium::ALL
+            .into_iter()
+            .find(|d| s == d.name() || s.strip_prefix(d.name()).is_some_and(|r| r.starts_with('.')))
+            .ok_or_else(|| format!("unknown Debezium line {s:?}; use 3.7 or 3.2"))
+    }
+
+    /// `3.7` or `3.2`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Debezium::V3_7 => "3.7",
+            Debezium::V3_2 => "3.2",
+        }
+    }
+
+    /// The image (and recipe under `docker/`) that runs this line.
+    pub fn image(self) -> &'static str {
+        match self {
+            Debezium::V3_7 => "connect",
+            Debezium::V3_2 => "connect-3.2",
+        }
+    }
+
+    /// The environment variable naming a ready-made image for this line:
+    /// `CHAOSBANK_IMAGE_CONNECT`, `CHAOSBANK_IMAGE_CONNECT_3_2`.
+    pub fn image_env(self) -> String {
+        format!(
+            "CHAOSBANK_IMAGE_{}",
+            self.image().to_uppercase().replace(['-', '.'], "_")
+        )
+    }
+
+    /// True when the connector has `offset.mismatch.strategy` (absent from 3.2.3 and
+    /// 3.3.1, present in 3.7.1), so `--slot-mismatch trust_offset` means something.
+    pub fn has_mismatch_strategy(self) -> bool {
+        self == Debezium::V3_7
+    }
 }
 
 impl Engines {
