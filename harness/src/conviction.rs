@@ -227,6 +227,9 @@ pub struct Convictions {
     pub judged: usize,
     /// Of those, the invalid ones.
     pub convicted: usize,
+    /// Runs that failed before a verdict (`error`: a cluster or service that did not
+    /// start); they are not judged, and the summary says how many there were.
+    pub failed: usize,
     /// The convicted runs' times to their first violation, in seconds, sorted.
     pub times_s: Vec<f64>,
 }
@@ -239,10 +242,12 @@ impl Convictions {
             name: name.to_string(),
             judged: 0,
             convicted: 0,
+            failed: 0,
             times_s: Vec::new(),
         };
         for (valid, first) in runs {
             if valid == "error" {
+                c.failed += 1;
                 continue;
             }
             c.judged += 1;
@@ -265,11 +270,15 @@ impl Convictions {
 
 impl std::fmt::Display for Convictions {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let share = if self.judged == 0 {
-            0.0
-        } else {
-            100.0 * self.convicted as f64 / self.judged as f64
-        };
+        if self.judged == 0 {
+            // No share to give: "0 of 0 (0 %)" would read as a clean bill.
+            return write!(
+                f,
+                "{}: no seed judged ({} failed before a verdict: see their rows)",
+                self.name, self.failed
+            );
+        }
+        let share = 100.0 * self.convicted as f64 / self.judged as f64;
         write!(
             f,
             "{}: convicted in {} of {} seeds ({share:.0} %)",
@@ -282,6 +291,9 @@ impl std::fmt::Display for Convictions {
                 f,
                 "; first violation after {median:.1} s (median; {min:.1}–{max:.1} s)"
             )?;
+        }
+        if self.failed > 0 {
+            write!(f, "; {} failed before a verdict", self.failed)?;
         }
         Ok(())
     }
@@ -403,7 +415,14 @@ mod tests {
         assert_eq!(c.median_s(), Some(20.0));
         assert_eq!(
             c.to_string(),
-            "dual-write: convicted in 3 of 5 seeds (60 %); first violation after 20.0 s (median; 10.0–30.0 s)"
+            "dual-write: convicted in 3 of 5 seeds (60 %); first violation after 20.0 s (median; 10.0–30.0 s); 1 failed before a verdict"
+        );
+        assert_eq!(c.failed, 1);
+        // Every run failed (a service that never started): no share, and why.
+        let none = Convictions::of("java-txmsg", [("error", None), ("error", None)]);
+        assert_eq!(
+            none.to_string(),
+            "java-txmsg: no seed judged (2 failed before a verdict: see their rows)"
         );
         // An even count: the mean of the two middle times, not the lower one.
         let even = Convictions::of(

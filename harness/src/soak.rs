@@ -499,8 +499,13 @@ pub fn convictions(rows: &[Row]) -> Vec<Convictions> {
 /// The summary table: one line per run (`1ST VIOL` is the time into the run of the
 /// first op a violation names), then each system's convictions.
 pub fn table(rows: &[Row]) -> String {
+    // The first column fits the longest name (a service's can be long).
+    let w = rows
+        .iter()
+        .map(|r| r.name.chars().count())
+        .fold(11, usize::max);
     let mut s = format!(
-        "{:<11} {:>6}  {:<8} {:>6} {:>5} {:>5} {:>7} {:>10} {:>9}  {:<28} {}\n",
+        "{:<w$} {:>6}  {:<8} {:>6} {:>5} {:>5} {:>7} {:>10} {:>9}  {:<28} {}\n",
         "SYSTEM",
         "SEED",
         "VERDICT",
@@ -528,7 +533,7 @@ pub fn table(rows: &[Row]) -> String {
         };
         let _ = writeln!(
             s,
-            "{:<11} {:>6}  {:<8} {:>6} {:>5} {:>5} {:>7} {:>10.1} {:>9}  {:<28} {}{}",
+            "{:<w$} {:>6}  {:<8} {:>6} {:>5} {:>5} {:>7} {:>10.1} {:>9}  {:<28} {}{}",
             r.name,
             r.seed,
             r.outcome.valid.to_uppercase(),
@@ -549,7 +554,7 @@ pub fn table(rows: &[Row]) -> String {
                 .unwrap_or_default()
         );
         if let Some(sum) = &r.shrink {
-            let _ = writeln!(s, "{:<11} {:>6}  shrunk: {sum}", "", "");
+            let _ = writeln!(s, "{:<w$} {:>6}  shrunk: {sum}", "", "");
         }
     }
     let failed = rows.iter().filter(|r| !r.passed()).count();
@@ -760,6 +765,29 @@ mod tests {
             "{t}"
         );
         assert!(t.contains("outbox: convicted in 0 of 1 seeds (0 %)"), "{t}");
+    }
+
+    #[test]
+    fn a_long_service_name_keeps_the_columns_aligned() {
+        let row = |name: &str, seed| Row {
+            system: SystemKind::Outbox,
+            name: name.into(),
+            seed,
+            outcome: Outcome {
+                valid: "valid".into(),
+                ..Outcome::default()
+            },
+            dir: None,
+            shrink: None,
+        };
+        let t = table(&[row("java-txmsg-broken", 8), row("outbox", 10)]);
+        let lines: Vec<&str> = t.lines().take(3).collect();
+        // The SEED column ends at the same place on the header and on every row.
+        let end = |l: &str, what: &str| l.find(what).map(|i| i + what.len());
+        let seed_end = end(lines[0], "SEED");
+        assert!(seed_end.is_some(), "{t}");
+        assert_eq!(end(lines[1], " 8 "), seed_end.map(|e| e + 1), "{t}");
+        assert_eq!(end(lines[2], "10 "), seed_end.map(|e| e + 1), "{t}");
     }
 
     #[test]
