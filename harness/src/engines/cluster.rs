@@ -727,6 +727,15 @@ impl Cluster {
                     binds: (!binds.is_empty()).then(|| binds.clone()),
                     port_bindings: Some(bindings),
                     network_mode: Some(self.inner.network.clone()),
+                    sysctls: (cport == host_port)
+                        .then(|| {
+                            let host = std::fs::read_to_string(EPHEMERAL_PORTS).ok()?;
+                            Some(HashMap::from([(
+                                "net.ipv4.ip_local_port_range".to_string(),
+                                ephemeral_ports_below(&host)?,
+                            )]))
+                        })
+                        .flatten(),
                     ..Default::default()
                 }),
                 networking_config: Some(NetworkingConfig {
@@ -874,6 +883,21 @@ fn env_value(env: &[String], key: &str) -> Option<String> {
         .find_map(|e| e.strip_prefix(key)?.strip_prefix('=').map(str::to_string))
 }
 
+/// The host's range of ephemeral ports, the one [`free_port`] draws from.
+const EPHEMERAL_PORTS: &str = "/proc/sys/net/ipv4/ip_local_port_range";
+
+/// A container's range of ephemeral ports below the host's (`host` as the host's
+/// `ip_local_port_range` reads, e.g. `32768\t60999`): a broker listening inside its
+/// container on the port [`free_port`] picked from the host's range would otherwise
+/// find it taken, now and then, by one of its own outgoing connections (Kafka's broker
+/// connects to its controller before it binds its listener: "Address already in use").
+/// None when the host's range leaves no room below it.
+fn ephemeral_ports_below(host: &str) -> Option<String> {
+    let low: u16 = host.split_whitespace().next()?.parse().ok()?;
+    let (from, to) = (10_000, low.checked_sub(1)?);
+    (to >= from + 1_000).then(|| format!("{from} {to}"))
+}
+
 /// A port on 127.0.0.1 that is free right now.
 fn free_port() -> Result<u16> {
     let l = std::net::TcpListener::bind(("127.0.0.1", 0)).map_err(Error::io("pick a free port"))?;
@@ -919,4 +943,24 @@ async fn sql_version(url: &str) -> anyhow::Result<String> {
     tokio::time::timeout(Duration::from_secs(5), fut)
         .await
         .map_err(|_| anyhow::anyhow!("no answer within 5 s"))?
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ephemeral_ports_below;
+
+    #[test]
+    fn a_broker_container_gets_ephemeral_ports_below_the_hosts() {
+        // Linux's default range: the container's ends just below it, so no port picked
+        // on the host can be one of the container's own outgoing connections.
+        assert_eq!(
+            ephemeral_ports_below("32768\t60999\n").as_deref(),
+            Some("10000 32767")
+        );
+        // A host range starting low leaves no room: the container keeps its default.
+        assert_eq!(ephemeral_ports_below("1024 65000"), None);
+        assert_eq!(ephemeral_ports_below("10500 65000"), None);
+        assert_eq!(ephemeral_ports_below("garbage"), None);
+        assert_eq!(ephemeral_ports_below(""), None);
+    }
 }
