@@ -1,6 +1,7 @@
 //! The replies worth aiming a fault at, recognised in the bytes a [`super::Forwarder`]
-//! carries between a process and an engine: PostgreSQL's and MariaDB's commits
-//! (autocommit writes too), Kafka's Produce, OffsetCommit and EndTxn responses, RocketMQ's
+//! carries between a process and an engine: PostgreSQL's and MariaDB's commits of a
+//! transaction that wrote (autocommit writes too; a commit that changed no row, such as
+//! a poll that found nothing, is no boundary worth a fault), Kafka's Produce, OffsetCommit and EndTxn responses, RocketMQ's
 //! send, end-transaction and consumer-offset replies.
 //!
 //! Each connection gets a [`Watch`] pair: its [`RequestSide`] reads what the process sends
@@ -53,8 +54,8 @@ impl Protocol {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Reply {
-    /// A transaction is durable: SQL `COMMIT` (or an autocommit write), Kafka `EndTxn`,
-    /// RocketMQ end-transaction.
+    /// A transaction is durable: SQL `COMMIT` of a transaction that changed rows (or an
+    /// autocommit write that did), Kafka `EndTxn`, RocketMQ end-transaction.
     Commit,
     /// A message is stored: Kafka `Produce`, RocketMQ send (half messages included).
     Produce,
@@ -116,6 +117,8 @@ struct Shared {
     pending: HashMap<i32, Reply>,
     /// MySQL: one entry per command, `true` for a `COMMIT`.
     commands: VecDeque<bool>,
+    /// MySQL: a statement of the open transaction changed rows.
+    my_wrote: bool,
 }
 
 /// The most requests remembered awaiting replies (a process that never reads its replies
@@ -142,6 +145,7 @@ impl Watch {
                 frames: Frames::new(),
                 shared,
                 pg_in_tx: false,
+                pg_wrote: false,
                 pg_commit: false,
                 pg_cycle_open: false,
                 first: true,
@@ -279,6 +283,8 @@ pub struct ReplySide {
     shared: Arc<Mutex<Shared>>,
     /// PostgreSQL: inside a transaction block (from ReadyForQuery, and `BEGIN`).
     pg_in_tx: bool,
+    /// PostgreSQL: a statement of the open transaction block changed rows.
+    pg_wrote: bool,
     /// PostgreSQL: a commit (or autocommit write) completed since the last ReadyForQuery.
     pg_commit: bool,
     /// PostgreSQL: a query cycle has begun and not yet ended with ReadyForQuery.
@@ -363,21 +369,24 @@ impl ReplySide {
     }
 
     /// A PostgreSQL message's meaning: a reply is one query cycle, ending at
-    /// ReadyForQuery; it is a commit when it completed `COMMIT`, or a write outside a
-    /// transaction block.
+    /// ReadyForQuery; it is a commit when it completed the `COMMIT` of a transaction
+    /// block that changed rows, or a write that changed rows outside a block.
     fn postgres(&mut self, head: &[u8]) -> Option<Reply> {
         match head.first()? {
             b'C' => {
                 let tag = head.get(5..).unwrap_or_default();
-                let word = tag
-                    .split(|b| *b == b' ' || *b == 0)
-                    .next()
-                    .unwrap_or_default();
+                let tag = &tag[..tag.iter().position(|b| *b == 0).unwrap_or(tag.len())];
+                let word = tag.split(|b| *b == b' ').next().unwrap_or_default();
                 match word {
-                    b"COMMIT" => self.pg_commit = true,
+                    b"COMMIT" => self.pg_commit = std::mem::take(&mut self.pg_wrote),
+                    b"ROLLBACK" => self.pg_wrote = false,
                     b"BEGIN" | b"START" => self.pg_in_tx = true,
-                    b"INSERT" | b"UPDATE" | b"DELETE" | b"MERGE" | b"COPY" if !self.pg_in_tx => {
-                        self.pg_commit = true
+                    b"INSERT" | b"UPDATE" | b"DELETE" | b"MERGE" | b"COPY" if rows(tag) > 0 => {
+                        if self.pg_in_tx {
+                            self.pg_wrote = true;
+                        } else {
+                            self.pg_commit = true;
+                        }
                     }
                     _ => {}
                 }
@@ -386,6 +395,9 @@ impl ReplySide {
             b'Z' => {
                 let status = *head.get(5)?;
                 self.pg_in_tx = status != b'I';
+                if !self.pg_in_tx {
+                    self.pg_wrote = false;
+                }
                 let commit = std::mem::take(&mut self.pg_commit) && status == b'I';
                 Some(if commit { Reply::Commit } else { Reply::Other })
             }
@@ -394,9 +406,19 @@ impl ReplySide {
     }
 }
 
+/// The row count a PostgreSQL command tag ends with (`INSERT 0 3` → 3, `UPDATE 0` → 0);
+/// 0 when it ends with no number.
+fn rows(tag: &[u8]) -> u64 {
+    let last = tag.rsplit(|b| *b == b' ').next().unwrap_or_default();
+    std::str::from_utf8(last)
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0)
+}
+
 /// A MySQL packet's meaning: the first packet of a command's response (sequence 1) is its
-/// reply; an OK outside a transaction after `COMMIT`, or after a write that changed rows,
-/// is a commit.
+/// reply; an OK outside a transaction after the `COMMIT` of a transaction that changed
+/// rows, or after a write that changed rows, is a commit.
 fn mysql_reply(head: &[u8], shared: &mut Shared) -> Option<Reply> {
     if head.get(3) != Some(&1) {
         return None;
@@ -411,7 +433,12 @@ fn mysql_reply(head: &[u8], shared: &mut Shared) -> Option<Reply> {
     let _last_id = lenenc(payload, &mut at)?;
     let status = u16::from_le_bytes([*payload.get(at)?, *payload.get(at + 1)?]);
     let in_tx = status & 0x0001 != 0;
-    Some(if !in_tx && (commit_asked || affected > 0) {
+    if in_tx {
+        shared.my_wrote |= affected > 0;
+        return Some(Reply::Other);
+    }
+    let wrote = std::mem::take(&mut shared.my_wrote);
+    Some(if (commit_asked && wrote) || affected > 0 {
         Reply::Commit
     } else {
         Reply::Other
@@ -648,10 +675,24 @@ mod tests {
         // A failed transaction's COMMIT is reported as ROLLBACK: no commit.
         r.extend(pg(b'C', b"ROLLBACK\0"));
         r.extend(pg(b'Z', b"I"));
+        // A transaction that changed no row (a poll that found nothing, an UPDATE that
+        // matched none) commits nothing worth a fault; nor does an autocommit UPDATE 0.
+        r.extend(pg(b'C', b"BEGIN\0"));
+        r.extend(pg(b'C', b"SELECT 0\0"));
+        r.extend(pg(b'C', b"UPDATE 0\0"));
+        r.extend(pg(b'C', b"COMMIT\0"));
+        r.extend(pg(b'Z', b"I"));
+        r.extend(pg(b'C', b"DELETE 0\0"));
+        r.extend(pg(b'Z', b"I"));
+        // The same in one simple-query cycle with a write: a commit.
+        r.extend(pg(b'C', b"BEGIN\0"));
+        r.extend(pg(b'C', b"INSERT 0 2\0"));
+        r.extend(pg(b'C', b"COMMIT\0"));
+        r.extend(pg(b'Z', b"I"));
         use Reply::*;
         assert_eq!(
             replies(Protocol::Postgres, b"", &r),
-            vec![Other, Other, Commit, Commit, Other, Other]
+            vec![Other, Other, Commit, Commit, Other, Other, Other, Other, Commit]
         );
     }
 
@@ -660,7 +701,7 @@ mod tests {
         let ssl = [0, 0, 0, 8, 4, 0xd2, 0x16, 0x2f];
         let mut r = vec![b'N'];
         r.extend(pg(b'R', &[0, 0, 0, 0]));
-        r.extend(pg(b'C', b"COMMIT\0"));
+        r.extend(pg(b'C', b"UPDATE 1\0"));
         r.extend(pg(b'Z', b"I"));
         assert_eq!(replies(Protocol::Postgres, &ssl, &r), vec![Reply::Commit]);
         let (mut req, mut rep) = Watch::pair(Protocol::Postgres);
@@ -692,6 +733,10 @@ mod tests {
         q.extend(my(0, b"\x17\x02\0\0\0")); // an autocommit write
         q.extend(my(0, b"\x03SELECT 1"));
         q.extend(my(0, b"\x03COMMITTED_FOO")); // not a commit
+        // A transaction that changed no row: its COMMIT is no boundary.
+        q.extend(my(0, b"\x03BEGIN"));
+        q.extend(my(0, b"\x03INSERT IGNORE INTO dedup VALUES (1)"));
+        q.extend(my(0, b"\x03COMMIT"));
         let mut r = Vec::new();
         r.extend(my(1, &ok(0, 0x0003)));
         r.extend(my(1, &ok(1, 0x0003)));
@@ -702,10 +747,13 @@ mod tests {
         r.extend(my(3, b"\x00\x011")); // …a row starting with 0x00 (not an OK)…
         r.extend(my(4, &[0xfe, 0, 0, 2, 0]));
         r.extend(my(1, &ok(0, 0x0002)));
+        r.extend(my(1, &ok(0, 0x0003)));
+        r.extend(my(1, &ok(0, 0x0003)));
+        r.extend(my(1, &ok(0, 0x0002)));
         use Reply::*;
         assert_eq!(
             replies(Protocol::Mysql, &q, &r),
-            vec![Other, Other, Commit, Commit, Other, Other]
+            vec![Other, Other, Commit, Commit, Other, Other, Other, Other, Other]
         );
         // The handshake (greeting at sequence 0, auth OK at 2) pairs with no command.
         let mut hs = my(0, b"\x0a10.11");
