@@ -998,7 +998,7 @@ fn what(aim: &Aim) -> String {
 
 /// Fills in an aim's engine and reply left out: the `draw`-th (mod their number) of the
 /// (engine, reply) pairs of an aimed kind the process has received, engines in `avoid`
-/// left out, commits counted three times; failing those, any reply from an engine not
+/// left out: an engine drawn first, each as likely, then a kind of its replies; failing those, any reply from an engine not
 /// avoided; failing that, as given when nothing is to be avoided, else `None` (any
 /// reply could come from an engine another fault holds down).
 pub fn resolve(aim: Aim, counts: &[aim::ReplyCount], draw: u32, avoid: &[String]) -> Option<Aim> {
@@ -1019,20 +1019,22 @@ pub fn resolve(aim: Aim, counts: &[aim::ReplyCount], draw: u32, avoid: &[String]
         .collect();
     pairs.sort();
     pairs.dedup();
-    // A commit is the boundary most designs get wrong (a database commit before a
-    // publish, a credit before its offset or its dedup row): drawn three times as often
-    // as the others.
-    let commits: Vec<(String, Reply)> = pairs
-        .iter()
-        .filter(|(_, r)| *r == Reply::Commit)
-        .cloned()
-        .collect();
-    pairs.extend(commits.iter().cloned());
-    pairs.extend(commits);
-    if let Some((engine, reply)) = pairs.get(draw as usize % pairs.len().max(1)) {
+    // Each engine the process has heard from is as likely as another, and each kind of
+    // reply of that engine as likely as another: a process's boundaries with every
+    // engine are reached, however many kinds one engine answers with (an api's RocketMQ
+    // send replies are as likely as its bank commits).
+    let mut engines: Vec<&String> = pairs.iter().map(|(e, _)| e).collect();
+    engines.dedup();
+    if let Some(engine) = engines.get(draw as usize % engines.len().max(1)) {
+        let kinds: Vec<Reply> = pairs
+            .iter()
+            .filter(|(e, _)| e == *engine)
+            .map(|(_, r)| *r)
+            .collect();
+        let reply = kinds[(draw as usize / engines.len()) % kinds.len()];
         return Some(Aim {
-            engine: Some(engine.clone()),
-            reply: Some(*reply),
+            engine: Some((*engine).clone()),
+            reply: Some(reply),
             ..aim
         });
     }
@@ -1095,40 +1097,51 @@ mod tests {
     }
 
     #[test]
-    fn an_aim_is_drawn_among_the_replies_the_process_got_commits_three_times() {
+    fn an_aim_is_drawn_among_the_replies_the_process_got_engines_alike() {
         let counts = [
             seen("postgres", Reply::Commit, 5),
             seen("postgres", Reply::Other, 50),
-            seen("kafka", Reply::Produce, 5),
-            seen("kafka", Reply::Offset, 0),
+            seen("broker", Reply::Produce, 5),
+            seen("broker", Reply::Commit, 5),
+            seen("broker", Reply::Offset, 0),
             seen("mariadb", Reply::Commit, 3),
         ];
         let mut drawn = std::collections::BTreeMap::new();
-        for draw in 0..70 {
+        for draw in 0..60 {
             let a = resolve(any(Action::Crash), &counts, draw, &[]).unwrap();
             assert_eq!((a.nth, a.action), (2, Action::Crash));
             *drawn
                 .entry((a.engine.unwrap(), a.reply.unwrap()))
                 .or_insert(0) += 1;
         }
-        // kafka produce once, each commit three times, in a cycle of seven; never a
-        // reply not yet seen, never an unrecognised one.
-        assert_eq!(drawn[&("kafka".to_string(), Reply::Produce)], 10);
-        assert_eq!(drawn[&("postgres".to_string(), Reply::Commit)], 30);
-        assert_eq!(drawn[&("mariadb".to_string(), Reply::Commit)], 30);
-        assert_eq!(drawn.len(), 3);
+        // Each engine a third of the draws, the broker's two kinds a sixth each; never
+        // a reply not yet seen, never an unrecognised one.
+        assert_eq!(drawn[&("postgres".to_string(), Reply::Commit)], 20);
+        assert_eq!(drawn[&("mariadb".to_string(), Reply::Commit)], 20);
+        assert_eq!(drawn[&("broker".to_string(), Reply::Produce)], 10);
+        assert_eq!(drawn[&("broker".to_string(), Reply::Commit)], 10);
+        assert_eq!(drawn.len(), 4);
         // An engine held down is avoided; what is given is kept.
         for draw in 0..10 {
             let a = resolve(any(Action::Cut), &counts, draw, &["postgres".into()]).unwrap();
             assert_ne!(a.engine.as_deref(), Some("postgres"));
         }
         let given = Aim {
-            engine: Some("kafka".into()),
+            engine: Some("broker".into()),
+            reply: Some(Reply::Produce),
             ..any(Action::Cut)
         };
         assert_eq!(
             resolve(given, &counts, 3, &[]).unwrap().reply,
             Some(Reply::Produce)
+        );
+        let given = Aim {
+            engine: Some("postgres".into()),
+            ..any(Action::Cut)
+        };
+        assert_eq!(
+            resolve(given, &counts, 3, &[]).unwrap().reply,
+            Some(Reply::Commit)
         );
         // Nothing recognised yet: any reply from an engine seen; nothing at all: as given.
         let only_other = [seen("postgres", Reply::Other, 4)];
