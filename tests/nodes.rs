@@ -208,6 +208,7 @@ async fn node_containers_run_the_scheme_and_take_faults() {
         nth: 1,
         draw: 0,
         avoid: Vec::new(),
+        wait_ms: None,
     });
     let armed = {
         let nemesis = nemesis.clone();
@@ -254,6 +255,7 @@ async fn node_containers_run_the_scheme_and_take_faults() {
         nth: 1,
         draw: 0,
         avoid: Vec::new(),
+        wait_ms: None,
     });
     let armed = {
         let nemesis = nemesis.clone();

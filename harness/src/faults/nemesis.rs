@@ -137,6 +137,18 @@ pub struct AimedAt {
     /// Engines not to aim at (those another fault holds down meanwhile).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub avoid: Vec<String>,
+    /// How long it may wait for its reply, in milliseconds ([`AIM_WAIT`] when absent):
+    /// less where another fault on its process follows (a cut of its link, which a
+    /// crash would undo).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wait_ms: Option<u64>,
+}
+
+impl AimedAt {
+    /// How long it may wait for its reply.
+    pub fn wait(&self) -> Duration {
+        self.wait_ms.map_or(AIM_WAIT, Duration::from_millis)
+    }
 }
 
 impl Fault {
@@ -176,7 +188,7 @@ impl Fault {
     }
 
     /// An aimed fault's aim as given (engine and reply as drawn, or `None`), else `None`.
-    fn aim(&self) -> Option<(Action, &str, Aim, u32, &[String])> {
+    fn aim(&self) -> Option<(Action, &AimedAt, Aim)> {
         let (action, at) = match self {
             Fault::CrashAfter(at) => (Action::Crash, at),
             Fault::CutBefore(at) => (Action::Cut, at),
@@ -188,7 +200,7 @@ impl Fault {
             reply: at.reply,
             nth: at.nth,
         };
-        Some((action, at.node.as_str(), aim, at.draw, at.avoid.as_slice()))
+        Some((action, at, aim))
     }
 
     /// Every node this fault hits, in the order it names them.
@@ -238,10 +250,10 @@ impl std::fmt::Display for Fault {
             Fault::Clock { node, offset_s } => write!(f, "move {node}'s clock {offset_s:+} s"),
             Fault::SlotLoss { node, slot } => write!(f, "drop {node}'s replication slot {slot}"),
             Fault::CrashAfter(_) | Fault::CutBefore(_) => {
-                let Some((_, node, aim, _, _)) = self.aim() else {
+                let Some((_, at, aim)) = self.aim() else {
                     return Ok(());
                 };
-                write!(f, "{node}: {aim}")
+                write!(f, "{}: {aim}", at.node)
             }
         }
     }
@@ -306,8 +318,8 @@ impl Nemesis {
     /// Starts a fault.
     pub async fn apply(&self, fault: &Fault) -> Result<Event> {
         let started = Instant::now();
-        if let Some((action, node, aim, draw, avoid)) = fault.aim() {
-            return self.aimed(fault, action, node, aim, draw, avoid).await;
+        if let Some((action, at, aim)) = fault.aim() {
+            return self.aimed(fault, action, at, aim).await;
         }
         match fault {
             Fault::Kill { node } => {
@@ -517,15 +529,8 @@ impl Nemesis {
     /// Applies an aimed fault: picks the reply (among those the process has received,
     /// when not given), arms the process's forwarders, and waits for the fault to fire.
     /// The event names the process, the engine, the reply and what was seen.
-    async fn aimed(
-        &self,
-        fault: &Fault,
-        action: Action,
-        node: &str,
-        aim: Aim,
-        draw: u32,
-        avoid: &[String],
-    ) -> Result<Event> {
+    async fn aimed(&self, fault: &Fault, action: Action, at: &AimedAt, aim: Aim) -> Result<Event> {
+        let (node, draw, avoid, wait) = (at.node.as_str(), at.draw, &at.avoid[..], at.wait());
         let started = Instant::now();
         let target = self.inner.node(node)?;
         if !target.kind.is_app() {
@@ -555,7 +560,7 @@ impl Nemesis {
         workloads::node::arm(&addr, &aim)
             .await
             .map_err(|e| Error::Config(format!("arming {node}: {e:#}")))?;
-        let deadline = Instant::now() + AIM_WAIT;
+        let deadline = Instant::now() + wait;
         // Disarmed at the deadline; `unsure` when the node did not answer the disarm (a
         // crash that fired just then: its exit code decides).
         let (mut disarmed, mut unsure) = (false, false);
@@ -585,12 +590,12 @@ impl Nemesis {
             if Instant::now() >= deadline + Duration::from_secs(5) {
                 if unsure {
                     return Err(Error::NotFired(format!(
-                        "{node}: {aim}: did not fire within {AIM_WAIT:?} ({node} did not answer the disarm, and still runs)"
+                        "{node}: {aim}: did not fire within {wait:?} ({node} did not answer the disarm, and still runs)"
                     )));
                 }
                 return Err(Error::Config(format!(
                     "{node}: {aim}: fired, but {node} still runs {:?} later",
-                    AIM_WAIT + Duration::from_secs(5)
+                    wait + Duration::from_secs(5)
                 )));
             }
             if Instant::now() >= deadline && !disarmed {
@@ -605,7 +610,7 @@ impl Nemesis {
                     (Err(_), Action::Crash) => unsure = true,
                     (Ok(None), _) | (Err(_), Action::Cut) => {
                         return Err(Error::NotFired(format!(
-                            "{node}: {aim}: did not fire within {AIM_WAIT:?} (no such reply reached {node})"
+                            "{node}: {aim}: did not fire within {wait:?} (no such reply reached {node})"
                         )));
                     }
                 }
@@ -985,8 +990,12 @@ impl Nemesis {
     }
 }
 
-/// How long an armed fault may wait for its reply before it counts as not fired.
-pub const AIM_WAIT: Duration = Duration::from_secs(4);
+/// How long an armed fault may wait for its reply before it counts as not fired: past
+/// a Kafka consumer's 10 s session, so an aim armed on a consumer restarted by the aim
+/// before it (its group rejoined once its old member's session ran out) or idle through
+/// an outage fires at its first reply after, instead of giving up (at 4 s, until
+/// 2026-12-05, most such aims did). Only its process's lane waits meanwhile.
+pub const AIM_WAIT: Duration = Duration::from_secs(10);
 
 /// "commit reply from postgres", "reply from any engine".
 fn what(aim: &Aim) -> String {
@@ -1182,6 +1191,7 @@ mod tests {
                 nth: 1,
                 draw: 0,
                 avoid: Vec::new(),
+                wait_ms: None,
             })
         );
         assert_eq!(

@@ -313,17 +313,46 @@ impl Schedule {
     /// reverted (overlapping faults concurrently); then [`Nemesis::heal_all`]. Every
     /// event goes to `emit` as it happens. A fault that cannot be applied, or whose
     /// effect the nemesis does not observe, is emitted with its `error` and skipped.
+    ///
+    /// The faults on a process that aimed faults target ([`lane_of`]) are played one
+    /// after another: each waits until the one before it on that process has ended
+    /// (its reply came or it gave up, its hold, its revert), so no fault lands on a
+    /// process another one holds, and a lane runs as densely as its process lets it. A
+    /// fault so delayed that it would end after the schedule's last fault, or reach into
+    /// another fault on its process (a cut of its link), is skipped as missed; a delayed
+    /// aimed fault avoids the engines held down at its new time.
+    ///
     /// Dropping the future mid-way leaves the current faults in place: call `heal_all`
     /// afterwards. Returns what took effect.
     pub async fn play(&self, nemesis: &Nemesis, emit: impl FnMut(Event)) -> crate::Result<Played> {
         let start = Instant::now();
         let emit = std::sync::Mutex::new(emit);
-        let played = std::sync::Mutex::new(Played::default());
+        let played_cell = std::sync::Mutex::new(Played::default());
         let send = |ev: Event| (emit.lock().unwrap_or_else(|e| e.into_inner()))(ev);
+        let send = &send;
         // Faults in effect right now, to count those that start while another holds.
         let holding = std::sync::atomic::AtomicUsize::new(0);
-        let steps = self.steps.iter().map(|step| async {
-            tokio::time::sleep(step.at.saturating_sub(start.elapsed())).await;
+        let (played, holding) = (&played_cell, &holding);
+        let lanes = lanes(&self.steps);
+        let end = self
+            .steps
+            .iter()
+            .map(|s| s.at + s.hold)
+            .max()
+            .unwrap_or_default();
+        let note_missed = |fault: &Fault, why: String| {
+            tracing::info!("nemesis: {fault}: {why}");
+            played
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .missed
+                .push(format!(
+                    "{fault} at {:.1} s: {why}",
+                    start.elapsed().as_secs_f64()
+                ));
+        };
+        let note_missed = &note_missed;
+        let one = |step: Step| async move {
             match nemesis.apply(&step.fault).await {
                 Ok(ev) => {
                     let others = holding.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
@@ -335,16 +364,7 @@ impl Schedule {
                     send(ev)
                 }
                 Err(e @ crate::Error::NotFired(_)) => {
-                    tracing::info!("nemesis: {e}");
-                    played
-                        .lock()
-                        .unwrap_or_else(|e| e.into_inner())
-                        .missed
-                        .push(format!(
-                            "{} at {:.1} s: {e}",
-                            step.fault,
-                            start.elapsed().as_secs_f64()
-                        ));
+                    note_missed(&step.fault, e.to_string());
                     send(failed(step.fault.names().0, &step.fault, &e));
                     return;
                 }
@@ -369,11 +389,120 @@ impl Schedule {
                 Ok(ev) => send(ev),
                 Err(e) => send(failed(step.fault.names().1, &step.fault, &e)),
             }
+        };
+        let one = &one;
+        let steps = &self.steps;
+        let lanes_ref = &lanes;
+        let runs = lanes.iter().map(|(lane, members)| async move {
+            for &i in members {
+                let step = &steps[i];
+                tokio::time::sleep(step.at.saturating_sub(start.elapsed())).await;
+                let mut step = step.clone();
+                let now = start.elapsed();
+                if lane.is_some() && now > step.at + LATE {
+                    match delayed(steps, lanes_ref, i, now, end) {
+                        Ok((avoid, wait)) => {
+                            if let Fault::CrashAfter(at) | Fault::CutBefore(at) = &mut step.fault {
+                                at.avoid = avoid;
+                                at.wait_ms = wait.map(|w| w.as_millis() as u64);
+                            }
+                        }
+                        Err(why) => {
+                            note_missed(&step.fault, why);
+                            continue;
+                        }
+                    }
+                }
+                one(step).await;
+            }
         });
-        futures_util::future::join_all(steps).await;
+        futures_util::future::join_all(runs).await;
         send(nemesis.heal_all().await?);
-        Ok(played.into_inner().unwrap_or_else(|e| e.into_inner()))
+        Ok(played_cell.into_inner().unwrap_or_else(|e| e.into_inner()))
     }
+}
+
+/// How late a fault may start before it counts as delayed by the one before it.
+const LATE: Duration = Duration::from_millis(100);
+
+/// The process a fault is played in line on: the node of a one-node fault, when that
+/// node is the target of an aimed fault somewhere in `steps` (a scheme's or service's
+/// process); `None` for the engines' faults, cuts and halves, played at their times.
+pub fn lane_of(fault: &Fault, steps: &[Step]) -> Option<String> {
+    let [node] = fault.nodes()[..] else {
+        return None;
+    };
+    if matches!(
+        fault,
+        Fault::Cut { .. } | Fault::Halves { .. } | Fault::SlotLoss { .. }
+    ) {
+        return None;
+    }
+    steps
+        .iter()
+        .any(|s| matches!(&s.fault, Fault::CrashAfter(a) | Fault::CutBefore(a) if a.node == node))
+        .then(|| node.to_string())
+}
+
+/// The schedule's steps (by index) in lanes: one lane a process played in line, in
+/// start order; every other step a lane of its own.
+fn lanes(steps: &[Step]) -> Vec<(Option<String>, Vec<usize>)> {
+    let mut out: Vec<(Option<String>, Vec<usize>)> = Vec::new();
+    for (i, step) in steps.iter().enumerate() {
+        match lane_of(&step.fault, steps) {
+            Some(node) => match out.iter_mut().find(|(l, _)| l.as_ref() == Some(&node)) {
+                Some((_, members)) => members.push(i),
+                None => out.push((Some(node), vec![i])),
+            },
+            None => out.push((None, vec![i])),
+        }
+    }
+    for (_, members) in &mut out {
+        members.sort_by_key(|i| steps[*i].at);
+    }
+    out
+}
+
+/// Whether step `i`, delayed in its lane to `now`, may still be played: not when it
+/// would end after `end` (the schedule's last fault) or meet a fault of another lane on
+/// its process (a cut of its link: restarting the process would undo it). When it may,
+/// its aim for its new time: the engines to avoid (held down by other lanes' faults
+/// while it may wait and hold) and how long it may wait.
+fn delayed(
+    steps: &[Step],
+    lanes: &[(Option<String>, Vec<usize>)],
+    i: usize,
+    now: Duration,
+    end: Duration,
+) -> Result<(Vec<String>, Option<Duration>), String> {
+    let step = &steps[i];
+    let late = format!(
+        "delayed to {:.1} s by the fault before it on its process",
+        now.as_secs_f64()
+    );
+    if now + step.hold > end {
+        return Err(format!(
+            "{late}, it would end after the schedule's last fault"
+        ));
+    }
+    let node = step.fault.nodes()[0];
+    let others: Vec<Step> = lanes
+        .iter()
+        .filter(|(l, _)| l.as_deref() != Some(node))
+        .flat_map(|(_, members)| members.iter().map(|j| steps[*j].clone()))
+        .collect();
+    let aiming = matches!(step.fault, Fault::CrashAfter(_) | Fault::CutBefore(_));
+    let Some(room) = room(&others, node, now, step.hold, aiming) else {
+        let met = others
+            .iter()
+            .find(|o| o.fault.nodes().contains(&node) && o.at + o.hold > now)
+            .map(|o| o.fault.to_string())
+            .unwrap_or_default();
+        return Err(format!("{late}, it would meet {met}"));
+    };
+    let processes: Vec<String> = lanes.iter().filter_map(|(l, _)| l.clone()).collect();
+    let avoid = held_down(&others, &processes, now, room + step.hold);
+    Ok((avoid, (room < AIM_WAIT).then_some(room)))
 }
 
 /// A second fault for `first` (at `at`, holding `hold`): it starts within the first
@@ -579,7 +708,7 @@ fn draw(
                 return None;
             }
             let node = aimable[rng.gen_range(0..aimable.len())].clone();
-            aimed_fault(rng, kind, node, Vec::new())
+            aimed_fault(rng, kind, node, Vec::new(), None)
         }
         FaultKind::SlotLoss => {
             if !targets.iter().any(|t| t == SLOT_NODE) {
@@ -799,8 +928,8 @@ fn group_outages(faults: Vec<Fault>, most: usize) -> Vec<Vec<Fault>> {
     windows
 }
 
-/// The processes' lane: aimed faults round the processes, avoiding what the outages
-/// hold down at the time.
+/// The processes' lanes: one per process, in a seeded order, each its own run of
+/// faults ([`process_lane`]).
 fn aimed_lane(
     rng: &mut ChaCha8Rng,
     cfg: &ScheduleConfig,
@@ -821,89 +950,127 @@ fn aimed_lane(
     if processes.is_empty() || aimed.is_empty() {
         return steps;
     }
-    let mut round: Vec<String> = Vec::new();
-    let mut aimed_at = std::collections::BTreeSet::new();
-    // Until when each process may still be held by its last fault (waiting for its
-    // reply, held, restarted): no second fault on it before, so no fault lands on a
-    // process another one has stopped or paused.
-    let mut busy: std::collections::HashMap<String, Duration> = Default::default();
+    let mut order = processes.to_vec();
+    order.shuffle(rng);
+    for node in order {
+        steps.extend(process_lane(
+            rng, cfg, &aimed, &others, &node, processes, outages,
+        ));
+    }
+    steps
+}
+
+/// One process's faults, one after another: first an aimed one, then three in four
+/// aimed (`crash-after` and `cut-before` alike), else a one-node fault of the run's other
+/// kinds. Each is planned to follow the one before it as soon as that one can have
+/// ended when its reply comes at once (its hold, [`PROCESS_RESTART`], then a quiet
+/// time); [`Schedule::play`] delays it while the one before still waits for its reply.
+/// Never while the process's link is cut (restarting it would undo the cut); an aimed
+/// fault avoids the engines the outages hold down while it may wait and hold.
+fn process_lane(
+    rng: &mut ChaCha8Rng,
+    cfg: &ScheduleConfig,
+    aimed: &[FaultKind],
+    others: &[FaultKind],
+    node: &str,
+    processes: &[String],
+    outages: &[Step],
+) -> Vec<Step> {
+    let mut steps = Vec::new();
     let mut t = jitter(rng, cfg.interval) / 2;
     loop {
-        // Every process gets an aimed fault before any plain one is drawn.
-        let plain =
-            !others.is_empty() && aimed_at.len() == processes.len() && rng.gen_range(0..4) == 0;
+        let plain = !others.is_empty() && !steps.is_empty() && rng.gen_range(0..4) == 0;
         let kind = if plain {
             others[rng.gen_range(0..others.len())]
         } else {
-            // Crashes twice as often as cuts, where both are asked for.
-            let weighted: Vec<FaultKind> = aimed
-                .iter()
-                .flat_map(|k| match k {
-                    FaultKind::CrashAfter => vec![*k, *k],
-                    _ => vec![*k],
-                })
-                .collect();
-            weighted[rng.gen_range(0..weighted.len())]
+            aimed[rng.gen_range(0..aimed.len())]
         };
         let hold = if plain {
             jitter(rng, cfg.hold)
         } else {
             jitter(rng, AIMED_HOLD)
         };
-        // Aimed faults come twice as densely as plain ones: most fire within
-        // milliseconds, and each hits one process of several.
         let gap = if plain {
             jitter(rng, cfg.interval)
         } else {
             jitter(rng, cfg.interval / 2)
         }
         .max(Duration::from_millis(1));
+        let aiming = !plain;
+        // Room before the next fault on the process (a cut of its link): an aimed fault
+        // waits for its reply at most until then; one with no room goes after it.
+        let Some(room) = room(outages, node, t, hold, aiming) else {
+            let cut_end = outages
+                .iter()
+                .filter(|o| o.fault.nodes().contains(&node) && o.at + o.hold > t)
+                .map(|o| o.at + o.hold)
+                .min()
+                .unwrap_or(cfg.duration);
+            t = cut_end + Duration::from_millis(1);
+            continue;
+        };
         if t + hold > cfg.duration {
             break;
         }
-        // While it may wait for its reply, holds and is reverted.
-        let span = (t, t + AIM_WAIT + hold);
-        let during: Vec<&Fault> = outages
-            .iter()
-            .filter(|o| o.at < span.1 && span.0 < o.at + o.hold)
-            .map(|o| &o.fault)
-            .collect();
-        let cut_off = |p: &String| {
-            during
-                .iter()
-                .any(|f| matches!(f, Fault::Cut { .. }) && f.nodes().contains(&p.as_str()))
-        };
-        let free = |p: &String| !cut_off(p) && busy.get(p).is_none_or(|until| *until <= t);
-        if !round.iter().any(free) {
-            round = processes.iter().filter(|p| free(p)).cloned().collect();
-            round.shuffle(rng);
-        }
-        let Some(i) = round.iter().position(free) else {
-            t += hold + gap;
-            continue;
-        };
-        let node = round.remove(i);
-        busy.insert(node.clone(), t + AIM_WAIT + hold + PROCESS_RESTART);
-        let avoid: Vec<String> = during
-            .iter()
-            .flat_map(|f| f.nodes())
-            .filter(|n| !processes.iter().any(|p| p == n))
-            .map(str::to_string)
-            .collect();
-        let fault = match kind {
-            FaultKind::CrashAfter | FaultKind::CutBefore => {
-                aimed_at.insert(node.clone());
-                aimed_fault(rng, kind, node, avoid)
-            }
-            other => match draw(rng, other, cfg, std::slice::from_ref(&node)) {
-                Some(f) => f,
-                None => Fault::Kill { node },
-            },
+        let fault = if plain {
+            draw(rng, kind, cfg, &[node.to_string()]).unwrap_or(Fault::Kill {
+                node: node.to_string(),
+            })
+        } else {
+            let avoid = held_down(outages, processes, t, room + hold);
+            let wait = (room < AIM_WAIT).then_some(room);
+            aimed_fault(rng, kind, node.to_string(), avoid, wait)
         };
         steps.push(Step { at: t, fault, hold });
-        t += hold + gap;
+        t += hold + PROCESS_RESTART + gap;
     }
     steps
+}
+
+/// The shortest wait an aimed fault is given for its reply: with less room before the
+/// next fault on its process, it goes after that fault instead.
+const MIN_AIM_WAIT: Duration = Duration::from_secs(1);
+
+/// How long a fault on `node` starting at `t` and holding `hold` may wait for its reply
+/// (an aimed one; others do not wait) before a fault of `others` on the same node
+/// begins, up to [`AIM_WAIT`]; `None` when it would meet one: it starts inside one, or
+/// leaves less than [`MIN_AIM_WAIT`] (an aimed fault) before one, after its hold and
+/// [`PROCESS_RESTART`].
+fn room(
+    others: &[Step],
+    node: &str,
+    t: Duration,
+    hold: Duration,
+    aiming: bool,
+) -> Option<Duration> {
+    let least = if aiming { MIN_AIM_WAIT } else { Duration::ZERO };
+    let mut room = if aiming { AIM_WAIT } else { Duration::ZERO };
+    for o in others.iter().filter(|o| o.fault.nodes().contains(&node)) {
+        if o.at + o.hold <= t {
+            continue;
+        }
+        let free = o.at.checked_sub(t + hold + PROCESS_RESTART)?;
+        if free < least {
+            return None;
+        }
+        room = room.min(free);
+    }
+    Some(room)
+}
+
+/// The engines (nodes not in `processes`) that faults of `others` hold down at some
+/// time between `t` and `t + span`.
+fn held_down(others: &[Step], processes: &[String], t: Duration, span: Duration) -> Vec<String> {
+    let mut down: Vec<String> = others
+        .iter()
+        .filter(|o| o.at < t + span && t < o.at + o.hold)
+        .flat_map(|o| o.fault.nodes())
+        .filter(|n| !processes.iter().any(|p| p == n))
+        .map(str::to_string)
+        .collect();
+    down.sort();
+    down.dedup();
+    down
 }
 
 /// Time allowed for a process to be started again after a fault on it is reverted,
@@ -911,8 +1078,15 @@ fn aimed_lane(
 const PROCESS_RESTART: Duration = Duration::from_secs(1);
 
 /// An aimed fault of `kind` on `node`: the 1st to 5th matching reply, the reply drawn
-/// when the fault is applied (by `draw`) among those the process gets, `avoid` left out.
-fn aimed_fault(rng: &mut ChaCha8Rng, kind: FaultKind, node: String, avoid: Vec<String>) -> Fault {
+/// when the fault is applied (by `draw`) among those the process gets, `avoid` left out,
+/// waiting for it up to `wait` ([`AIM_WAIT`] when `None`).
+fn aimed_fault(
+    rng: &mut ChaCha8Rng,
+    kind: FaultKind,
+    node: String,
+    avoid: Vec<String>,
+    wait: Option<Duration>,
+) -> Fault {
     let nth = rng.gen_range(1..=5);
     let draw = rng.gen::<u32>();
     let at = AimedAt {
@@ -922,6 +1096,7 @@ fn aimed_fault(rng: &mut ChaCha8Rng, kind: FaultKind, node: String, avoid: Vec<S
         nth,
         draw,
         avoid,
+        wait_ms: wait.map(|w| w.as_millis() as u64),
     };
     match kind {
         FaultKind::CutBefore => Fault::CutBefore(at),
@@ -1287,19 +1462,22 @@ mod aimed_tests {
             let outages = long(&s);
             let mut aimed_on = std::collections::BTreeSet::new();
             for st in &s.steps {
-                let (Fault::CrashAfter(AimedAt {
-                    node, avoid, nth, ..
-                })
-                | Fault::CutBefore(AimedAt {
-                    node, avoid, nth, ..
-                })) = &st.fault
-                else {
+                let (Fault::CrashAfter(at) | Fault::CutBefore(at)) = &st.fault else {
                     continue;
                 };
+                let (node, avoid, nth) = (&at.node, &at.avoid, &at.nth);
                 assert!((1..=5).contains(nth));
+                assert!(at.wait() >= MIN_AIM_WAIT && at.wait() <= AIM_WAIT, "{s}");
                 aimed_on.insert(node.clone());
                 for o in &outages {
-                    let overlaps = o.at < st.at + AIM_WAIT + st.hold && st.at < o.at + o.hold;
+                    // Its wait, its hold and its process's restart end before a cut of
+                    // its link begins; engines held meanwhile are avoided.
+                    let reach = if matches!(o.fault, Fault::Cut { .. }) {
+                        at.wait() + st.hold + PROCESS_RESTART
+                    } else {
+                        at.wait() + st.hold
+                    };
+                    let overlaps = o.at < st.at + reach && st.at < o.at + o.hold;
                     if !overlaps {
                         continue;
                     }
@@ -1321,23 +1499,124 @@ mod aimed_tests {
     }
 
     #[test]
-    fn no_process_gets_a_second_fault_while_the_first_may_hold_it() {
+    fn each_process_has_a_lane_of_its_own_played_in_line() {
         for seed in 0..200 {
             let s = Schedule::generate(&cfg(seed, 60));
-            let mut last: std::collections::HashMap<&str, Duration> = Default::default();
-            for st in s.steps.iter().filter(|st| st.hold < LONG_MIN) {
-                let node = st.fault.nodes()[0];
-                if let Some(until) = last.get(node) {
-                    assert!(
-                        st.at >= *until,
-                        "seed {seed}: {} at {:?} while {node} may be held until {until:?}\n{s}",
-                        st.fault,
-                        st.at
-                    );
+            let lanes = lanes(&s.steps);
+            // One lane a process, every other step (the outages) on its own.
+            let named: Vec<&str> = lanes.iter().filter_map(|(l, _)| l.as_deref()).collect();
+            assert_eq!(named.len(), 3, "seed {seed}: {named:?}\n{s}");
+            for (lane, members) in &lanes {
+                let Some(node) = lane else {
+                    assert_eq!(members.len(), 1);
+                    assert!(s.steps[members[0]].hold >= LONG_MIN, "{s}");
+                    continue;
+                };
+                // Planned one after another: each after the one before has held and
+                // its process has been started again; the first aimed. Every process
+                // gets more than one aim a run.
+                let mut until = Duration::ZERO;
+                for &i in members {
+                    let st = &s.steps[i];
+                    assert_eq!(st.fault.nodes(), [node.as_str()], "{s}");
+                    assert!(st.at >= until, "seed {seed}: {} too early\n{s}", st.fault);
+                    until = st.at + st.hold + PROCESS_RESTART;
                 }
-                last.insert(node, st.at + AIM_WAIT + st.hold + PROCESS_RESTART);
+                assert!(
+                    matches!(
+                        s.steps[members[0]].fault,
+                        Fault::CrashAfter(_) | Fault::CutBefore(_)
+                    ),
+                    "{s}"
+                );
+                let aims = members
+                    .iter()
+                    .filter(|i| {
+                        matches!(
+                            s.steps[**i].fault,
+                            Fault::CrashAfter(_) | Fault::CutBefore(_)
+                        )
+                    })
+                    .count();
+                assert!(aims >= 3, "seed {seed}: {aims} aims on {node}\n{s}");
             }
         }
+    }
+
+    #[test]
+    fn a_fault_delayed_in_its_lane_is_skipped_when_it_would_meet_a_cut_or_the_end() {
+        let s = Schedule::generate(&cfg(4, 60));
+        let lanes = lanes(&s.steps);
+        let end = s.steps.iter().map(|st| st.at + st.hold).max().unwrap();
+        let cut = s
+            .steps
+            .iter()
+            .find(|st| matches!(st.fault, Fault::Cut { .. }))
+            .expect("the link's cut");
+        let (_, consumer) = lanes
+            .iter()
+            .find(|(l, _)| l.as_deref() == Some("consumer"))
+            .unwrap();
+        let i = consumer[0];
+        // Delayed into the cut of its link: skipped, naming the cut.
+        let why = delayed(&s.steps, &lanes, i, cut.at, end).unwrap_err();
+        assert!(why.contains("cut consumer <-> kafka"), "{why}");
+        // Delayed past the schedule's end: skipped.
+        let why = delayed(&s.steps, &lanes, i, end, end).unwrap_err();
+        assert!(why.contains("after the schedule's last fault"), "{why}");
+        // Delayed into another engine's outage: played, avoiding that engine only.
+        let outage = s
+            .steps
+            .iter()
+            .find(|st| st.hold >= LONG_MIN && !matches!(st.fault, Fault::Cut { .. }))
+            .unwrap();
+        let (_, relay) = lanes
+            .iter()
+            .find(|(l, _)| l.as_deref() == Some("relay"))
+            .unwrap();
+        let (avoid, _) = delayed(&s.steps, &lanes, relay[0], outage.at, end).unwrap();
+        assert!(
+            avoid.contains(&outage.fault.nodes()[0].to_string()),
+            "{avoid:?}\n{s}"
+        );
+        assert!(avoid
+            .iter()
+            .all(|n| !["producer", "relay", "consumer"].contains(&n.as_str())));
+    }
+
+    #[test]
+    fn only_processes_with_aimed_faults_are_played_in_line() {
+        let step = |at: u64, fault: Fault| Step {
+            at: Duration::from_secs(at),
+            fault,
+            hold: Duration::from_secs(2),
+        };
+        let kill = |n: &str| Fault::Kill { node: n.into() };
+        let steps = vec![
+            step(1, kill("relay")),
+            step(
+                2,
+                aimed_fault(
+                    &mut ChaCha8Rng::seed_from_u64(1),
+                    FaultKind::CrashAfter,
+                    "relay".into(),
+                    Vec::new(),
+                    None,
+                ),
+            ),
+            step(3, kill("postgres")),
+            step(4, kill("postgres")),
+        ];
+        assert_eq!(lane_of(&steps[0].fault, &steps).as_deref(), Some("relay"));
+        assert_eq!(lane_of(&steps[2].fault, &steps), None);
+        assert_eq!(
+            lanes(&steps),
+            vec![
+                (Some("relay".to_string()), vec![0, 1]),
+                (None, vec![2]),
+                (None, vec![3]),
+            ]
+        );
     }
 
     #[test]

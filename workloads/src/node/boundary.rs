@@ -733,7 +733,7 @@ mod tests {
         q.extend(my(0, b"\x17\x02\0\0\0")); // an autocommit write
         q.extend(my(0, b"\x03SELECT 1"));
         q.extend(my(0, b"\x03COMMITTED_FOO")); // not a commit
-        // A transaction that changed no row: its COMMIT is no boundary.
+                                               // A transaction that changed no row: its COMMIT is no boundary.
         q.extend(my(0, b"\x03BEGIN"));
         q.extend(my(0, b"\x03INSERT IGNORE INTO dedup VALUES (1)"));
         q.extend(my(0, b"\x03COMMIT"));
