@@ -340,8 +340,9 @@ impl Schedule {
             .map(|s| s.at + s.hold)
             .max()
             .unwrap_or_default();
+        // `why` names the fault.
         let note_missed = |fault: &Fault, why: String| {
-            tracing::info!("nemesis: {fault}: {why}");
+            tracing::info!("nemesis: {why}");
             played
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
@@ -408,7 +409,7 @@ impl Schedule {
                             }
                         }
                         Err(why) => {
-                            note_missed(&step.fault, why);
+                            note_missed(&step.fault, format!("{}: {why}", step.fault));
                             continue;
                         }
                     }
