@@ -735,7 +735,7 @@ fn draw(
     })
 }
 
-// The aimed schedule, the default of `chaosbank run`: two lanes played side by side.
+// The aimed schedule, the default of `chaosbank run`: lanes played side by side.
 //
 // - **Outages** (the engines' lane): every engine — and the link between the broker and
 //   the consumer — is taken out once, in a seeded order, for a hold that outlasts the
@@ -749,15 +749,19 @@ fn draw(
 //   (outages back to back left a consumer with nothing to do for most of a run).
 //   Windows that do not fit the time limit at [`LONG_MIN`] are left out, the last of
 //   the seeded order first.
-// - **Aimed faults** (the processes' lane): one after another, round the processes in a
-//   seeded order, a fault aimed at the moment between two effects — mostly
-//   `crash-after` and `cut-before` a reply (three in four, and every process gets one
-//   before any other kind is drawn), else a one-node fault of the run's other kinds. An aimed fault draws its reply among those the
-//   process really gets (a commit, a produce, an offset), avoiding engines the other
-//   lane holds down at that time (their replies would never come), and never hits the
-//   process whose link the other lane has cut (restarting it would undo the cut).
+// - **Aimed faults** (a lane per process): each process, on its own, gets one fault
+//   after another, each aimed at the moment between two effects — mostly `crash-after`
+//   and `cut-before` a reply, alike (three in four, and the first always), else a
+//   one-node fault of the run's other kinds. Each is planned to follow the one before
+//   it as soon as that one can have ended, and is played only once it has (see
+//   [`Schedule::play`]): a busy process is aimed every few seconds, one that waits
+//   for its reply holds only its own lane. An aimed fault draws its reply among those
+//   the process really gets (a commit that wrote, a produce, an offset), avoiding
+//   engines the outages hold down at that time (their replies would never come), and
+//   waits for it no later than a cut of its process's link begins (restarting the
+//   process would undo the cut).
 //
-// The same seed gives the same two lanes for every scheme with the same targets, so the
+// The same seed gives the same lanes for every scheme with the same targets, so the
 // correct designs are cleared under exactly what convicts the wrong ones.
 
 /// The shortest long outage: past the clients' 10 s timeouts (MariaDB's lock wait and
