@@ -545,16 +545,31 @@ impl Nemesis {
             )));
         }
         let addr = target.endpoint.addr();
-        let counts = workloads::node::replies(&addr).await.map_err(|e| {
-            Error::NotFired(format!(
-                "{fault}: did not fire: {node} does not answer: {e:#}"
-            ))
-        })?;
+        // A node just started again (by the fault before this one) answers within
+        // moments: asked again until it does, for up to ANSWER_WAIT.
+        let answer_by = Instant::now() + ANSWER_WAIT;
+        let counts = loop {
+            match workloads::node::replies(&addr).await {
+                Ok(counts) => break counts,
+                Err(_) if Instant::now() < answer_by => {
+                    tokio::time::sleep(Duration::from_millis(200)).await
+                }
+                Err(e) => {
+                    return Err(Error::NotFired(format!(
+                        "{fault}: did not fire: {node} does not answer: {e:#}"
+                    )))
+                }
+            }
+        };
         let counts = self.remember(node, counts);
         let Some(aim) = resolve(aim, &counts, draw, avoid) else {
+            let besides = if avoid.is_empty() {
+                String::new()
+            } else {
+                format!(" from an engine other than {}", avoid.join(", "))
+            };
             return Err(Error::NotFired(format!(
-                "{fault}: did not fire: {node} has received no reply yet from an engine other than {}",
-                avoid.join(", ")
+                "{fault}: did not fire: {node} has received no commit, produce or offset reply yet{besides} (nor {FALLBACK_MIN} replies of a stream not understood)"
             )));
         };
         workloads::node::arm(&addr, &aim)
@@ -1007,9 +1022,10 @@ fn what(aim: &Aim) -> String {
 
 /// Fills in an aim's engine and reply left out: the `draw`-th (mod their number) of the
 /// (engine, reply) pairs of an aimed kind the process has received, engines in `avoid`
-/// left out: an engine drawn first, each as likely, then a kind of its replies; failing those, any reply from an engine not
-/// avoided; failing that, as given when nothing is to be avoided, else `None` (any
-/// reply could come from an engine another fault holds down).
+/// left out: an engine drawn first, each as likely, then a kind of its replies. Failing
+/// those, any reply from an engine not avoided that has sent at least [`FALLBACK_MIN`]
+/// replies (a stream not understood); failing that, as given when the process has
+/// received nothing yet and nothing is to be avoided, else `None`.
 pub fn resolve(aim: Aim, counts: &[aim::ReplyCount], draw: u32, avoid: &[String]) -> Option<Aim> {
     if aim.engine.is_some() && aim.reply.is_some() {
         return Some(aim);
@@ -1047,7 +1063,15 @@ pub fn resolve(aim: Aim, counts: &[aim::ReplyCount], draw: u32, avoid: &[String]
             ..aim
         });
     }
-    let mut engines: Vec<&String> = counts.iter().filter(fits).map(|c| &c.engine).collect();
+    // No boundary recognised: any reply from an engine whose stream is not understood
+    // (TLS, a protocol not known: many replies, none recognised), not from one the
+    // process has only looked something up from (a name server: a few).
+    let mut engines: Vec<&String> = counts
+        .iter()
+        .filter(fits)
+        .filter(|c| c.count >= FALLBACK_MIN)
+        .map(|c| &c.engine)
+        .collect();
     engines.sort();
     engines.dedup();
     match engines.get(draw as usize % engines.len().max(1)) {
@@ -1055,10 +1079,20 @@ pub fn resolve(aim: Aim, counts: &[aim::ReplyCount], draw: u32, avoid: &[String]
             engine: Some((*engine).clone()),
             ..aim
         }),
-        None if avoid.is_empty() || aim.engine.is_some() => Some(aim),
+        None if aim.engine.is_some() => Some(aim),
+        // Nothing received yet at all, and nothing to avoid: the first reply of any kind.
+        None if avoid.is_empty() && counts.iter().all(|c| c.count == 0) => Some(aim),
         None => None,
     }
 }
+
+/// The fewest replies of an engine, none of them recognised, before an aim falls back to
+/// "any reply" from it.
+pub const FALLBACK_MIN: u64 = 50;
+
+/// How long an aimed fault asks a node that does not answer (just started again) before
+/// it counts as not fired.
+const ANSWER_WAIT: Duration = Duration::from_secs(5);
 
 /// What a process has received over the run: `known` (before its restarts) joined with
 /// `fresh` (since its last start), the larger count of each (engine, reply).
@@ -1152,10 +1186,14 @@ mod tests {
             resolve(given, &counts, 3, &[]).unwrap().reply,
             Some(Reply::Commit)
         );
-        // Nothing recognised yet: any reply from an engine seen; nothing at all: as given.
-        let only_other = [seen("postgres", Reply::Other, 4)];
+        // Nothing recognised yet: any reply from an engine whose stream is not understood
+        // (many replies), none from one only looked up from (a few); nothing at all: as
+        // given.
+        let only_other = [seen("postgres", Reply::Other, FALLBACK_MIN)];
         let a = resolve(any(Action::Crash), &only_other, 7, &[]).unwrap();
         assert_eq!((a.engine.as_deref(), a.reply), (Some("postgres"), None));
+        let looked_up = [seen("namesrv", Reply::Other, 4)];
+        assert_eq!(resolve(any(Action::Crash), &looked_up, 7, &[]), None);
         assert_eq!(
             resolve(any(Action::Crash), &[], 7, &[]),
             Some(any(Action::Crash))
