@@ -66,7 +66,7 @@ pub fn run(args: RunArgs) -> ExitCode {
     let mut processes = Vec::new();
     if let Some(path) = &cfg.service {
         // A manifest that cannot be used is reported before anything starts.
-        match chaosbank::sut::Manifest::load(path) {
+        match chaosbank::sut::Manifest::load(path).and_then(|m| m.check_files().map(|()| m)) {
             Ok(m) => processes = m.processes.iter().map(|p| p.name.clone()).collect(),
             Err(e) => {
                 eprintln!("chaosbank run: {e}");

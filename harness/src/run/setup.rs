@@ -32,7 +32,11 @@ pub struct Plan {
 pub fn preflight(cfg: &RunConfig) -> Result<Plan> {
     cfg.check()?;
     let manifest = match &cfg.service {
-        Some(path) => Some(Manifest::load(path)?),
+        Some(path) => {
+            let m = Manifest::load(path)?;
+            m.check_files()?;
+            Some(m)
+        }
         None => None,
     };
     let name = manifest

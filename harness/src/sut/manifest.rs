@@ -385,6 +385,34 @@ impl Manifest {
         })
     }
 
+    /// Checks that the program file each runtime process's command names in its folder
+    /// is there — the jar after `-jar`, else the first `.py` script — so a jar not yet
+    /// built is named before any engine starts, not found in a process that exits at
+    /// once. Paths outside the folder (absolute ones) and `-c`/`-m` commands are not
+    /// checked.
+    pub fn check_files(&self) -> Result<(), ManifestError> {
+        for p in &self.processes {
+            let Source::Runtime { dir, .. } = &p.source else {
+                continue;
+            };
+            let Some(file) = program_file(&p.command) else {
+                continue;
+            };
+            if !dir.join(file).is_file() {
+                return Err(ManifestError {
+                    path: self.path.clone(),
+                    line: Some(p.line),
+                    message: format!(
+                        "process {:?}: its command runs {file}, which is not in {} (build it first; the manifest's comments may say how)",
+                        p.name,
+                        dir.display()
+                    ),
+                });
+            }
+        }
+        Ok(())
+    }
+
     /// The process that serves the transfer API.
     pub fn server(&self) -> &Process {
         self.processes
@@ -392,6 +420,21 @@ impl Manifest {
             .find(|p| p.serve.is_some())
             .expect("a checked manifest has one serving process")
     }
+}
+
+/// The program file a runtime command runs from its folder: the argument after `-jar`,
+/// else the first argument ending in `.py`; `None` for `-c`/`-m` commands and absolute
+/// paths.
+fn program_file(command: &[String]) -> Option<&str> {
+    let file = match command.iter().position(|a| a == "-jar") {
+        Some(i) => command.get(i + 1)?,
+        None if command.iter().any(|a| a == "-c" || a == "-m") => return None,
+        None => command
+            .iter()
+            .skip(1)
+            .find(|a| a.ends_with(".py") && !a.starts_with('-'))?,
+    };
+    (!Path::new(file).is_absolute()).then_some(file.as_str())
 }
 
 #[cfg(test)]
@@ -412,6 +455,44 @@ serve = 8080
 image = "my-org/transfers:1.4"
 command = ["transfers"]
 "#;
+
+    #[test]
+    fn a_program_file_not_in_the_folder_is_named_before_anything_starts() {
+        let dir = std::env::temp_dir().join(format!("chaosbank-files-{}", std::process::id()));
+        std::fs::create_dir_all(dir.join("target")).unwrap();
+        std::fs::write(dir.join("api.py"), "").unwrap();
+        let manifest = |command: &str| {
+            let text = format!(
+                "name = \"t\"\nbroker = \"kafka\"\n\n[[process]]\nname = \"api\"\nserve = 8080\nruntime = \"python\"\ncommand = {command}\n"
+            );
+            Manifest::parse(&text, &dir.join("chaosbank.toml")).unwrap()
+        };
+        assert!(manifest(r#"["python3", "-u", "api.py"]"#)
+            .check_files()
+            .is_ok());
+        assert!(manifest(r#"["python3", "-c", "print(1)"]"#)
+            .check_files()
+            .is_ok());
+        assert!(manifest(r#"["/usr/bin/app.py"]"#).check_files().is_ok());
+        let e = manifest(r#"["java", "-jar", "target/app.jar", "api"]"#)
+            .check_files()
+            .unwrap_err();
+        assert_eq!(e.line, Some(4));
+        assert!(
+            e.to_string()
+                .contains("runs target/app.jar, which is not in"),
+            "{e}"
+        );
+        let e = manifest(r#"["python3", "-u", "relay.py"]"#)
+            .check_files()
+            .unwrap_err();
+        assert!(e.to_string().contains("relay.py"), "{e}");
+        std::fs::write(dir.join("target/app.jar"), "").unwrap();
+        assert!(manifest(r#"["java", "-jar", "target/app.jar"]"#)
+            .check_files()
+            .is_ok());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 
     #[test]
     fn the_smallest_manifest_parses() {
