@@ -1064,11 +1064,13 @@ fn room(
 }
 
 /// The engines (nodes not in `processes`) that faults of `others` hold down at some
-/// time between `t` and `t + span`.
+/// time between `t` and `t + span`. A cut between two nodes holds neither down for a
+/// third (the link between the broker and the consumer leaves the broker to the api).
 fn held_down(others: &[Step], processes: &[String], t: Duration, span: Duration) -> Vec<String> {
     let mut down: Vec<String> = others
         .iter()
         .filter(|o| o.at < t + span && t < o.at + o.hold)
+        .filter(|o| !matches!(o.fault, Fault::Cut { .. } | Fault::Halves { .. }))
         .flat_map(|o| o.fault.nodes())
         .filter(|n| !processes.iter().any(|p| p == n))
         .map(str::to_string)
@@ -1474,6 +1476,16 @@ mod aimed_tests {
                 assert!((1..=5).contains(nth));
                 assert!(at.wait() >= MIN_AIM_WAIT && at.wait() <= AIM_WAIT, "{s}");
                 aimed_on.insert(node.clone());
+                // Exactly the engines taken out meanwhile are avoided: not the ends of a
+                // cut link (the broker stays the api's).
+                let mut down: Vec<String> = outages
+                    .iter()
+                    .filter(|o| !matches!(o.fault, Fault::Cut { .. }))
+                    .filter(|o| o.at < st.at + at.wait() + st.hold && st.at < o.at + o.hold)
+                    .map(|o| o.fault.nodes()[0].to_string())
+                    .collect();
+                down.sort();
+                assert_eq!(avoid, &down, "seed {seed}: {}\n{s}", st.fault);
                 for o in &outages {
                     // Its wait, its hold and its process's restart end before a cut of
                     // its link begins; engines held meanwhile are avoided.
