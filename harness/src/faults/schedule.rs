@@ -750,8 +750,8 @@ fn draw(
 //   Windows that do not fit the time limit at [`LONG_MIN`] are left out, the last of
 //   the seeded order first.
 // - **Aimed faults** (a lane per process): each process, on its own, gets one fault
-//   after another, each aimed at the moment between two effects — mostly `crash-after`
-//   and `cut-before` a reply, alike (three in four, and the first always), else a
+//   after another, each aimed at the moment between two effects — mostly `cut-before`
+//   and `crash-after` a reply, two to one (three in four, and the first always), else a
 //   one-node fault of the run's other kinds. Each is planned to follow the one before
 //   it as soon as that one can have ended, and is played only once it has (see
 //   [`Schedule::play`]): a busy process is aimed every few seconds, one that waits
@@ -862,7 +862,10 @@ fn outages(
     } else {
         hold
     };
-    // The free time is shared out after each window: from half to all of its share.
+    // The free time is shared out before each window, from half to all of its share:
+    // a run starts with its processes at work, so the first aims find them busy (an
+    // outage from the first second left an api or a consumer with nothing to do for
+    // its first 13–15 s, until 2026-12-05) and the first outage finds work in flight.
     let free = cfg
         .duration
         .saturating_sub(first + window_len(hold) * n as u32);
@@ -870,6 +873,9 @@ fn outages(
     let mut t = first;
     let mut steps = Vec::new();
     for window in windows.into_iter().take(n) {
+        let gap =
+            share / 2 + Duration::from_millis(rng.gen_range(0..=share.as_millis() as u64 / 2));
+        t += gap;
         let mut end = t;
         for (i, fault) in window.into_iter().enumerate() {
             // The first starts the window; the others within a quarter of the hold.
@@ -889,9 +895,7 @@ fn outages(
             end = end.max(at + h);
             steps.push(Step { at, fault, hold: h });
         }
-        let gap =
-            share / 2 + Duration::from_millis(rng.gen_range(0..=share.as_millis() as u64 / 2));
-        t = end + gap.max(Duration::from_millis(1));
+        t = end + Duration::from_millis(1);
     }
     steps.sort_by_key(|s| s.at);
     steps
@@ -966,7 +970,7 @@ fn aimed_lane(
 }
 
 /// One process's faults, one after another: first an aimed one, then three in four
-/// aimed (`crash-after` and `cut-before` alike), else a one-node fault of the run's other
+/// aimed (`cut-before` twice as often as `crash-after`), else a one-node fault of the run's other
 /// kinds. Each is planned to follow the one before it as soon as that one can have
 /// ended when its reply comes at once (its hold, [`PROCESS_RESTART`], then a quiet
 /// time); [`Schedule::play`] delays it while the one before still waits for its reply.
@@ -988,7 +992,19 @@ fn process_lane(
         let kind = if plain {
             others[rng.gen_range(0..others.len())]
         } else {
-            aimed[rng.gen_range(0..aimed.len())]
+            // Cuts twice as often as crashes, where both are asked for: a cut costs the
+            // process a reconnect, a crash its restart (a JVM's and its RocketMQ
+            // producer's: ~4 s here; a Kafka consumer's group rejoin: ~10 s), so in
+            // the same time a lane reaches more boundaries, and either convicts a
+            // mistake between two effects.
+            let weighted: Vec<FaultKind> = aimed
+                .iter()
+                .flat_map(|k| match k {
+                    FaultKind::CutBefore => vec![*k, *k],
+                    _ => vec![*k],
+                })
+                .collect();
+            weighted[rng.gen_range(0..weighted.len())]
         };
         let hold = if plain {
             jitter(rng, cfg.hold)
