@@ -995,8 +995,9 @@ fn process_lane(
             // Cuts twice as often as crashes, where both are asked for: a cut costs the
             // process a reconnect, a crash its restart (a JVM's and its RocketMQ
             // producer's: ~4 s here; a Kafka consumer's group rejoin: ~10 s), so in
-            // the same time a lane reaches more boundaries, and either convicts a
-            // mistake between two effects.
+            // the same time a lane reaches more boundaries. (Not every mistake a crash
+            // convicts a cut does: README, "Time to conviction under the aimed
+            // schedule".)
             let weighted: Vec<FaultKind> = aimed
                 .iter()
                 .flat_map(|k| match k {
