@@ -314,12 +314,19 @@ pub async fn run_consumer(cfg: ConsumerConfig, mut stop: watch::Receiver<bool>) 
                     tracing::warn!(
                         "{who}: nothing read for {STALL_AFTER:?} though {why}: reconnecting"
                     );
-                    consumer = Consumer::assigned(
+                    let fresh = Consumer::assigned(
                         &cfg.bootstrap,
                         &cfg.group,
                         &[&cfg.topic],
                         cfg.isolation,
                     )?;
+                    let old = std::mem::replace(&mut consumer, fresh);
+                    // Its close waits for a broker that may not answer: on a thread of
+                    // its own, not a runtime worker (two consumers remade at once after
+                    // a Kafka pause blocked both of a 2-core node's workers, its control
+                    // port's included, for good). Detached: a close that never returns
+                    // holds up nothing, not even the process's exit.
+                    std::thread::spawn(move || drop(old));
                 }
                 continue;
             }
