@@ -208,6 +208,7 @@ async fn node_containers_run_the_scheme_and_take_faults() {
         nth: 1,
         draw: 0,
         avoid: Vec::new(),
+        down_after_ms: Default::default(),
         wait_ms: None,
     });
     let armed = {
@@ -255,6 +256,7 @@ async fn node_containers_run_the_scheme_and_take_faults() {
         nth: 1,
         draw: 0,
         avoid: Vec::new(),
+        down_after_ms: Default::default(),
         wait_ms: None,
     });
     let armed = {

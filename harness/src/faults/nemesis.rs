@@ -20,6 +20,7 @@ use crate::docker::run_command;
 use crate::error::{Error, Result};
 use bollard::query_parameters::{InspectContainerOptions, StartContainerOptions};
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use workloads::node::aim::{self, Action, Aim, Reply};
@@ -134,9 +135,14 @@ pub struct AimedAt {
     /// The seeded draw that picks an engine and reply left out.
     #[serde(default)]
     pub draw: u32,
-    /// Engines not to aim at (those another fault holds down meanwhile).
+    /// Engines not to aim at (those another fault holds down when it is armed).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub avoid: Vec<String>,
+    /// Engines another fault takes down while it waits, each with how long after it
+    /// is armed, in milliseconds: a reply of one of them is waited for only until then
+    /// (it would never come after).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub down_after_ms: BTreeMap<String, u64>,
     /// How long it may wait for its reply, in milliseconds ([`AIM_WAIT`] when absent):
     /// less where another fault on its process follows (a cut of its link, which a
     /// crash would undo).
@@ -148,6 +154,15 @@ impl AimedAt {
     /// How long it may wait for its reply.
     pub fn wait(&self) -> Duration {
         self.wait_ms.map_or(AIM_WAIT, Duration::from_millis)
+    }
+
+    /// How long it may wait for a reply of `engine`: [`AimedAt::wait`], cut to when
+    /// another fault takes that engine down.
+    pub fn wait_for(&self, engine: Option<&str>) -> Duration {
+        let down = engine
+            .and_then(|e| self.down_after_ms.get(e))
+            .map(|ms| Duration::from_millis(*ms));
+        down.map_or(self.wait(), |d| d.min(self.wait()))
     }
 }
 
@@ -530,7 +545,7 @@ impl Nemesis {
     /// when not given), arms the process's forwarders, and waits for the fault to fire.
     /// The event names the process, the engine, the reply and what was seen.
     async fn aimed(&self, fault: &Fault, action: Action, at: &AimedAt, aim: Aim) -> Result<Event> {
-        let (node, draw, avoid, wait) = (at.node.as_str(), at.draw, &at.avoid[..], at.wait());
+        let (node, draw, avoid) = (at.node.as_str(), at.draw, &at.avoid[..]);
         let started = Instant::now();
         let target = self.inner.node(node)?;
         if !target.kind.is_app() {
@@ -572,6 +587,7 @@ impl Nemesis {
                 "{fault}: did not fire: {node} has received no commit, produce or offset reply yet{besides} (nor {FALLBACK_MIN} replies of a stream not understood)"
             )));
         };
+        let wait = at.wait_for(aim.engine.as_deref());
         workloads::node::arm(&addr, &aim)
             .await
             .map_err(|e| Error::Config(format!("arming {node}: {e:#}")))?;
@@ -1229,6 +1245,7 @@ mod tests {
                 nth: 1,
                 draw: 0,
                 avoid: Vec::new(),
+                down_after_ms: Default::default(),
                 wait_ms: None,
             })
         );
