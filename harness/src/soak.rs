@@ -158,15 +158,36 @@ pub async fn soak(
     each: impl FnMut(&Row),
     stop: impl Fn() -> bool,
 ) -> Vec<Row> {
-    soak_runs(base, &plan(systems, seeds), each, stop).await
+    soak_runs(base, &plan(systems, seeds), Passing::Lighten, each, stop).await
+}
+
+/// What a soak keeps of a passing (valid) run.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Passing {
+    /// Only `run.json` and `verdict.json` ([`lighten`]): a long soak does not fill the disk.
+    #[default]
+    Lighten,
+    /// The whole store: history, report, container logs (`soak --keep-passing`), to
+    /// read what a cleared run went through.
+    Keep,
+}
+
+impl Passing {
+    /// Lightens `row`'s folder `dir` when the run passed and passing runs are lightened.
+    fn tidy(self, row: &Row, dir: &Path) {
+        if row.passed() && self == Passing::Lighten {
+            lighten(dir);
+        }
+    }
 }
 
 /// Runs `base` once per (system, seed) of `runs`, in order (a shard's part of a soak's
-/// list, [`Shard::pick`]); calls `each` after every run. Stops early when `stop` says so
-/// (checked between runs).
+/// list, [`Shard::pick`]), keeping of each passing run what `passing` says; calls `each`
+/// after every run. Stops early when `stop` says so (checked between runs).
 pub async fn soak_runs(
     base: &RunConfig,
     runs: &[(SystemKind, u64)],
+    passing: Passing,
     mut each: impl FnMut(&Row),
     stop: impl Fn() -> bool,
 ) -> Vec<Row> {
@@ -192,9 +213,7 @@ pub async fn soak_runs(
                         dir: Some(dir.clone()),
                         shrink: None,
                     };
-                    if row.passed() {
-                        lighten(&dir);
-                    }
+                    passing.tidy(&row, &dir);
                     row
                 }
                 Err(e) => {
@@ -707,7 +726,29 @@ mod tests {
             std::fs::write(dir.join(f), "{}").unwrap();
         }
         std::fs::write(dir.join(store::LOGS).join("postgres.log"), "x").unwrap();
-        lighten(&dir);
+        let row = |valid: &str| Row {
+            system: SystemKind::Outbox,
+            name: "outbox".into(),
+            seed: 1,
+            outcome: Outcome {
+                valid: valid.into(),
+                ..Outcome::default()
+            },
+            dir: Some(dir.clone()),
+            shrink: None,
+        };
+        let whole = |d: &Path| {
+            ["history.jsonl", "report.html", "run.json", "verdict.json"]
+                .iter()
+                .all(|f| d.join(f).is_file())
+                && d.join(store::LOGS).join("postgres.log").is_file()
+        };
+        // A failing run keeps everything; `--keep-passing` keeps a passing one whole.
+        Passing::Lighten.tidy(&row("invalid"), &dir);
+        Passing::Lighten.tidy(&row("unknown"), &dir);
+        Passing::Keep.tidy(&row("valid"), &dir);
+        assert!(whole(&dir));
+        Passing::Lighten.tidy(&row("valid"), &dir);
         assert!(dir.join("run.json").is_file() && dir.join("verdict.json").is_file());
         assert!(!dir.join("history.jsonl").exists() && !dir.join("report.html").exists());
         assert!(!dir.join(store::LOGS).exists());

@@ -25,7 +25,7 @@ use std::sync::Arc;
   chaosbank soak --systems dual-write --seeds 1..5 --shrink --shrink-budget 15m  # and shrink each conviction
 
 Each run is stored as `chaosbank run` stores it; failing runs keep everything, passing
-runs keep only run.json and verdict.json. With --shrink, every convicted run is then
+runs keep only run.json and verdict.json (all of it with --keep-passing). With --shrink, every convicted run is then
 shrunk in turn (as `chaosbank shrink RUN --budget B --tries T --confirm C` does) and its
 minimal schedule named in the table and soak.json. Ctrl-C stops after the current run and
 prints the table so far (a second Ctrl-C aborts the current run); during the shrinks it
@@ -53,6 +53,10 @@ pub struct SoakArgs {
     /// Also write JUnit XML to FILE: one testcase per run.
     #[arg(long, value_name = "FILE")]
     pub junit: Option<std::path::PathBuf>,
+    /// Keep every passing run's whole store (history, report, container logs), not only
+    /// its run.json and verdict.json: to read what a cleared run went through.
+    #[arg(long)]
+    pub keep_passing: bool,
     /// After the runs, shrink every convicted run as `chaosbank shrink` does (its minimal
     /// schedule to RUN/shrink/minimal-schedule.toml, named in the table and soak.json).
     #[arg(long)]
@@ -160,6 +164,11 @@ pub fn run(args: SoakArgs) -> ExitCode {
             let soaking = soak::soak_runs(
                 &base,
                 &runs,
+                if args.keep_passing {
+                    soak::Passing::Keep
+                } else {
+                    soak::Passing::Lighten
+                },
                 |row| {
                     done += 1;
                     record.rows.push(row.clone());
