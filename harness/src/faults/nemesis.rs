@@ -563,31 +563,49 @@ impl Nemesis {
         // A node just started again (by the fault before this one) answers within
         // moments: asked again until it does, for up to ANSWER_WAIT.
         let answer_by = Instant::now() + ANSWER_WAIT;
-        let counts = loop {
-            match workloads::node::replies(&addr).await {
-                Ok(counts) => break counts,
+        // A process that has received nothing to aim at yet (its first work has not
+        // come, or only from engines held down) is asked again while the fault may
+        // wait: the aim is drawn once there is something (until 2026-12-05 it gave up
+        // at once: a consumer's first aim, before its first message, never fired).
+        let aim = loop {
+            let counts = match workloads::node::replies(&addr).await {
+                Ok(counts) => self.remember(node, counts),
                 Err(_) if Instant::now() < answer_by => {
-                    tokio::time::sleep(Duration::from_millis(200)).await
+                    tokio::time::sleep(REPLIES_POLL).await;
+                    continue;
                 }
                 Err(e) => {
                     return Err(Error::NotFired(format!(
                         "{fault}: did not fire: {node} does not answer: {e:#}"
                     )))
                 }
-            }
-        };
-        let counts = self.remember(node, counts);
-        let Some(aim) = resolve(aim, &counts, draw, avoid) else {
-            let besides = if avoid.is_empty() {
-                String::new()
-            } else {
-                format!(" from an engine other than {}", avoid.join(", "))
             };
-            return Err(Error::NotFired(format!(
-                "{fault}: did not fire: {node} has received no commit, produce or offset reply yet{besides} (nor {FALLBACK_MIN} replies of a stream not understood)"
-            )));
+            if let Some(aim) = resolve(aim.clone(), &counts, draw, avoid) {
+                break aim;
+            }
+            if started.elapsed() + MIN_ARMED >= at.wait() {
+                let besides = if avoid.is_empty() {
+                    String::new()
+                } else {
+                    format!(" from an engine other than {}", avoid.join(", "))
+                };
+                return Err(Error::NotFired(format!(
+                    "{fault}: did not fire: {node} received no commit, produce or offset reply{besides} within {:?} (nor {FALLBACK_MIN} replies of a stream not understood)",
+                    at.wait()
+                )));
+            }
+            tokio::time::sleep(REPLIES_POLL).await;
         };
-        let wait = at.wait_for(aim.engine.as_deref());
+        // What is left of its wait (for this engine's reply) once the aim is drawn.
+        let wait = at
+            .wait_for(aim.engine.as_deref())
+            .saturating_sub(started.elapsed());
+        if wait < MIN_ARMED {
+            return Err(Error::NotFired(format!(
+                "{node}: {aim}: did not fire: {} goes down before it could come",
+                aim.engine.as_deref().unwrap_or("its engine")
+            )));
+        }
         workloads::node::arm(&addr, &aim)
             .await
             .map_err(|e| Error::Config(format!("arming {node}: {e:#}")))?;
@@ -1101,6 +1119,14 @@ pub fn resolve(aim: Aim, counts: &[aim::ReplyCount], draw: u32, avoid: &[String]
         None => None,
     }
 }
+
+/// How often an aimed fault asks its process what it has received while there is
+/// nothing to aim at yet.
+const REPLIES_POLL: Duration = Duration::from_millis(200);
+
+/// The least time an aim is armed for: with less of its wait left once there is
+/// something to aim at, it does not fire.
+const MIN_ARMED: Duration = Duration::from_millis(500);
 
 /// The fewest replies of an engine, none of them recognised, before an aim falls back to
 /// "any reply" from it.
