@@ -975,11 +975,12 @@ fn aimed_lane(
 }
 
 /// One process's faults, one after another: first an aimed one, then three in four
-/// aimed (`cut-before` and `crash-after` alike), else a one-node fault of `others`. Each is planned to follow the one before it as soon as that one can have
-/// ended when its reply comes at once (its hold, [`PROCESS_RESTART`], then a quiet
-/// time); [`Schedule::play`] delays it while the one before still waits for its reply.
-/// Never while the process's link is cut (restarting it would undo the cut); an aimed
-/// fault avoids the engines the outages hold down while it may wait and hold.
+/// aimed (`cut-before` and `crash-after` alike), else a one-node fault of `others`.
+/// Each is planned to follow the one before it as soon as that one can have ended when
+/// its reply comes at once (its hold, [`PROCESS_RESTART`], then a quiet time);
+/// [`Schedule::play`] delays it while the one before still waits for its reply. Never
+/// while the process's link is cut (restarting it would undo the cut); an aimed fault
+/// is armed as [`Arming::at`] says.
 fn process_lane(
     rng: &mut ChaCha8Rng,
     cfg: &ScheduleConfig,
