@@ -215,6 +215,16 @@ class Credits:
             # The credits are in bank B with their dedup rows: a redelivery is dropped.
             self.throttle.log("commit", "offset commit failed (%s); those messages may come "
                               "again and will be deduplicated" % describe(exc))
+            self.note_fatal(exc.args[0] if exc.args else None)
+
+    def note_fatal(self, err):
+        """Remembers a fatal consumer error (a static member fenced after a lost join
+        reply, say), so the loop makes the consumer anew: a fatal consumer consumes
+        nothing more, and its error callback is not always called."""
+        if isinstance(err, KafkaError) and (err.fatal() or err.code() == KafkaError._FATAL):
+            if self.fatal is None:
+                log("fatal consumer error: %s" % err)
+            self.fatal = err
 
     def progress(self):
         now = time.monotonic()
@@ -253,6 +263,7 @@ class Credits:
                 if err is not None:
                     if err.code() != KafkaError._PARTITION_EOF:
                         self.throttle.log("kafka", "kafka: %s" % err)
+                    self.note_fatal(err)
                     continue
                 outcome = self.apply(msg)
                 if outcome is None:
