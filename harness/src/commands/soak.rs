@@ -25,8 +25,8 @@ use std::sync::Arc;
   chaosbank soak --systems dual-write --seeds 1..5 --shrink --shrink-budget 15m  # and shrink each conviction
 
 Each run is stored as `chaosbank run` stores it; failing runs keep everything, passing
-runs keep only run.json and verdict.json (all of it with --keep-passing). With --shrink, every convicted run is then
-shrunk in turn (as `chaosbank shrink RUN --budget B --tries T --confirm C` does) and its
+runs keep only run.json and verdict.json (everything with --keep-passing). With
+--shrink, every convicted run is then shrunk in turn (as `chaosbank shrink RUN --budget B --tries T --confirm C` does) and its
 minimal schedule named in the table and soak.json. Ctrl-C stops after the current run and
 prints the table so far (a second Ctrl-C aborts the current run); during the shrinks it
 ends the current one after its current run, keeping its best schedule so far, and starts
