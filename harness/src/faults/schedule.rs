@@ -991,6 +991,8 @@ fn process_lane(
     outages: &[Step],
 ) -> Vec<Step> {
     let mut steps = Vec::new();
+    let base: u32 = rng.gen();
+    let mut aims = 0u32;
     let mut t = jitter(rng, cfg.interval) / 2;
     loop {
         let plain = !others.is_empty() && !steps.is_empty() && rng.gen_range(0..4) == 0;
@@ -1038,7 +1040,9 @@ fn process_lane(
             })
         } else {
             let arming = Arming::at(outages, processes, t, room);
-            aimed_fault(rng, kind, node.to_string(), arming)
+            let turn = Turn { base, k: aims };
+            aims += 1;
+            turn.aimed_fault(rng, kind, node.to_string(), arming)
         };
         steps.push(Step { at: t, fault, hold });
         t += hold + PROCESS_RESTART + gap;
@@ -1149,8 +1153,41 @@ const PROCESS_RESTART: Duration = Duration::from_secs(1);
 /// when the fault is applied (by `draw`) among those the process gets, as `arming`
 /// lets it.
 fn aimed_fault(rng: &mut ChaCha8Rng, kind: FaultKind, node: String, arming: Arming) -> Fault {
-    let nth = rng.gen_range(1..=5);
-    let draw = rng.gen::<u32>();
+    let turn = Turn {
+        base: rng.gen(),
+        k: 0,
+    };
+    turn.aimed_fault(rng, kind, node, arming)
+}
+
+/// A lane's k-th aim: its engine and reply kind go round those its process gets (the
+/// draw is the lane's base plus k), and its n-th reply is odd for two aims, then even
+/// for two, so that with two engines each engine's aims alternate odd and even: of two
+/// commits in a row (a credit and its dedup row), each is aimed at within four aims.
+struct Turn {
+    base: u32,
+    k: u32,
+}
+
+impl Turn {
+    fn aimed_fault(
+        &self,
+        rng: &mut ChaCha8Rng,
+        kind: FaultKind,
+        node: String,
+        arming: Arming,
+    ) -> Fault {
+        let nth = if (self.k / 2) % 2 == 0 {
+            [1, 3, 5][rng.gen_range(0..3)]
+        } else {
+            [2, 4][rng.gen_range(0..2)]
+        };
+        let draw = self.base.wrapping_add(self.k);
+        aimed_fault_at(kind, node, arming, nth, draw)
+    }
+}
+
+fn aimed_fault_at(kind: FaultKind, node: String, arming: Arming, nth: u32, draw: u32) -> Fault {
     let mut at = AimedAt {
         node,
         engine: None,
@@ -1635,6 +1672,39 @@ mod aimed_tests {
         // Crashes and cuts alike (within a tenth, over 200 seeds).
         let (lo, hi) = (crashes.min(cuts) as f64, crashes.max(cuts) as f64);
         assert!(hi / lo < 1.1, "{crashes} crashes, {cuts} cuts");
+    }
+
+    #[test]
+    fn a_lanes_aims_go_round_its_engines_odd_and_even_replies_alike() {
+        for seed in 0..200 {
+            let s = Schedule::generate(&cfg(seed, 60));
+            for (lane, members) in lanes(&s.steps) {
+                if lane.is_none() {
+                    continue;
+                }
+                let aims: Vec<&AimedAt> = members
+                    .iter()
+                    .filter_map(|i| match &s.steps[*i].fault {
+                        Fault::CrashAfter(at) | Fault::CutBefore(at) => Some(at),
+                        _ => None,
+                    })
+                    .collect();
+                // The draw (which engine, then which kind of reply) steps by one from
+                // aim to aim; the n-th reply is odd for two aims, then even for two.
+                for (k, at) in aims.iter().enumerate() {
+                    assert_eq!(at.draw, aims[0].draw.wrapping_add(k as u32), "{s}");
+                    assert_eq!(at.nth % 2 == 1, (k / 2) % 2 == 0, "seed {seed}: {s}");
+                }
+                // So a process with two engines (a consumer: its own bank and the
+                // broker, or two commits in a row on one) has each engine aimed at an
+                // odd and an even reply within its first four aims.
+                if aims.len() >= 4 {
+                    let seen: std::collections::BTreeSet<(u32, u32)> =
+                        aims[..4].iter().map(|a| (a.draw % 2, a.nth % 2)).collect();
+                    assert_eq!(seen.len(), 4, "seed {seed}: {seen:?}\n{s}");
+                }
+            }
+        }
     }
 
     #[test]
