@@ -132,6 +132,12 @@ pub struct AimedAt {
     pub reply: Option<Reply>,
     /// Which matching reply, from 1.
     pub nth: u32,
+    /// Counted in pairs ([`Aim::paired`]): the reply's number since the process started
+    /// has `nth`'s parity, so an odd `nth` hits the first of two commits a unit of work
+    /// and an even one the second. The aimed schedule's aims are; a script's are not
+    /// unless it says so.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub paired: bool,
     /// The seeded draw that picks an engine and reply left out.
     #[serde(default)]
     pub draw: u32,
@@ -148,6 +154,10 @@ pub struct AimedAt {
     /// crash would undo).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub wait_ms: Option<u64>,
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
 }
 
 impl AimedAt {
@@ -214,6 +224,7 @@ impl Fault {
             engine: at.engine.clone(),
             reply: at.reply,
             nth: at.nth,
+            paired: at.paired,
         };
         Some((action, at, aim))
     }
@@ -618,9 +629,10 @@ impl Nemesis {
                 Action::Crash => match self.exit_code(&c).await? {
                     Some(code) => Some(if code == i64::from(aim::CRASH_EXIT_CODE) {
                         format!(
-                            "{node} exited (code {code}) right after the {} {} reached it",
+                            "{node} exited (code {code}) right after the {} {}{} reached it",
                             aim::ordinal(aim.nth),
-                            what(&aim)
+                            what(&aim),
+                            aim.pairing()
                         )
                     } else {
                         format!("{node} exited with code {code} (not chaosbank's crash code {}) after it was armed for {aim}", aim::CRASH_EXIT_CODE)
@@ -1178,6 +1190,7 @@ mod tests {
             engine: None,
             reply: None,
             nth: 2,
+            paired: true,
         }
     }
 
@@ -1269,6 +1282,7 @@ mod tests {
                 engine: None,
                 reply: None,
                 nth: 1,
+                paired: false,
                 draw: 0,
                 avoid: Vec::new(),
                 down_after_ms: Default::default(),

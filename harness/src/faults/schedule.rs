@@ -1193,6 +1193,7 @@ fn aimed_fault_at(kind: FaultKind, node: String, arming: Arming, nth: u32, draw:
         engine: None,
         reply: None,
         nth,
+        paired: true,
         draw,
         avoid: Vec::new(),
         down_after_ms: BTreeMap::new(),
@@ -1692,6 +1693,7 @@ mod aimed_tests {
                 // The draw (which engine, then which kind of reply) steps by one from
                 // aim to aim; the n-th reply is odd for two aims, then even for two.
                 for (k, at) in aims.iter().enumerate() {
+                    assert!(at.paired, "{s}");
                     assert_eq!(at.draw, aims[0].draw.wrapping_add(k as u32), "{s}");
                     assert_eq!(at.nth % 2 == 1, (k / 2) % 2 == 0, "seed {seed}: {s}");
                 }

@@ -31,7 +31,11 @@ pub enum Action {
 }
 
 /// Which reply to act on: the `nth` (from 1) reply of kind `reply` from `engine` carried
-/// after arming (`None` matches any).
+/// after arming (`None` matches any). A `paired` aim counts the process's replies in
+/// pairs: it acts on the first matching reply from the `nth` on whose number since the
+/// process started is odd for an odd `nth`, even for an even one — so of a process that
+/// commits twice a unit of work (a credit, then its dedup row), an odd `nth` hits the
+/// first commit and an even one the second, however busy it is when armed.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Aim {
     /// Crash after it, or cut before it.
@@ -44,6 +48,13 @@ pub struct Aim {
     pub reply: Option<Reply>,
     /// Which matching reply, from 1.
     pub nth: u32,
+    /// Counted in pairs: the reply's number since the process started has `nth`'s parity.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub paired: bool,
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
 }
 
 impl fmt::Display for Aim {
@@ -60,12 +71,25 @@ impl fmt::Display for Aim {
                 f,
                 "crash after the {} {what} from {from}",
                 ordinal(self.nth)
-            ),
+            )?,
             Action::Cut => write!(
                 f,
                 "reset the connection before the {} {what} from {from}",
                 ordinal(self.nth)
-            ),
+            )?,
+        }
+        f.write_str(self.pairing())
+    }
+}
+
+impl Aim {
+    /// What a paired aim adds to its name (`" (or the next: an odd-numbered one)"`);
+    /// empty for one that is not.
+    pub fn pairing(&self) -> &'static str {
+        match (self.paired, self.nth % 2) {
+            (false, _) => "",
+            (true, 1) => " (or the next: an odd-numbered one)",
+            (true, _) => " (or the next: an even-numbered one)",
         }
     }
 }
@@ -102,20 +126,32 @@ pub struct Fired {
     pub engine: String,
     /// The reply's kind.
     pub reply: Reply,
+    /// Its number among the replies of its engine and kind since the process started
+    /// (0 from a node that did not say).
+    #[serde(default)]
+    pub number: u64,
 }
 
 impl fmt::Display for Fired {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let n = ordinal(self.aim.nth);
+        let since = if self.aim.paired && self.number > 0 {
+            format!(
+                " ({} since the process started)",
+                ordinal(self.number as u32)
+            )
+        } else {
+            String::new()
+        };
         match self.aim.action {
             Action::Crash => write!(
                 f,
-                "the process was killed right after the {n} {} reply from {} reached it",
+                "the process was killed right after the {n} {} reply{since} from {} reached it",
                 self.reply, self.engine
             ),
             Action::Cut => write!(
                 f,
-                "the connection to {} was reset before the {n} {} reply reached the process",
+                "the connection to {} was reset before the {n} {} reply{since} reached the process",
                 self.engine, self.reply
             ),
         }
@@ -193,9 +229,12 @@ impl Tap {
     /// Counts a reply from `engine`; returns the action to take when it is the one the
     /// armed fault waits for (the fault is then spent).
     pub fn hit(&self, engine: &str, reply: Reply) -> Option<Action> {
-        *lock(&self.counts)
-            .entry((engine.to_string(), reply))
-            .or_default() += 1;
+        let number = {
+            let mut counts = lock(&self.counts);
+            let count = counts.entry((engine.to_string(), reply)).or_default();
+            *count += 1;
+            *count
+        };
         let mut armed = lock(&self.armed);
         let (aim, left) = armed.as_mut()?;
         let matches = aim.engine.as_deref().is_none_or(|e| e == engine)
@@ -203,8 +242,8 @@ impl Tap {
         if !matches {
             return None;
         }
-        *left -= 1;
-        if *left > 0 {
+        *left = left.saturating_sub(1);
+        if *left > 0 || (aim.paired && number % 2 != u64::from(aim.nth % 2)) {
             return None;
         }
         let aim = aim.clone();
@@ -215,6 +254,7 @@ impl Tap {
             aim,
             engine: engine.to_string(),
             reply,
+            number,
         });
         Some(action)
     }
@@ -243,6 +283,7 @@ mod tests {
             engine: Some("postgres".into()),
             reply: Some(Reply::Commit),
             nth: 2,
+            paired: false,
         });
         assert_eq!(tap.hit("postgres", Reply::Other), None);
         assert_eq!(tap.hit("kafka", Reply::Commit), None);
@@ -276,6 +317,7 @@ mod tests {
             engine: None,
             reply: None,
             nth: 1,
+            paired: false,
         });
         assert_eq!(tap.disarm(), None);
         assert_eq!(tap.hit("mariadb", Reply::Other), None);
@@ -284,8 +326,42 @@ mod tests {
             engine: None,
             reply: None,
             nth: 0,
+            paired: false,
         });
         assert_eq!(tap.hit("mariadb", Reply::Other), Some(Action::Cut));
+    }
+
+    #[test]
+    fn a_paired_aim_lands_on_the_first_or_second_of_each_pair_however_it_is_armed() {
+        let commit = |tap: &Tap| tap.hit("mariadb", Reply::Commit);
+        let aim = |nth| Aim {
+            action: Action::Crash,
+            engine: Some("mariadb".into()),
+            reply: Some(Reply::Commit),
+            nth,
+            paired: true,
+        };
+        for before in 0..6u64 {
+            for nth in 1..=4u32 {
+                let tap = Tap::new(|_| {});
+                (0..before).for_each(|_| assert_eq!(commit(&tap), None));
+                tap.arm(aim(nth));
+                // Not before the nth after arming, and at most one after it.
+                let mut seen = 0;
+                while commit(&tap).is_none() {
+                    seen += 1;
+                    assert!(seen <= nth, "{before} before, nth {nth}");
+                }
+                assert!(seen + 1 >= nth);
+                let fired = tap.fired().expect("fired");
+                assert_eq!(fired.number, before + u64::from(seen) + 1);
+                assert_eq!(fired.number % 2, u64::from(nth % 2), "{fired}");
+                assert!(fired.to_string().contains("since the process started"));
+            }
+        }
+        assert!(aim(2)
+            .to_string()
+            .ends_with("(or the next: an even-numbered one)"));
     }
 
     #[test]
