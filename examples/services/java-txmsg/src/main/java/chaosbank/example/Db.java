@@ -50,6 +50,12 @@ final class Db {
         db.props.setProperty("connectTimeout", "3000");  // milliseconds
         db.props.setProperty("socketTimeout", "10000");  // milliseconds, every read
         db.props.setProperty("tcpKeepAlive", "true");
+        // A row lock is waited for 5 s, less than a read: a blocked statement fails
+        // instead of being abandoned while its session still waits (and then holds the
+        // lock until the server notices); a transaction cut off by a partition and left
+        // idle is rolled back after 20 s, so its locks do not outlive it.
+        db.props.setProperty("sessionVariables",
+                "innodb_lock_wait_timeout=5,idle_transaction_timeout=20");
         return db;
     }
 
