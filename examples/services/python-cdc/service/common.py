@@ -124,12 +124,21 @@ def pg_connect(url, statement_timeout_ms=5000):
 
 def mysql_connect(url):
     """A MariaDB connection, autocommit off, 3 s connect and 10 s read/write timeouts.
-    FOUND_ROWS makes an UPDATE's row count the rows matched, not the rows changed."""
+    FOUND_ROWS makes an UPDATE's row count the rows matched, not the rows changed.
+
+    The session waits at most 5 s for a row lock (the server's default is 50 s), less
+    than the read timeout, so a blocked statement fails with an error instead of being
+    abandoned by its client while it still waits: an abandoned session takes the lock
+    once it frees and holds it until the server notices its client is gone, and the next
+    attempt, blocked behind it, is abandoned in turn — a convoy that kept a consumer
+    retrying one message for minutes after a partition of bank B healed. A transaction
+    left idle for 20 s (its client cut off mid-transaction) is rolled back by the
+    server, so its locks do not outlive it."""
     import pymysql
     from pymysql.constants import CLIENT
 
     p = parse_url(url)
-    return pymysql.connect(
+    conn = pymysql.connect(
         host=p["host"],
         port=p["port"] or 3306,
         user=p["user"],
@@ -142,6 +151,14 @@ def mysql_connect(url):
         charset="utf8mb4",
         client_flag=CLIENT.FOUND_ROWS,
     )
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SET SESSION innodb_lock_wait_timeout = 5, "
+                        "SESSION idle_transaction_timeout = 20")
+    except Exception:
+        conn.close()
+        raise
+    return conn
 
 
 # The service's own table in bank A, in the shape Debezium's Outbox Event Router reads
