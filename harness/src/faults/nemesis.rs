@@ -134,9 +134,9 @@ pub struct AimedAt {
     pub nth: u32,
     /// Counted in pairs ([`Aim::paired`]): the reply's number since the process started
     /// has `nth`'s parity, so an odd `nth` hits the first of two commits a unit of work
-    /// and an even one the second. The aimed schedule's aims are; a script's are not
+    /// and an even one the second. Every aim a schedule draws is; a script's is not
     /// unless it says so.
-    #[serde(default, skip_serializing_if = "is_false")]
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub paired: bool,
     /// The seeded draw that picks an engine and reply left out.
     #[serde(default)]
@@ -154,10 +154,6 @@ pub struct AimedAt {
     /// crash would undo).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub wait_ms: Option<u64>,
-}
-
-fn is_false(b: &bool) -> bool {
-    !*b
 }
 
 impl AimedAt {

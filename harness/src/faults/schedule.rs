@@ -1040,9 +1040,9 @@ fn process_lane(
             })
         } else {
             let arming = Arming::at(outages, processes, t, room);
-            let turn = Turn { base, k: aims };
+            let k = aims;
             aims += 1;
-            turn.aimed_fault(rng, kind, node.to_string(), arming)
+            lane_aimed_fault(rng, kind, node.to_string(), arming, (base, k))
         };
         steps.push(Step { at: t, fault, hold });
         t += hold + PROCESS_RESTART + gap;
@@ -1153,40 +1153,31 @@ const PROCESS_RESTART: Duration = Duration::from_secs(1);
 /// when the fault is applied (by `draw`) among those the process gets, as `arming`
 /// lets it.
 fn aimed_fault(rng: &mut ChaCha8Rng, kind: FaultKind, node: String, arming: Arming) -> Fault {
-    let turn = Turn {
-        base: rng.gen(),
-        k: 0,
+    let nth = rng.gen_range(1..=5);
+    let draw = rng.gen::<u32>();
+    aimed_fault_at(kind, node, arming, nth, draw)
+}
+
+/// A lane's `k`-th aim: its engine and reply kind go round those its process gets (the
+/// draw is the lane's `base` plus `k`), and its n-th reply is odd for two aims, then
+/// even for two, so that with two engines each engine's aims alternate odd and even: of
+/// two commits in a row (a credit and its dedup row), each is aimed at within four aims.
+fn lane_aimed_fault(
+    rng: &mut ChaCha8Rng,
+    kind: FaultKind,
+    node: String,
+    arming: Arming,
+    (base, k): (u32, u32),
+) -> Fault {
+    let nth = if (k / 2) % 2 == 0 {
+        [1, 3, 5][rng.gen_range(0..3)]
+    } else {
+        [2, 4][rng.gen_range(0..2)]
     };
-    turn.aimed_fault(rng, kind, node, arming)
+    aimed_fault_at(kind, node, arming, nth, base.wrapping_add(k))
 }
 
-/// A lane's k-th aim: its engine and reply kind go round those its process gets (the
-/// draw is the lane's base plus k), and its n-th reply is odd for two aims, then even
-/// for two, so that with two engines each engine's aims alternate odd and even: of two
-/// commits in a row (a credit and its dedup row), each is aimed at within four aims.
-struct Turn {
-    base: u32,
-    k: u32,
-}
-
-impl Turn {
-    fn aimed_fault(
-        &self,
-        rng: &mut ChaCha8Rng,
-        kind: FaultKind,
-        node: String,
-        arming: Arming,
-    ) -> Fault {
-        let nth = if (self.k / 2) % 2 == 0 {
-            [1, 3, 5][rng.gen_range(0..3)]
-        } else {
-            [2, 4][rng.gen_range(0..2)]
-        };
-        let draw = self.base.wrapping_add(self.k);
-        aimed_fault_at(kind, node, arming, nth, draw)
-    }
-}
-
+/// An aim, paired, at the `nth` reply, engine and kind left to `draw`.
 fn aimed_fault_at(kind: FaultKind, node: String, arming: Arming, nth: u32, draw: u32) -> Fault {
     let mut at = AimedAt {
         node,

@@ -49,12 +49,8 @@ pub struct Aim {
     /// Which matching reply, from 1.
     pub nth: u32,
     /// Counted in pairs: the reply's number since the process started has `nth`'s parity.
-    #[serde(default, skip_serializing_if = "is_false")]
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub paired: bool,
-}
-
-fn is_false(b: &bool) -> bool {
-    !*b
 }
 
 impl fmt::Display for Aim {
@@ -95,7 +91,8 @@ impl Aim {
 }
 
 /// `1st`, `2nd`, `3rd`, `4th`, … `11th`, `21st`.
-pub fn ordinal(n: u32) -> String {
+pub fn ordinal(n: impl Into<u64>) -> String {
+    let n: u64 = n.into();
     let suffix = match (n % 10, n % 100) {
         (_, 11..=13) => "th",
         (1, _) => "st",
@@ -136,10 +133,7 @@ impl fmt::Display for Fired {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let n = ordinal(self.aim.nth);
         let since = if self.aim.paired && self.number > 0 {
-            format!(
-                " ({} since the process started)",
-                ordinal(self.number as u32)
-            )
+            format!(" ({} since the process started)", ordinal(self.number))
         } else {
             String::new()
         };
@@ -366,7 +360,9 @@ mod tests {
 
     #[test]
     fn ordinals() {
-        let got: Vec<String> = [1, 2, 3, 4, 11, 12, 13, 21, 22, 101].map(ordinal).to_vec();
+        let got: Vec<String> = [1u32, 2, 3, 4, 11, 12, 13, 21, 22, 101]
+            .map(ordinal)
+            .to_vec();
         assert_eq!(
             got,
             ["1st", "2nd", "3rd", "4th", "11th", "12th", "13th", "21st", "22nd", "101st"]
